@@ -1,0 +1,155 @@
+//! The gate every use case passes: load the facts, ask [`policy::decide`], audit a
+//! denial, and hand back what the reader may see.
+
+use sammen_domain::audit::{AuditAction, AuditOutcome};
+use sammen_domain::event::{NewEvent, TeamMember};
+use sammen_domain::ids::{CourseId, PatientId};
+use sammen_domain::policy::{self, Access, Decision, Facts, Filter, Reader, Relation};
+use sammen_domain::projection::{CourseState, PatientState};
+use sammen_domain::vocab::Purpose;
+use sammen_domain::DomainError;
+use sammen_store::{Append, Notice, Snapshot};
+
+use crate::{Actor, AppError, AppResult, Sammen};
+
+/// What an access is to: one course and its care team, or the whole patient and the
+/// members of all their courses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    pub course: Option<CourseId>,
+    pub team: &'a [TeamMember],
+}
+
+/// A permit: the reader's relation, what they may see, and the purpose to audit.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    pub relation: Relation,
+    pub filter: Filter,
+    pub purpose: Purpose,
+}
+
+impl Sammen {
+    /// Asks the policy. On denial, audits the attempt and returns the error the caller
+    /// may see: not found when they may not learn that the patient exists.
+    pub(crate) async fn authorize(
+        &self,
+        actor: &Actor,
+        patient: &PatientState,
+        scope: Scope<'_>,
+        access: Access,
+        action: AuditAction,
+        object: &str,
+    ) -> AppResult<Granted> {
+        let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
+        let facts = Facts { patient, course: scope.course, team: scope.team, now: self.now() };
+        let decision = policy::decide(&reader, &facts, access);
+        let purpose = decision.purpose();
+        match decision {
+            Decision::Permit { relation, filter } => Ok(Granted { relation, filter, purpose }),
+            Decision::Deny { relation, hide } => {
+                self.audit(actor, action, purpose, Some(patient.id), object.to_string(), AuditOutcome::Denied).await?;
+                Err(match (hide, relation) {
+                    (true, _) => AppError::NotFound("patient"),
+                    (false, Relation::Objected) => AppError::Objected,
+                    (false, _) => AppError::Forbidden,
+                })
+            }
+        }
+    }
+
+    /// Audits the outcome of a write and passes its result on.
+    pub(crate) async fn audited<T>(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        purpose: Purpose,
+        patient: PatientId,
+        object: String,
+        result: AppResult<T>,
+    ) -> AppResult<T> {
+        let outcome = match &result {
+            Ok(_) => AuditOutcome::Permitted,
+            Err(AppError::Domain(DomainError::Conflict { .. })) => AuditOutcome::Conflict,
+            Err(_) => AuditOutcome::Refused,
+        };
+        self.audit(actor, action, purpose, Some(patient), object, outcome).await?;
+        result
+    }
+
+    pub(crate) async fn load_patient(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+        action: AuditAction,
+    ) -> AppResult<PatientState> {
+        match self.store.patient(id).await? {
+            Some(p) => Ok(p),
+            None => {
+                self.audit(actor, action, actor.purpose, Some(id), format!("patient/{id}"), AuditOutcome::Refused)
+                    .await?;
+                Err(AppError::NotFound("patient"))
+            }
+        }
+    }
+
+    /// Appends one event to the patient's own stream (identity, sharing) with the
+    /// notices it causes, and returns the patient's state after it.
+    pub(crate) async fn commit_patient_event(
+        &self,
+        current: &PatientState,
+        event: NewEvent,
+        notices: Vec<Notice>,
+    ) -> AppResult<PatientState> {
+        let mut next = current.clone();
+        next.apply(&event);
+        self.store
+            .append(Append {
+                patient: current.id,
+                stream: event.stream,
+                expected_version: current.version,
+                events: vec![event],
+                snapshot: Snapshot::Patient(next.clone()),
+                notices,
+            })
+            .await?;
+        Ok(next)
+    }
+
+    /// Loads a patient and checks patient-level access (the team of every course
+    /// counts).
+    pub(crate) async fn authorized_patient(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+        access: Access,
+        action: AuditAction,
+        object: &str,
+    ) -> AppResult<(PatientState, Granted)> {
+        let p = self.load_patient(actor, id, action).await?;
+        let team: Vec<TeamMember> = self.store.care_team(id).await?.into_iter().map(|(_, m)| m).collect();
+        let granted = self.authorize(actor, &p, Scope { course: None, team: &team }, access, action, object).await?;
+        Ok((p, granted))
+    }
+
+    /// Loads a course and checks access to it. A course the caller may not see and a
+    /// course that does not exist look the same.
+    pub(crate) async fn authorized_course(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        course: CourseId,
+        access: Access,
+        action: AuditAction,
+    ) -> AppResult<(PatientState, CourseState, Granted)> {
+        let object = format!("course/{course}");
+        let p = self.load_patient(actor, patient, action).await?;
+        let Some(c) = self.store.course(patient, course).await? else {
+            self.audit(actor, action, actor.purpose, Some(patient), object, AuditOutcome::Refused).await?;
+            return Err(AppError::NotFound("course"));
+        };
+        let team: Vec<TeamMember> = c.team.iter().map(|m| m.member).collect();
+        let granted =
+            self.authorize(actor, &p, Scope { course: Some(course), team: &team }, access, action, &object).await?;
+        Ok((p, c, granted))
+    }
+}

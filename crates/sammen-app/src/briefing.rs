@@ -1,0 +1,98 @@
+//! The briefing before a visit and the timeline across sectors, for the reader who
+//! opens a course: filtered by the policy, with the names of the people and places.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use sammen_domain::audit::{AuditAction, AuditOutcome};
+use sammen_domain::briefing::{self, Briefing, TimelineItem};
+use sammen_domain::ids::{CourseId, PatientId};
+use sammen_domain::policy::{self, Access, Withheld};
+use sammen_store::EventFilter;
+
+use crate::records::AccessNote;
+use crate::{Actor, AppResult, Sammen};
+
+/// Names of the people and organisations a view refers to, by id.
+pub type Names = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BriefingView {
+    pub patient_name: String,
+    pub course_title: String,
+    #[serde(flatten)]
+    pub briefing: Briefing,
+    pub withheld: Vec<Withheld>,
+    pub names: Names,
+    pub access: AccessNote,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineView {
+    pub course_title: String,
+    pub items: Vec<TimelineItem>,
+    pub withheld: Vec<Withheld>,
+    pub names: Names,
+    pub access: AccessNote,
+}
+
+impl Sammen {
+    /// One page of what the reader needs before the patient enters the room.
+    pub async fn briefing(&self, actor: &Actor, patient: PatientId, course: CourseId) -> AppResult<BriefingView> {
+        let (p, c, granted) =
+            self.authorized_course(actor, patient, course, Access::ReadCourse, AuditAction::Read).await?;
+        let looks = [format!("course/{course}"), format!("course/{course}/briefing")];
+        let actor_ref = policy::audit_actor(actor.user.id);
+        let since = self.store.last_look(patient, &actor_ref, &looks).await?;
+        let events = match since {
+            Some(since) => {
+                let events = self
+                    .store
+                    .events(patient, EventFilter { course: Some(course), since: Some(since), ..Default::default() })
+                    .await?;
+                policy::filter_events(events, &c, &granted.filter).0
+            }
+            None => Vec::new(),
+        };
+        let (view, withheld) = policy::filter_course(&c, &granted.filter);
+        let briefing = briefing::briefing(&view, since, &events, self.now());
+        let names = self.names().await?;
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), looks[1].clone(), AuditOutcome::Permitted)
+            .await?;
+        Ok(BriefingView {
+            patient_name: p.name,
+            course_title: view.title.clone(),
+            briefing,
+            withheld,
+            names,
+            access: (&granted).into(),
+        })
+    }
+
+    /// The course in time order: past, now and next.
+    pub async fn timeline(&self, actor: &Actor, patient: PatientId, course: CourseId) -> AppResult<TimelineView> {
+        let (_, c, granted) =
+            self.authorized_course(actor, patient, course, Access::ReadCourse, AuditAction::Read).await?;
+        let (view, withheld) = policy::filter_course(&c, &granted.filter);
+        let items = briefing::timeline(&view, self.now());
+        let names = self.names().await?;
+        let object = format!("course/{course}/timeline");
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
+        Ok(TimelineView { course_title: view.title.clone(), items, withheld, names, access: (&granted).into() })
+    }
+
+    /// Every professional's and organisation's name, by id (from the directory cache).
+    async fn names(&self) -> AppResult<Names> {
+        let dir = self.directory().await?;
+        let mut names = Names::new();
+        for u in &dir.users {
+            if u.org().is_some() {
+                names.insert(u.id.to_string(), u.name.clone());
+            }
+        }
+        for o in &dir.orgs {
+            names.insert(o.id.to_string(), o.name.clone());
+        }
+        Ok(names)
+    }
+}

@@ -1,0 +1,347 @@
+//! Patients and their courses: register, find, read, open, change, and read back
+//! history. Every read is filtered by the policy's decision and says what it left out.
+
+use serde::Serialize;
+
+use sammen_domain::audit::{AuditAction, AuditOutcome};
+use sammen_domain::care::{CareEvent, Owner};
+use sammen_domain::cpr::Cpr;
+use sammen_domain::decide::{self, ChangeFacts, CourseChange, OpenCourse};
+use sammen_domain::event::{Event, EventBody, NewEvent, TeamMember};
+use sammen_domain::ids::{CourseId, ItemId, PatientId};
+use sammen_domain::policy::{self, Access, Facts, Reader, Relation, Withheld};
+use sammen_domain::projection::{CourseState, CourseStatus, PatientState, Projections};
+use sammen_domain::vocab::{DataCategory, Purpose, Sector};
+use sammen_domain::DomainError;
+use sammen_store::{Append, EventFilter, Notice, Snapshot};
+
+use crate::access::Granted;
+use crate::{check_version, role_name, Actor, AppError, AppResult, Sammen};
+
+/// How the reader got in, shown with every read so clients can flag break-glass.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessNote {
+    pub relation: Relation,
+    pub purpose: Purpose,
+}
+
+impl From<&Granted> for AccessNote {
+    fn from(g: &Granted) -> Self {
+        AccessNote { relation: g.relation, purpose: g.purpose }
+    }
+}
+
+/// A patient as the API shows them: identity and the list of courses.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatientView {
+    pub id: PatientId,
+    pub cpr: Cpr,
+    pub name: String,
+    pub version: u64,
+    pub courses: Vec<CourseSummaryView>,
+    pub access: AccessNote,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CourseSummaryView {
+    pub id: CourseId,
+    /// Empty when the course's title is withheld from this reader.
+    pub title: String,
+    pub status: CourseStatus,
+    pub version: u64,
+    pub title_withheld: bool,
+}
+
+/// A course as this reader may see it, with a note of what was withheld.
+#[derive(Debug, Clone, Serialize)]
+pub struct CourseView {
+    #[serde(flatten)]
+    pub course: CourseState,
+    pub withheld: Vec<Withheld>,
+    pub access: AccessNote,
+}
+
+/// Events of a course as this reader may see them.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryView {
+    pub events: Vec<Event>,
+    pub withheld: Vec<Withheld>,
+}
+
+fn course_view(course: &CourseState, granted: &Granted) -> CourseView {
+    let (course, withheld) = policy::filter_course(course, &granted.filter);
+    CourseView { course, withheld, access: granted.into() }
+}
+
+impl Sammen {
+    /// Registers a new patient. Only a professional acting for an organisation may.
+    pub async fn register_patient(&self, actor: &Actor, cpr: Cpr, name: &str) -> AppResult<PatientView> {
+        if actor.user.profession().is_none() {
+            return Err(AppError::Forbidden);
+        }
+        let ctx = self.context(actor);
+        let (id, event) = decide::register_patient(&ctx, cpr, name)?;
+        let state = PatientState::from_registration(id, &event).expect("a registration event");
+        let result = self
+            .store
+            .append(Append {
+                patient: id,
+                stream: event.stream,
+                expected_version: 0,
+                events: vec![event],
+                snapshot: Snapshot::Patient(state.clone()),
+                notices: Vec::new(),
+            })
+            .await
+            .map_err(AppError::from);
+        self.audited(actor, AuditAction::Create, actor.purpose, id, format!("patient/{id}"), result).await?;
+        self.patient(actor, id).await
+    }
+
+    /// Finds a patient by CPR number among those the actor may see.
+    pub async fn find_patient_by_cpr(&self, actor: &Actor, cpr: &Cpr) -> AppResult<PatientView> {
+        let Some(id) = self.store.patient_by_cpr(cpr).await? else {
+            self.audit(actor, AuditAction::Query, actor.purpose, None, "patient?cpr".into(), AuditOutcome::Refused)
+                .await?;
+            return Err(AppError::NotFound("patient"));
+        };
+        self.patient(actor, id).await
+    }
+
+    pub async fn patient(&self, actor: &Actor, id: PatientId) -> AppResult<PatientView> {
+        let object = format!("patient/{id}");
+        let (p, granted) = self.authorized_patient(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
+        let mut courses = Vec::new();
+        for summary in self.store.course_summaries(id).await? {
+            let mut title_withheld = false;
+            if !granted.filter.is_everything() {
+                // A team member sees only the courses whose team they are on: the
+                // others' very existence may be sensitive (a psychiatric course).
+                let Some(c) = self.store.course(id, summary.id).await? else { continue };
+                let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
+                let team: Vec<TeamMember> = c.team.iter().map(|m| m.member).collect();
+                let facts = Facts { patient: &p, course: Some(c.id), team: &team, now: self.now() };
+                if !policy::decide(&reader, &facts, Access::ReadCourse).is_permit() {
+                    continue;
+                }
+                title_withheld = !granted.filter.shows(DataCategory::Plan, c.origin, c.opened_org, Some(c.id)).0;
+            }
+            courses.push(CourseSummaryView {
+                id: summary.id,
+                title: if title_withheld { String::new() } else { summary.title },
+                status: summary.status,
+                version: summary.version,
+                title_withheld,
+            });
+        }
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted).await?;
+        Ok(PatientView { id: p.id, cpr: p.cpr, name: p.name, version: p.version, courses, access: (&granted).into() })
+    }
+
+    pub async fn correct_identity(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+        expected_version: u64,
+        name: &str,
+        reason: &str,
+    ) -> AppResult<PatientView> {
+        let object = format!("patient/{id}");
+        let (p, granted) =
+            self.authorized_patient(actor, id, Access::WriteIdentity, AuditAction::Update, &object).await?;
+        let result = async {
+            check_version(expected_version, p.version)?;
+            let event = decide::correct_identity(&self.context(actor), &p, name, reason)?;
+            self.commit_patient_event(&p, event, Vec::new()).await?;
+            Ok(())
+        }
+        .await;
+        self.audited(actor, AuditAction::Update, granted.purpose, id, object, result).await?;
+        self.patient(actor, id).await
+    }
+
+    /// Opens a course; the actor's organisation joins its care team.
+    pub async fn open_course(&self, actor: &Actor, patient: PatientId, cmd: &OpenCourse) -> AppResult<CourseView> {
+        let object = format!("patient/{patient}/courses");
+        let (_, granted) =
+            self.authorized_patient(actor, patient, Access::OpenCourse, AuditAction::Create, &object).await?;
+        let org = actor.org.as_ref().ok_or(AppError::Forbidden)?;
+        let role = actor.user.profession().map(role_name).unwrap_or("care team");
+        let ctx = self.context(actor);
+        let (course_id, events) = decide::open_course(&ctx, cmd, org.id, role)?;
+        let mut projections = Projections::default();
+        for e in &events {
+            projections.apply(patient, e);
+        }
+        let course = projections.courses.remove(&course_id).expect("an opened course");
+        let result = self
+            .store
+            .append(Append {
+                patient,
+                stream: events[0].stream,
+                expected_version: 0,
+                events,
+                snapshot: Snapshot::Course(Box::new(course.clone())),
+                notices: Vec::new(),
+            })
+            .await
+            .map_err(AppError::from);
+        self.audited(actor, AuditAction::Create, granted.purpose, patient, format!("course/{course_id}"), result)
+            .await?;
+        Ok(course_view(&course, &granted))
+    }
+
+    /// Applies one change to a course, if the course is still at `expected_version`.
+    pub async fn change_course(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        course: CourseId,
+        expected_version: u64,
+        change: &CourseChange,
+    ) -> AppResult<(CourseView, NewEvent)> {
+        // The patient writes their own story, goals and progress; the rest is the team's.
+        let access = if change.is_the_patients_own() { Access::ContributeOwn } else { Access::WriteCourse };
+        let (_, current, granted) = self.authorized_course(actor, patient, course, access, AuditAction::Update).await?;
+        let result = async {
+            check_version(expected_version, current.version)?;
+            let mut facts = ChangeFacts::default();
+            match change {
+                CourseChange::JoinCareTeam { member, .. } => self.check_member(member).await?,
+                CourseChange::NameKeyWorker { user } => self.check_key_worker(&current, *user).await?,
+                CourseChange::PlanStep { owner, .. } | CourseChange::ProposeHandover { to: owner, .. } => {
+                    facts.org_sector = Some(self.check_owner(owner).await?);
+                }
+                CourseChange::RecordEpisode { org, .. } => {
+                    let org = self.store.organisation(*org).await?.ok_or(AppError::NotFound("organisation"))?;
+                    facts.org_sector = Some(org.sector);
+                }
+                _ => {}
+            }
+            let event = decide::change_course(&self.context(actor), &current, change, &facts)?;
+            let mut next = current.clone();
+            next.apply(&event);
+            let notices = conflict_notices(&current, &next, &event);
+            self.store
+                .append(Append {
+                    patient,
+                    stream: event.stream,
+                    expected_version,
+                    events: vec![event.clone()],
+                    snapshot: Snapshot::Course(Box::new(next.clone())),
+                    notices,
+                })
+                .await?;
+            Ok((next, event))
+        }
+        .await;
+        let object = format!("course/{course}");
+        let (next, event) = self.audited(actor, AuditAction::Update, granted.purpose, patient, object, result).await?;
+        Ok((course_view(&next, &granted), event))
+    }
+
+    /// A member must exist: the organisation, and the professional working there.
+    async fn check_member(&self, member: &TeamMember) -> AppResult<()> {
+        let org = member.org();
+        self.store.organisation(org).await?.ok_or(AppError::NotFound("organisation"))?;
+        if let TeamMember::Professional { user, .. } = member {
+            let u = self.store.user(*user).await?.ok_or(AppError::NotFound("user"))?;
+            if u.org() != Some(org) {
+                return Err(DomainError::field("member", "the professional does not work at that organisation").into());
+            }
+        }
+        Ok(())
+    }
+
+    /// An owner must exist: the organisation, and the professional working there.
+    /// Returns the organisation's sector.
+    async fn check_owner(&self, owner: &Owner) -> AppResult<Sector> {
+        let org = self.store.organisation(owner.org()).await?.ok_or(AppError::NotFound("organisation"))?;
+        if let Owner::Professional { user, .. } = owner {
+            let u = self.store.user(*user).await?.ok_or(AppError::NotFound("user"))?;
+            if u.org() != Some(org.id) || u.disabled {
+                return Err(DomainError::field("owner", "the professional does not work at that organisation").into());
+            }
+        }
+        Ok(org.sector)
+    }
+
+    /// A key worker is a professional on the course's care team.
+    async fn check_key_worker(&self, course: &CourseState, user: sammen_domain::ids::UserId) -> AppResult<()> {
+        let u = self.store.user(user).await?.ok_or(AppError::NotFound("user"))?;
+        let on_team = course.team.iter().any(|m| match m.member {
+            TeamMember::Organisation { org } => u.org() == Some(org),
+            TeamMember::Professional { user: p, .. } => p == u.id,
+        });
+        if !on_team || u.disabled {
+            return Err(DomainError::field("user", "the key worker must be a professional on the care team").into());
+        }
+        Ok(())
+    }
+
+    pub async fn read_course(&self, actor: &Actor, patient: PatientId, course: CourseId) -> AppResult<CourseView> {
+        let (_, c, granted) =
+            self.authorized_course(actor, patient, course, Access::ReadCourse, AuditAction::Read).await?;
+        self.audit(
+            actor,
+            AuditAction::Read,
+            granted.purpose,
+            Some(patient),
+            format!("course/{course}"),
+            AuditOutcome::Permitted,
+        )
+        .await?;
+        Ok(course_view(&c, &granted))
+    }
+
+    /// Every event of a course, or of one item on it, oldest first, as this reader may
+    /// see them.
+    pub async fn course_history(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        course: CourseId,
+        item: Option<ItemId>,
+    ) -> AppResult<HistoryView> {
+        let (_, c, granted) =
+            self.authorized_course(actor, patient, course, Access::ReadCourse, AuditAction::Read).await?;
+        let events = self.store.events(patient, EventFilter { course: Some(course), item, since: None }).await?;
+        let (events, withheld) = policy::filter_events(events, &c, &granted.filter);
+        let object = match item {
+            Some(i) => format!("course/{course}/item/{i}/history"),
+            None => format!("course/{course}/history"),
+        };
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
+        Ok(HistoryView { events, withheld })
+    }
+}
+
+/// When new advice contradicts advice in force, the authors of both and the key worker
+/// are told (in the same transaction as the advice).
+fn conflict_notices(before: &CourseState, after: &CourseState, event: &NewEvent) -> Vec<Notice> {
+    let EventBody::Care(record) = &event.body else { return Vec::new() };
+    let CareEvent::AdviceGiven { contradicts, conflict: Some(conflict), .. } = &record.event else { return Vec::new() };
+    let mut recipients: Vec<_> =
+        before.care.advice.iter().filter(|a| contradicts.contains(&a.id)).map(|a| a.meta.by).collect();
+    recipients.push(event.actor);
+    recipients.extend(after.key_worker);
+    recipients.sort();
+    recipients.dedup();
+    recipients
+        .into_iter()
+        .enumerate()
+        .map(|(i, recipient)| {
+            // Derived from the event's id, so retried appends cannot duplicate a notice.
+            let mut id = *event.id.as_uuid().as_bytes();
+            id[15] ^= i as u8 + 1;
+            Notice {
+                id: uuid::Uuid::from_bytes(id),
+                recipient,
+                patient: after.patient,
+                at: event.recorded_at,
+                kind: "advice_conflict".into(),
+                object: format!("course/{}/conflict/{conflict}", after.id),
+            }
+        })
+        .collect()
+}

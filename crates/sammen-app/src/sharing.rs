@@ -1,0 +1,296 @@
+//! Who may see what, as the patient decides: consents, objections and proxies;
+//! break-glass in an emergency; and the patient's access log, which shows every look.
+
+use serde::Serialize;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+use sammen_domain::audit::{AuditAction, AuditOutcome};
+use sammen_domain::decide::{self, SharingChange, SharingFacts};
+use sammen_domain::directory::UserKind;
+use sammen_domain::ids::{PatientId, UserId};
+use sammen_domain::policy::Access;
+use sammen_domain::projection::PatientState;
+use sammen_domain::sharing::{BreakGlass, Consent, Objection, ObjectionTarget, ProxyGrant, Recipient};
+use sammen_domain::vocab::{Profession, Purpose, Sector};
+use sammen_store::Notice;
+
+use crate::{check_version, Actor, AppError, AppResult, Sammen};
+
+/// The state of a consent as the patient sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentState {
+    Active,
+    Expired,
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentView {
+    #[serde(flatten)]
+    pub consent: Consent,
+    pub state: ConsentState,
+}
+
+/// Everything about who may see the patient's data.
+#[derive(Debug, Clone, Serialize)]
+pub struct SharingView {
+    pub version: u64,
+    pub consents: Vec<ConsentView>,
+    pub objections: Vec<Objection>,
+    pub proxies: Vec<ProxyGrant>,
+    pub break_glass: Vec<BreakGlass>,
+}
+
+fn sharing_view(p: &PatientState, now: OffsetDateTime) -> SharingView {
+    let consents = p
+        .consents
+        .iter()
+        .map(|c| ConsentView {
+            consent: c.clone(),
+            state: if c.withdrawn_at.is_some() {
+                ConsentState::Withdrawn
+            } else if c.is_active_at(now) {
+                ConsentState::Active
+            } else {
+                ConsentState::Expired
+            },
+        })
+        .collect();
+    SharingView {
+        version: p.version,
+        consents,
+        objections: p.objections.clone(),
+        proxies: p.proxies.clone(),
+        break_glass: p.break_glass.clone(),
+    }
+}
+
+/// One line of the patient's access log: who looked, when, from where, why.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessLogEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub who: String,
+    pub profession: Option<Profession>,
+    pub organisation: Option<String>,
+    pub sector: Option<Sector>,
+    pub action: AuditAction,
+    pub purpose: Purpose,
+    pub outcome: AuditOutcome,
+    /// What was looked at: `patient`, `course`, `course history`, ...
+    pub what: String,
+    pub break_glass: bool,
+}
+
+/// The access log as CSV, for export. Commas and quotes in names are quoted.
+pub fn access_log_csv(entries: &[AccessLogEntry]) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    }
+    let mut out = String::from("time,who,profession,organisation,sector,action,purpose,outcome,what,break_glass\n");
+    for e in entries {
+        let row = [
+            e.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            e.who.clone(),
+            e.profession.map(|p| p.to_string()).unwrap_or_default(),
+            e.organisation.clone().unwrap_or_default(),
+            e.sector.map(|s| s.to_string()).unwrap_or_default(),
+            e.action.as_str().to_string(),
+            e.purpose.to_string(),
+            e.outcome.as_str().to_string(),
+            e.what.clone(),
+            e.break_glass.to_string(),
+        ];
+        out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// `course/<id>/history` -> `course history`: the kind of thing, never the id.
+fn what(object: &str) -> String {
+    object
+        .split('/')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, s)| s)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("?cpr", " search")
+}
+
+impl Sammen {
+    pub async fn sharing(&self, actor: &Actor, patient: PatientId) -> AppResult<SharingView> {
+        let object = format!("patient/{patient}/sharing");
+        let (p, granted) =
+            self.authorized_patient(actor, patient, Access::ReadPatient, AuditAction::Read, &object).await?;
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
+        Ok(sharing_view(&p, self.now()))
+    }
+
+    /// Gives or withdraws a consent or an objection, or names or removes a proxy. The
+    /// patient does it themself, or a care team member records it for them.
+    pub async fn change_sharing(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        expected_version: u64,
+        change: &SharingChange,
+    ) -> AppResult<SharingView> {
+        let object = format!("patient/{patient}/sharing");
+        let (p, granted) =
+            self.authorized_patient(actor, patient, Access::ManageSharing, AuditAction::Update, &object).await?;
+        let result = async {
+            check_version(expected_version, p.version)?;
+            let facts = self.sharing_facts(patient, change).await?;
+            let event = decide::change_sharing(&self.context(actor), &p, change, &facts)?;
+            let next = self.commit_patient_event(&p, event, Vec::new()).await?;
+            Ok(next)
+        }
+        .await;
+        let next = self.audited(actor, AuditAction::Update, granted.purpose, patient, object, result).await?;
+        Ok(sharing_view(&next, self.now()))
+    }
+
+    async fn sharing_facts(&self, patient: PatientId, change: &SharingChange) -> AppResult<SharingFacts> {
+        let courses = self.store.course_summaries(patient).await?.into_iter().map(|c| c.id).collect();
+        let org_domain =
+            |org| async move { Ok::<_, AppError>(self.store.organisation(org).await?.map(|o| o.legal_domain())) };
+        let user_exists = |user: UserId| async move {
+            let user = self.store.user(user).await?;
+            // A patient cannot be their own proxy; operators are never proxies.
+            Ok::<_, AppError>(user.is_some_and(|u| {
+                !matches!(u.kind, UserKind::Operator)
+                    && !matches!(u.kind, UserKind::Patient { patient: p } if p == patient)
+            }))
+        };
+        Ok(match change {
+            SharingChange::GiveConsent { recipient, .. } => SharingFacts {
+                recipient_domain: match recipient {
+                    Recipient::Organisation { org } => org_domain(*org).await?,
+                    Recipient::Sector { sector } => Some(sector.legal_domain()),
+                },
+                courses,
+                user_exists: false,
+            },
+            SharingChange::RecordObjection { target: ObjectionTarget::Organisation { org } } => {
+                SharingFacts { recipient_domain: org_domain(*org).await?, courses, user_exists: false }
+            }
+            SharingChange::RecordObjection { target: ObjectionTarget::Professional { user } }
+            | SharingChange::NameProxy { user, .. } => {
+                SharingFacts { recipient_domain: None, courses, user_exists: user_exists(*user).await? }
+            }
+            _ => SharingFacts { courses, ..SharingFacts::default() },
+        })
+    }
+
+    /// Opens the record in an emergency: a health professional not on the care team,
+    /// with a stated reason, for a limited time. Flagged on the audit trail; the patient,
+    /// their proxies and the key workers get a notice.
+    pub async fn open_break_glass(&self, actor: &Actor, patient: PatientId, reason: &str) -> AppResult<BreakGlass> {
+        let object = format!("patient/{patient}/break-glass");
+        let (p, _) =
+            self.authorized_patient(actor, patient, Access::OpenBreakGlass, AuditAction::Create, &object).await?;
+        let result = async {
+            let event = decide::open_break_glass(&self.context(actor), &p, reason)?;
+            let notices = self.break_glass_notices(&p, event.recorded_at).await?;
+            let next = self.commit_patient_event(&p, event, notices).await?;
+            Ok(next.break_glass.last().cloned().expect("the opening just applied"))
+        }
+        .await;
+        self.audited(actor, AuditAction::Create, Purpose::BreakGlass, patient, object, result).await
+    }
+
+    async fn break_glass_notices(&self, p: &PatientState, at: OffsetDateTime) -> AppResult<Vec<Notice>> {
+        let mut recipients: Vec<UserId> = self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .filter(|u| matches!(u.kind, UserKind::Patient { patient } if patient == p.id))
+            .map(|u| u.id)
+            .collect();
+        recipients.extend(p.proxies.iter().map(|g| g.user));
+        for summary in self.store.course_summaries(p.id).await? {
+            if let Some(kw) = self.store.course(p.id, summary.id).await?.and_then(|c| c.key_worker) {
+                recipients.push(kw);
+            }
+        }
+        recipients.sort();
+        recipients.dedup();
+        Ok(recipients
+            .into_iter()
+            .map(|recipient| Notice {
+                id: uuid::Uuid::from_bytes(self.ids.random_bytes()),
+                recipient,
+                patient: p.id,
+                at,
+                kind: "break_glass".into(),
+                object: format!("patient/{}", p.id),
+            })
+            .collect())
+    }
+
+    /// Who looked at the patient's record, newest first. The patient and their proxies
+    /// may read it; reading it is itself audited.
+    pub async fn access_log(&self, actor: &Actor, patient: PatientId, limit: u32) -> AppResult<Vec<AccessLogEntry>> {
+        let object = format!("patient/{patient}/access-log");
+        let (_, granted) =
+            self.authorized_patient(actor, patient, Access::ReadAccessLog, AuditAction::Read, &object).await?;
+        let entries = self.store.audit_for_patient(patient, limit).await?;
+        let users: HashMap<String, _> =
+            self.store.users().await?.into_iter().map(|u| (format!("user/{}", u.id), u)).collect();
+        let orgs: HashMap<String, _> =
+            self.store.organisations().await?.into_iter().map(|o| (format!("org/{}", o.id), o)).collect();
+        let log = entries
+            .into_iter()
+            .map(|e| {
+                let d = e.draft;
+                let user = users.get(&d.actor);
+                let org = d.org.as_ref().and_then(|o| orgs.get(o));
+                AccessLogEntry {
+                    at: d.at,
+                    who: match user {
+                        Some(u) => u.name.clone(),
+                        None if d.actor.starts_with("system/") => "Sammen (system)".into(),
+                        None => "unknown".into(),
+                    },
+                    profession: user.and_then(|u| u.profession()),
+                    organisation: org.map(|o| o.name.clone()),
+                    sector: org.map(|o| o.sector),
+                    action: d.action,
+                    purpose: d.purpose,
+                    outcome: d.outcome,
+                    what: what(&d.object),
+                    break_glass: d.purpose == Purpose::BreakGlass,
+                }
+            })
+            .collect();
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
+        Ok(log)
+    }
+
+    /// The caller's own notices, newest first.
+    pub async fn notices(&self, actor: &Actor) -> AppResult<Vec<Notice>> {
+        Ok(self.store.notices_for(actor.user.id, 200).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_become_kinds_without_ids() {
+        assert_eq!(what("course/0b1c/history"), "course history");
+        assert_eq!(what("course/0b1c/item/9f/history"), "course item history");
+        assert_eq!(what("patient/abc"), "patient");
+        assert_eq!(what("patient?cpr"), "patient search");
+    }
+}

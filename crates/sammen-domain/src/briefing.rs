@@ -1,0 +1,261 @@
+//! What a professional needs before the patient enters the room (the briefing), and
+//! the course in time order across sectors (the timeline). Both are built from a
+//! course the policy has already filtered, so they show only what the reader may see.
+
+use serde::Serialize;
+use time::{Date, OffsetDateTime};
+
+use crate::care::{AdviceConflict, Goal, Handover, HandoverState, ItemMeta, Owner, Step, StepStatus, Story};
+use crate::event::Event;
+use crate::ids::{ItemId, OrgId, UserId};
+use crate::projection::{CourseState, Membership};
+
+/// How many days ahead counts as "next".
+pub const NEXT_DAYS: i64 = 42;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenHandover {
+    #[serde(flatten)]
+    pub handover: Handover,
+    pub state: HandoverState,
+    /// Past its answer date: visible to both sides and the key worker.
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Trend {
+    pub on: Date,
+    pub pain: Option<u8>,
+    pub psfs: Option<f64>,
+}
+
+/// One page for the professional who opens the course.
+#[derive(Debug, Clone, Serialize)]
+pub struct Briefing {
+    /// The patient's story and needs, first.
+    pub story: Option<Story>,
+    pub goals: Vec<Goal>,
+    /// In progress or booked, or planned and due within [`NEXT_DAYS`].
+    pub current_steps: Vec<Step>,
+    pub next_steps: Vec<Step>,
+    pub overdue_steps: Vec<Step>,
+    /// What happened since this reader last looked (`None`: never looked).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    pub changed: Vec<Change>,
+    pub open_handovers: Vec<OpenHandover>,
+    pub conflicts: Vec<AdviceConflict>,
+    pub missing_letters: Vec<ItemId>,
+    pub progress: Vec<Trend>,
+    pub team: Vec<Membership>,
+    pub key_worker: Option<UserId>,
+}
+
+/// A line in "what changed": the kind of event, when, by whom, where.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub kind: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub by: UserId,
+    pub org: Option<OrgId>,
+}
+
+pub fn briefing(
+    course: &CourseState,
+    since: Option<OffsetDateTime>,
+    events_since: &[Event],
+    now: OffsetDateTime,
+) -> Briefing {
+    let today = now.date();
+    let horizon = today + time::Duration::days(NEXT_DAYS);
+    let care = &course.care;
+    let open = |s: &&Step| !s.status.is_final();
+    let current = |s: &&Step| {
+        matches!(s.status, StepStatus::InProgress | StepStatus::Booked)
+            || (s.due_from.unwrap_or(s.due_by) <= today && s.due_by >= today)
+    };
+    let mut current_steps: Vec<Step> = care.steps.iter().filter(open).filter(current).cloned().collect();
+    let mut next_steps: Vec<Step> = care
+        .steps
+        .iter()
+        .filter(open)
+        .filter(|s| !current(s) && s.due_by > today && s.due_from.unwrap_or(s.due_by) <= horizon)
+        .cloned()
+        .collect();
+    let mut overdue_steps: Vec<Step> = care
+        .steps
+        .iter()
+        .filter(open)
+        .filter(|s| s.due_by < today && s.status != StepStatus::InProgress)
+        .cloned()
+        .collect();
+    for list in [&mut current_steps, &mut next_steps, &mut overdue_steps] {
+        list.sort_by_key(|s| s.due_by);
+    }
+    let open_handovers = care
+        .handovers
+        .iter()
+        .filter_map(|h| {
+            let state = h.state_at(now);
+            matches!(state, HandoverState::Proposed | HandoverState::Expired).then(|| OpenHandover {
+                handover: h.clone(),
+                state,
+                overdue: state == HandoverState::Expired,
+            })
+        })
+        .collect();
+    let mut progress: Vec<Trend> =
+        care.measurements.iter().map(|m| Trend { on: m.on, pain: m.pain, psfs: m.psfs() }).collect();
+    progress.sort_by_key(|t| t.on);
+    Briefing {
+        story: care.story.clone(),
+        goals: care.goals.iter().filter(|g| !matches!(g.status, crate::care::GoalStatus::Dropped)).cloned().collect(),
+        current_steps,
+        next_steps,
+        overdue_steps,
+        since,
+        changed: events_since
+            .iter()
+            .rev()
+            .map(|e| Change { kind: e.body.kind(), at: e.recorded_at, by: e.actor, org: e.org })
+            .collect(),
+        open_handovers,
+        conflicts: care.conflicts.iter().filter(|c| c.resolution.is_none()).cloned().collect(),
+        missing_letters: care.letters.iter().filter(|l| l.received.is_none()).map(|l| l.id).collect(),
+        progress,
+        team: course.team.clone(),
+        key_worker: course.key_worker,
+    }
+}
+
+/// Past, now or next, as the patient reads the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Past,
+    Now,
+    Next,
+}
+
+/// One thing on the timeline: what, when, where, who, why in plain words, status.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineItem {
+    pub id: ItemId,
+    pub kind: &'static str,
+    pub on: Date,
+    pub title: String,
+    /// The organisation it happened at or belongs to.
+    pub org: Option<OrgId>,
+    /// Who recorded it, or owns it.
+    pub who: Option<UserId>,
+    pub why_plain: String,
+    pub status: String,
+    pub phase: Phase,
+}
+
+fn phase(on: Date, today: Date, done: bool) -> Phase {
+    if done || on < today {
+        Phase::Past
+    } else if on == today {
+        Phase::Now
+    } else {
+        Phase::Next
+    }
+}
+
+fn owner_parts(owner: &Owner) -> (Option<OrgId>, Option<UserId>) {
+    match owner {
+        Owner::Professional { user, org } => (Some(*org), Some(*user)),
+        Owner::Role { org, .. } => (Some(*org), None),
+    }
+}
+
+fn word<T: Serialize>(v: T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+/// Every episode, step, handover, referral, advice and entry in time order.
+pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> {
+    let today = now.date();
+    let care = &course.care;
+    let mut items = Vec::new();
+    let recorded = |m: &ItemMeta| (m.at.date(), m.org, Some(m.by));
+    for e in &course.entries {
+        if e.status == crate::projection::EntryStatus::EnteredInError {
+            continue;
+        }
+        items.push(TimelineItem {
+            id: e.id,
+            kind: "entry",
+            on: e.occurred_on,
+            title: e.title.clone(),
+            org: e.org,
+            who: Some(e.recorded_by),
+            why_plain: String::new(),
+            status: word(e.entry_type),
+            phase: Phase::Past,
+        });
+    }
+    for ep in &care.episodes {
+        items.push(TimelineItem {
+            id: ep.id,
+            kind: "episode",
+            on: ep.on,
+            title: word(ep.kind),
+            org: Some(ep.org),
+            who: Some(ep.meta.by),
+            why_plain: ep.note.clone(),
+            status: word(ep.kind),
+            phase: phase(ep.on, today, true),
+        });
+    }
+    for s in &care.steps {
+        let (org, who) = owner_parts(&s.owner);
+        let on = if s.status.is_final() { s.due_by.min(today) } else { s.due_from.unwrap_or(s.due_by) };
+        let now_running = matches!(s.status, StepStatus::InProgress | StepStatus::Booked) && on <= today;
+        items.push(TimelineItem {
+            id: s.id,
+            kind: "step",
+            on,
+            title: s.title.clone(),
+            org,
+            who,
+            why_plain: s.reason_plain.clone(),
+            status: word(s.status),
+            phase: if now_running { Phase::Now } else { phase(on, today, s.status.is_final()) },
+        });
+    }
+    for h in &care.handovers {
+        let (on, org, who) = recorded(&h.meta);
+        let (to_org, _) = owner_parts(&h.to);
+        let referral = h.referral.is_some();
+        items.push(TimelineItem {
+            id: h.id,
+            kind: if referral { "referral" } else { "handover" },
+            on,
+            title: h.referral.as_ref().map(|r| r.question.clone()).unwrap_or_else(|| h.reason.clone()),
+            org: to_org.or(org),
+            who,
+            why_plain: h.referral.as_ref().map(|r| r.reason_plain.clone()).unwrap_or_default(),
+            status: word(h.state_at(now)),
+            phase: Phase::Past,
+        });
+    }
+    for a in &care.advice {
+        let (on, org, who) = recorded(&a.meta);
+        items.push(TimelineItem {
+            id: a.id,
+            kind: "advice",
+            on,
+            title: format!("{}: {}", a.topic, a.stance),
+            org,
+            who,
+            why_plain: a.text.clone(),
+            status: word(a.state),
+            phase: Phase::Past,
+        });
+    }
+    items.sort_by(|a, b| a.on.cmp(&b.on).then(a.kind.cmp(b.kind)));
+    items
+}

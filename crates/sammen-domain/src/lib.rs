@@ -1,0 +1,27 @@
+//! Sammen's domain: the words, the rules and the record, with no IO.
+//!
+//! - [`ids`], [`cpr`], [`vocab`], [`directory`]: identifiers and vocabularies, parsed at
+//!   the edge so an invalid value cannot exist past it.
+//! - [`event`]: the patient's append-only log.
+//! - [`decide`]: commands in, events out (or a clear refusal).
+//! - [`projection`]: current state, folded from the log.
+//! - [`policy`]: who may see and change what; the one policy function.
+//! - [`audit`]: the hash-chained audit trail.
+//! - [`clock`]: injected time and randomness.
+
+pub mod audit;
+pub mod briefing;
+pub mod care;
+pub mod clock;
+pub mod cpr;
+pub mod decide;
+pub mod directory;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod policy;
+pub mod projection;
+pub mod sharing;
+pub mod vocab;
+
+pub use error::DomainError;

@@ -1,0 +1,154 @@
+//! What the patient (and the law) let through: consents, objections, proxies and
+//! break-glass openings. All are data on the patient's log, folded into
+//! [`crate::projection::PatientState`] and read by [`crate::policy::decide`] on every
+//! access, so a withdrawal or an expiry takes effect on the very next request.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use time::{Duration, OffsetDateTime};
+
+use crate::directory::Organisation;
+use crate::ids::{CourseId, ItemId, OrgId, UserId};
+use crate::vocab::{DataCategory, LegalDomain, Sector};
+
+/// How long a break-glass opening lasts.
+pub const BREAK_GLASS: Duration = Duration::hours(4);
+/// The longest a consent may run when health data goes outside the health domain
+/// (Health Act §43-44: it lapses at the latest one year after it was given).
+pub const MAX_CONSENT_OUTSIDE_HEALTH: Duration = Duration::days(365);
+/// The longest any consent may run.
+pub const MAX_CONSENT: Duration = Duration::days(3 * 365);
+
+/// Who a consent lets in: one organisation, or every organisation of a sector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Recipient {
+    Organisation { org: OrgId },
+    Sector { sector: Sector },
+}
+
+impl Recipient {
+    pub fn includes(&self, org: &Organisation) -> bool {
+        match self {
+            Recipient::Organisation { org: o } => *o == org.id,
+            Recipient::Sector { sector } => *sector == org.sector,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMethod {
+    /// Signed by the patient (or proxy).
+    Written,
+    /// Given by word of mouth and recorded by the professional who heard it.
+    Oral,
+}
+
+/// Who gave the consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GivenBy {
+    Patient,
+    Proxy { user: UserId },
+}
+
+/// A recorded consent: a recipient may see these categories of this course, for this
+/// purpose, until it expires or is withdrawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub id: ItemId,
+    pub recipient: Recipient,
+    pub categories: BTreeSet<DataCategory>,
+    pub purpose: String,
+    pub course: CourseId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub given_at: OffsetDateTime,
+    pub given_by: GivenBy,
+    pub method: ConsentMethod,
+    /// Who recorded it: the patient themself, or the professional who heard it.
+    pub recorded_by: UserId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub withdrawn_at: Option<OffsetDateTime>,
+}
+
+impl Consent {
+    pub fn is_active_at(&self, now: OffsetDateTime) -> bool {
+        self.given_at <= now && now < self.expires_at && self.withdrawn_at.is_none_or(|w| now < w)
+    }
+
+    /// Does this consent, now, let `org` see `category` of `course`?
+    pub fn covers(&self, org: &Organisation, course: CourseId, category: DataCategory, now: OffsetDateTime) -> bool {
+        self.is_active_at(now)
+            && self.course == course
+            && self.categories.contains(&category)
+            && self.recipient.includes(org)
+    }
+}
+
+/// Whom the patient objects to: that objection wins over every other rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ObjectionTarget {
+    Organisation { org: OrgId },
+    Professional { user: UserId },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Objection {
+    pub id: ItemId,
+    pub target: ObjectionTarget,
+    #[serde(with = "time::serde::rfc3339")]
+    pub made_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub withdrawn_at: Option<OffsetDateTime>,
+}
+
+impl Objection {
+    pub fn applies_to(&self, user: UserId, org: Option<OrgId>, now: OffsetDateTime) -> bool {
+        let active = self.withdrawn_at.is_none_or(|w| now < w);
+        active
+            && match self.target {
+                ObjectionTarget::Organisation { org: o } => Some(o) == org,
+                ObjectionTarget::Professional { user: u } => u == user,
+            }
+    }
+}
+
+/// Someone the patient named to read on their behalf: a relative, or a social worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyGrant {
+    pub user: UserId,
+    pub relationship: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub named_at: OffsetDateTime,
+}
+
+/// An emergency opening by a health professional not on the care team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlass {
+    pub user: UserId,
+    pub org: Option<OrgId>,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+}
+
+impl BreakGlass {
+    pub fn is_open_for(&self, user: UserId, now: OffsetDateTime) -> bool {
+        self.user == user && self.opened_at <= now && now < self.until
+    }
+}
+
+/// How long a consent may run for a recipient in `domain`.
+pub fn max_consent_for(domain: LegalDomain) -> Duration {
+    if domain == LegalDomain::Health {
+        MAX_CONSENT
+    } else {
+        MAX_CONSENT_OUTSIDE_HEALTH
+    }
+}

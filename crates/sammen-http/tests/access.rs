@@ -1,0 +1,637 @@
+//! Who may see what, over HTTP, on both engines: consent across legal domains with
+//! filtering and a visible note, withdrawal taking effect on the next request,
+//! objections, proxies, break-glass, the patient's access log, sign-in with sessions
+//! and CSRF, and organisation admins.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use time::Duration;
+use tower::ServiceExt;
+
+use common::{note, World};
+use sammen_domain::directory::UserKind;
+use sammen_domain::vocab::{DataCategory, LegalDomain, Profession, Sector};
+
+on_both_engines!(
+    the_matrix_holds_on_this_engine,
+    withdrawing_consent_stops_access_on_the_next_request,
+    an_objection_wins,
+    a_proxy_reads_but_never_writes,
+    break_glass_opens_for_a_while_and_is_told,
+    the_access_log_shows_every_look_newest_first,
+    signing_in_with_sessions_and_csrf,
+    locked_out_without_revealing_accounts,
+    organisation_admins_manage_only_their_own,
+    other_courses_stay_out_of_sight,
+);
+
+/// Adds a professional in a new organisation of `sector`; returns (token, org id).
+async fn professional(w: &World, login: &str, sector: Sector, profession: Profession) -> (String, String) {
+    let org = w.app.add_organisation(&format!("Org {login}"), sector, None).await.unwrap();
+    w.app.add_user(login, login, UserKind::Professional { profession, org: org.id }).await.unwrap();
+    let (_, token) = w.app.issue_token(login, None).await.unwrap();
+    (token, org.id.to_string())
+}
+
+async fn patient_login(
+    w: &World,
+    login: &str,
+    patient: &str,
+    kind: fn(sammen_domain::ids::PatientId) -> UserKind,
+) -> String {
+    w.app.add_user(login, login, kind(patient.parse().unwrap())).await.unwrap();
+    w.app.issue_token(login, None).await.unwrap().1
+}
+
+fn own(p: sammen_domain::ids::PatientId) -> UserKind {
+    UserKind::Patient { patient: p }
+}
+
+fn proxy(p: sammen_domain::ids::PatientId) -> UserKind {
+    UserKind::Proxy { patient: p }
+}
+
+async fn version_of_course(w: &World, patient: &str, course: &str, token: &str) -> u64 {
+    w.get(&format!("/api/patients/{patient}/courses/{course}"), token).await.1["version"].as_u64().unwrap()
+}
+
+async fn join(w: &World, patient: &str, course: &str, org: &str) {
+    let v = version_of_course(w, patient, course, &w.gp).await;
+    let body = json!({"expected_version": v, "change": {"kind": "join_care_team",
+        "member": {"type": "organisation", "org": org}, "role": "team"}});
+    let (s, r) = w.post(&format!("/api/patients/{patient}/courses/{course}/events"), &w.gp, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+}
+
+async fn record(w: &World, token: &str, patient: &str, course: &str, category: &str, title: &str) {
+    let v = version_of_course(w, patient, course, token).await;
+    let mut body = note(v, title);
+    body["change"]["category"] = json!(category);
+    let (s, r) = w.post(&format!("/api/patients/{patient}/courses/{course}/events"), token, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+}
+
+async fn sharing(w: &World, token: &str, patient: &str, change: Value) -> (StatusCode, Value) {
+    let (_, current) = w.get(&format!("/api/patients/{patient}/sharing"), &w.gp).await;
+    let body = json!({"expected_version": current["version"], "change": change});
+    w.post(&format!("/api/patients/{patient}/sharing"), token, body).await
+}
+
+fn titles(course: &Value) -> BTreeSet<String> {
+    course["entries"].as_array().unwrap().iter().map(|e| e["title"].as_str().unwrap().to_string()).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    None,
+    Given,
+    Expired,
+    Withdrawn,
+    Objection,
+}
+
+/// The law as the matrix expects it (see sammen-domain/tests/policy.rs).
+fn the_law(reader: Sector, origin: LegalDomain, state: State, category: DataCategory) -> bool {
+    let consented = state == State::Given;
+    match (state, category) {
+        (State::Objection, _) => false,
+        (_, DataCategory::Identity) => true,
+        _ if reader.legal_domain() != origin => consented,
+        (_, DataCategory::MentalHealth) if origin == LegalDomain::Health => {
+            matches!(reader, Sector::HospitalPsychiatry | Sector::GeneralPractice) || consented
+        }
+        _ => true,
+    }
+}
+
+/// Every reader sector × origin domain × consent state × category, through the API
+/// and the store of this engine.
+async fn the_matrix_holds_on_this_engine(w: World) {
+    let authors = [
+        (LegalDomain::Health, Sector::Hospital, Profession::HospitalDoctor),
+        (LegalDomain::Social, Sector::MunicipalSocial, Profession::SocialPsychiatryWorker),
+        (LegalDomain::Employment, Sector::MunicipalEmployment, Profession::JobcentreSocialWorker),
+    ];
+    let mut author_tokens = Vec::new();
+    for (i, (domain, sector, profession)) in authors.iter().enumerate() {
+        let (t, o) = professional(&w, &format!("author{i}"), *sector, *profession).await;
+        author_tokens.push((*domain, t, o));
+    }
+    let mut readers = Vec::new();
+    for (i, sector) in Sector::ALL.iter().enumerate() {
+        let profession = match sector {
+            Sector::GeneralPractice => Profession::GeneralPractitioner,
+            Sector::PrivatePractice => Profession::Physiotherapist,
+            Sector::Hospital => Profession::HospitalNurse,
+            Sector::HospitalPsychiatry => Profession::Psychiatrist,
+            Sector::MunicipalHealth => Profession::OccupationalTherapist,
+            Sector::MunicipalEmployment => Profession::JobcentreSocialWorker,
+            Sector::MunicipalSocial => Profession::SocialPsychiatryWorker,
+        };
+        let (t, o) = professional(&w, &format!("reader{i}"), *sector, profession).await;
+        readers.push((*sector, t, o));
+    }
+    let categories: Vec<DataCategory> =
+        DataCategory::ALL.iter().copied().filter(|c| *c != DataCategory::Identity).collect();
+    let mut checks = 0;
+    for (n, state) in
+        [State::None, State::Given, State::Expired, State::Withdrawn, State::Objection].into_iter().enumerate()
+    {
+        let cpr = format!("0{}0180{:04}", n + 1, 1000 + n);
+        let (_, p) = w.post("/api/patients", &w.gp, json!({"cpr": cpr, "name": "Matrix"})).await;
+        let patient = p["id"].as_str().unwrap().to_string();
+        let (_, c) = w
+            .post(
+                &format!("/api/patients/{patient}/courses"),
+                &w.gp,
+                json!({"title": "Forløb", "reason": "Test", "started_on": "2026-02-01"}),
+            )
+            .await;
+        let course = c["id"].as_str().unwrap().to_string();
+        let orgs = author_tokens.iter().map(|(_, _, o)| o).chain(readers.iter().map(|(_, _, o)| o));
+        for org in orgs {
+            join(&w, &patient, &course, org).await;
+        }
+        for (domain, token, _) in &author_tokens {
+            for category in &categories {
+                record(&w, token, &patient, &course, category.as_str(), &format!("{domain}/{category}")).await;
+            }
+        }
+        for (sector, _, org) in &readers {
+            let consent = |days: i64| {
+                json!({"kind": "give_consent", "recipient": {"type": "sector", "sector": sector},
+                "categories": DataCategory::ALL, "purpose": "test", "course": course, "given_by": {"type": "patient"},
+                "method": "written", "expires_at": (w.app.now() + Duration::days(days)).format(&time::format_description::well_known::Rfc3339).unwrap()})
+            };
+            match state {
+                State::None => {}
+                State::Given => assert_eq!(sharing(&w, &w.gp, &patient, consent(300)).await.0, StatusCode::CREATED),
+                State::Expired => assert_eq!(sharing(&w, &w.gp, &patient, consent(1)).await.0, StatusCode::CREATED),
+                State::Withdrawn => {
+                    let (_, v) = sharing(&w, &w.gp, &patient, consent(300)).await;
+                    let id = v["consents"].as_array().unwrap().last().unwrap()["id"].clone();
+                    let (s, _) = sharing(&w, &w.gp, &patient, json!({"kind": "withdraw_consent", "consent": id})).await;
+                    assert_eq!(s, StatusCode::CREATED);
+                }
+                State::Objection => {
+                    let change = json!({"kind": "record_objection", "target": {"type": "organisation", "org": org}});
+                    assert_eq!(sharing(&w, &w.gp, &patient, change).await.0, StatusCode::CREATED);
+                }
+            }
+        }
+        if state == State::Expired {
+            w.clock.advance(Duration::days(2));
+        }
+        for (sector, token, _) in &readers {
+            let (s, view) = w.get(&format!("/api/patients/{patient}/courses/{course}"), token).await;
+            if state == State::Objection {
+                assert_eq!((s, view["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("objected")), "{sector}");
+                checks += authors.len() * categories.len();
+                continue;
+            }
+            assert_eq!(s, StatusCode::OK, "{sector} {view}");
+            let seen = titles(&view);
+            let mut withheld = BTreeSet::new();
+            for (domain, _, _) in &author_tokens {
+                for category in &categories {
+                    let expected = the_law(*sector, *domain, state, *category);
+                    assert_eq!(
+                        seen.contains(&format!("{domain}/{category}")),
+                        expected,
+                        "reader {sector}, {domain}/{category}, {state:?}"
+                    );
+                    if !expected {
+                        withheld.insert(category.as_str().to_string());
+                    }
+                    checks += 1;
+                }
+            }
+            // The visible note names exactly what was left out.
+            let noted: BTreeSet<String> = view["withheld"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["category"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(noted, withheld, "{sector} {state:?}");
+            // Identity is always visible to the team.
+            let (s, p) = w.get(&format!("/api/patients/{patient}"), token).await;
+            assert_eq!((s, p["name"].as_str()), (StatusCode::OK, Some("Matrix")));
+        }
+        if state == State::Expired {
+            w.clock.advance(Duration::days(-2));
+        }
+    }
+    assert_eq!(checks, 5 * 7 * 3 * 8);
+}
+
+async fn withdrawing_consent_stops_access_on_the_next_request(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let (jobcentre, org) =
+        professional(&w, "birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    join(&w, &patient, &course, &org).await;
+    record(&w, &w.gp, &patient, &course, "plan", "Plan for tilbagevenden").await;
+    record(&w, &w.gp, &patient, &course, "clinical_findings", "Undersøgelse").await;
+    record(&w, &w.gp, &patient, &course, "social_employment", "Sygemeldt").await;
+    let base = format!("/api/patients/{patient}/courses/{course}");
+
+    let (_, before) = w.get(&base, &jobcentre).await;
+    assert!(titles(&before).is_empty());
+    assert_eq!(before["title"], "", "the course title is health data too");
+
+    let expires = (w.app.now() + Duration::days(200)).format(&time::format_description::well_known::Rfc3339).unwrap();
+    let consent = json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": org},
+        "categories": ["plan", "social_employment"], "purpose": "Opfølgning på sygedagpenge", "course": course,
+        "given_by": {"type": "patient"}, "method": "oral", "expires_at": expires});
+    let (s, v) = sharing(&w, &w.gp, &patient, consent).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let consent_id = v["consents"][0]["id"].clone();
+    assert_eq!(v["consents"][0]["state"], "active");
+
+    let (_, with) = w.get(&base, &jobcentre).await;
+    assert_eq!(titles(&with), ["Plan for tilbagevenden", "Sygemeldt"].map(String::from).into());
+    assert_eq!(with["title"], "Lændesmerter");
+    assert_eq!(with["withheld"], json!([{"category": "clinical_findings", "items": 1}]));
+
+    // The patient withdraws it themself; the very next request is filtered again.
+    let jens = patient_login(&w, "jens", &patient, own).await;
+    let (s, v) = sharing(&w, &jens, &patient, json!({"kind": "withdraw_consent", "consent": consent_id})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["consents"][0]["state"], "withdrawn");
+    let (_, after) = w.get(&base, &jobcentre).await;
+    assert!(titles(&after).is_empty());
+    // Withdrawing twice is refused; a consent for more than a year outside health too.
+    let (s, _) = sharing(&w, &jens, &patient, json!({"kind": "withdraw_consent", "consent": consent_id})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let too_long = (w.app.now() + Duration::days(400)).format(&time::format_description::well_known::Rfc3339).unwrap();
+    let (s, v) = sharing(
+        &w,
+        &w.gp,
+        &patient,
+        json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": org},
+        "categories": ["plan"], "purpose": "x", "course": course, "given_by": {"type": "patient"}, "method": "written",
+        "expires_at": too_long}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("one year"));
+    // The jobcentre cannot grant itself access.
+    let (s, _) = sharing(
+        &w,
+        &jobcentre,
+        &patient,
+        json!({"kind": "record_objection", "target": {"type": "organisation", "org": org}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "team members record the patient's wishes");
+    let (s, _) = w.get(&base, &jobcentre).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+async fn an_objection_wins(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    join(&w, &patient, &course, &w.physio_org.clone()).await;
+    let base = format!("/api/patients/{patient}/courses/{course}");
+    assert_eq!(w.get(&base, &w.physio).await.0, StatusCode::OK);
+    let jens = patient_login(&w, "jens", &patient, own).await;
+    let (s, v) = sharing(
+        &w,
+        &jens,
+        &patient,
+        json!({"kind": "record_objection", "target": {"type": "organisation", "org": w.physio_org}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = w.get(&base, &w.physio).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(v["error"]["code"], "objected");
+    let (s, _) = w.post(&format!("{base}/events"), &w.physio, note(4, "x")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let objection = v["error"].clone();
+    assert!(objection["message"].as_str().unwrap().contains("objected"));
+    let (_, view) = w.get(&format!("/api/patients/{patient}/sharing"), &jens).await;
+    let id = view["objections"][0]["id"].clone();
+    let (s, _) = sharing(&w, &jens, &patient, json!({"kind": "withdraw_objection", "objection": id})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(w.get(&base, &w.physio).await.0, StatusCode::OK);
+}
+
+async fn a_proxy_reads_but_never_writes(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let jens = patient_login(&w, "jens", &patient, own).await;
+    let mother = patient_login(&w, "mother", &patient, proxy).await;
+    let base = format!("/api/patients/{patient}/courses/{course}");
+    // Not a proxy until the patient names her.
+    assert_eq!(w.get(&base, &mother).await.0, StatusCode::NOT_FOUND);
+    let mother_id = w.app.store().user_by_login("mother").await.unwrap().unwrap().id;
+    let (s, _) =
+        sharing(&w, &jens, &patient, json!({"kind": "name_proxy", "user": mother_id, "relationship": "mor"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(w.get(&base, &mother).await.0, StatusCode::OK);
+    assert_eq!(w.get(&format!("/api/patients/{patient}/access-log"), &mother).await.0, StatusCode::OK);
+    assert_eq!(w.post(&format!("{base}/events"), &mother, note(2, "x")).await.0, StatusCode::FORBIDDEN);
+    let (s, _) = sharing(&w, &mother, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a proxy changes nothing");
+    let (s, _) = sharing(&w, &jens, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(w.get(&base, &mother).await.0, StatusCode::NOT_FOUND);
+}
+
+async fn break_glass_opens_for_a_while_and_is_told(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let jens = patient_login(&w, "jens", &patient, own).await;
+    // The GP is the key worker: they will be told.
+    let gp_id = w.app.store().user_by_login("gp").await.unwrap().unwrap().id;
+    let v = version_of_course(&w, &patient, &course, &w.gp).await;
+    let (s, _) = w
+        .post(
+            &format!("/api/patients/{patient}/courses/{course}/events"),
+            &w.gp,
+            json!({"expected_version": v, "change": {"kind": "name_key_worker", "user": gp_id}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (doctor, _) = professional(&w, "er.doctor", Sector::Hospital, Profession::HospitalDoctor).await;
+    let (caseworker, _) =
+        professional(&w, "caseworker", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    let base = format!("/api/patients/{patient}/courses/{course}");
+    assert_eq!(w.get(&base, &doctor).await.0, StatusCode::NOT_FOUND);
+    let glass = format!("/api/patients/{patient}/break-glass");
+    let (s, _) = w.post(&glass, &doctor, json!({"reason": "akut"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a reason in a sentence");
+    let (s, _) = w.post(&glass, &caseworker, json!({"reason": "Borgeren er ikke mødt op til samtale"})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "only health professionals may break the glass");
+    let (s, v) = w.post(&glass, &doctor, json!({"reason": "Bevidstløs på skadestuen, behov for medicinliste"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, c) = w.get(&base, &doctor).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(c["access"]["purpose"], "break_glass");
+    assert_eq!(
+        w.post(&format!("{base}/events"), &doctor, note(c["version"].as_u64().unwrap(), "x")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // The patient and the key worker are told.
+    let (_, notices) = w.get("/api/me/notices", &jens).await;
+    assert_eq!(notices[0]["kind"], "break_glass");
+    let (_, notices) = w.get("/api/me/notices", &w.gp).await;
+    assert_eq!(notices[0]["kind"], "break_glass");
+    assert_eq!(notices[0]["patient"], patient.as_str());
+    // The access log flags it.
+    let (_, log) = w.get(&format!("/api/patients/{patient}/access-log"), &jens).await;
+    let flagged: Vec<&Value> = log.as_array().unwrap().iter().filter(|e| e["break_glass"] == true).collect();
+    assert!(flagged.iter().any(|e| e["who"] == "er.doctor" && e["what"] == "course"), "{log}");
+    // After four hours it is closed again.
+    w.clock.advance(Duration::hours(4));
+    assert_eq!(w.get(&base, &doctor).await.0, StatusCode::NOT_FOUND);
+}
+
+async fn the_access_log_shows_every_look_newest_first(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let (jobcentre, org) =
+        professional(&w, "birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    join(&w, &patient, &course, &org).await;
+    w.clock.advance(Duration::minutes(5));
+    w.get(&format!("/api/patients/{patient}/courses/{course}"), &jobcentre).await;
+    w.clock.advance(Duration::minutes(5));
+    let jens = patient_login(&w, "jens", &patient, own).await;
+    let (s, log) = w.get(&format!("/api/patients/{patient}/access-log"), &jens).await;
+    assert_eq!(s, StatusCode::OK);
+    let log = log.as_array().unwrap();
+    let times: Vec<&str> = log.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+    let look = log.iter().find(|e| e["who"] == "birgitte").expect("the social worker's look is listed");
+    assert_eq!(look["organisation"], "Org birgitte");
+    assert_eq!(look["sector"], "municipal_employment");
+    assert_eq!(look["purpose"], "treatment");
+    assert_eq!(look["action"], "read");
+    assert_eq!(look["what"], "course");
+    // Exportable as CSV; no CPR number in it.
+    let req = Request::get(format!("/api/patients/{patient}/access-log?format=csv"))
+        .header("authorization", format!("Bearer {jens}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = w.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    let csv = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(csv.starts_with("time,who,profession,organisation,sector,action,purpose,outcome,what,break_glass\n"));
+    assert!(
+        csv.contains(
+            ",birgitte,jobcentre_social_worker,Org birgitte,municipal_employment,read,treatment,permitted,course,false"
+        ),
+        "{csv}"
+    );
+    assert!(!csv.contains("1204791437"));
+    // Professionals do not read the patient's access log.
+    assert_eq!(w.get(&format!("/api/patients/{patient}/access-log"), &w.gp).await.0, StatusCode::FORBIDDEN);
+}
+
+/// A browser-like client: cookies kept between requests.
+struct Browser<'a> {
+    w: &'a World,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(w: &'a World) -> Self {
+        Browser { w, cookies: Default::default() }
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        uri: &str,
+        form: Option<&str>,
+        csrf_header: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        if !cookie.is_empty() {
+            req = req.header(header::COOKIE, cookie);
+        }
+        if let Some(token) = csrf_header {
+            req = req.header("x-csrf-token", token);
+        }
+        let body = match form {
+            Some(f) => {
+                req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Body::from(f.to_string())
+            }
+            None => Body::empty(),
+        };
+        let res = self.w.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        for set in headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, _) = set.split_once(';').unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.into(), v.into());
+            }
+        }
+        let body = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        (status, headers, body)
+    }
+
+    fn hidden_csrf(page: &str) -> String {
+        let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+        page[at..].split('"').next().unwrap().to_string()
+    }
+
+    async fn sign_in(&mut self, login: &str, password: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+        let (_, _, page) = self.send(Method::GET, "/login", None, None).await;
+        let csrf = Self::hidden_csrf(&page);
+        self.send(Method::POST, "/login", Some(&format!("login={login}&password={password}&csrf={csrf}")), None).await
+    }
+}
+
+async fn signing_in_with_sessions_and_csrf(w: World) {
+    w.app.set_password("gp", "rigtig-kode-123").await.unwrap();
+    let mut b = Browser::new(&w);
+    let (s, h, page) = b.send(Method::GET, "/login", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("Log ind") && page.contains("Adgangskode"), "Danish first");
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"));
+    // The sign-in form without its token is refused.
+    let (s, _, _) = b.send(Method::POST, "/login", Some("login=gp&password=rigtig-kode-123&csrf=forged"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, _, page) = b.sign_in("gp", "forkert-kode").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("Brugernavn eller adgangskode er forkert."));
+    let (s, _, unknown) = b.sign_in("nobody", "forkert-kode").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(unknown.contains("Brugernavn eller adgangskode er forkert."), "an unknown login reads the same");
+
+    let (s, h, _) = b.sign_in("gp", "rigtig-kode-123").await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let set: Vec<&str> = h.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
+    let session = set.iter().find(|c| c.starts_with("sammen_session=")).expect("a session cookie");
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(flag), "{session}");
+    }
+    let (s, _, home) = b.send(Method::GET, "/", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(home.contains("Mette Holm"));
+    let csrf = Browser::hidden_csrf(&home);
+
+    // The API with the session: reads work; writes need the session's CSRF token.
+    let (s, _, me) = b.send(Method::GET, "/api/me", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    let (patient, _) = w.patient_with_course().await;
+    let uri = format!("/api/patients/{patient}/break-glass");
+    let (s, _, body) = b.send(Method::POST, &uri, None, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(body.contains("\"csrf\""), "{body}");
+    let (s, _, body) = b.send(Method::POST, &uri, None, Some("wrong")).await;
+    assert!(body.contains("\"csrf\""), "{s} {body}");
+    let trail = w.app.store().audit_page(0, 10_000).await.unwrap();
+    assert!(
+        trail.iter().any(|e| e.draft.object == "csrf" && e.draft.outcome.as_str() == "refused"),
+        "the attempt is audited"
+    );
+    let (s, _, _) = b.send(Method::POST, &uri, None, Some(&csrf)).await;
+    assert_ne!(s, StatusCode::FORBIDDEN, "the token lets the request through to the use case");
+
+    // Sign-out needs the token too; afterwards the cookie is worth nothing.
+    let old_session = b.cookies["sammen_session"].clone();
+    let (s, _, _) = b.send(Method::POST, "/logout", Some("csrf=wrong"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, page) = b.send(Method::POST, "/logout", Some(&format!("csrf={csrf}")), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("Du er logget ud."));
+    b.cookies.insert("sammen_session".into(), old_session);
+    assert_eq!(b.send(Method::GET, "/api/me", None, None).await.0, StatusCode::UNAUTHORIZED);
+
+    // A forged cookie, and a session past its eight hours.
+    b.cookies.insert("sammen_session".into(), "0".repeat(64));
+    assert_eq!(b.send(Method::GET, "/api/me", None, None).await.0, StatusCode::UNAUTHORIZED);
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("gp", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(b.send(Method::GET, "/api/me", None, None).await.0, StatusCode::OK);
+    w.clock.advance(Duration::hours(8));
+    assert_eq!(b.send(Method::GET, "/api/me", None, None).await.0, StatusCode::UNAUTHORIZED);
+    let (_, _, page) = b.send(Method::GET, "/?lang=en", None, None).await;
+    assert!(page.contains("Your session has ended"), "English beside Danish");
+    // Failed sign-ins are on the audit trail, without any password.
+    let trail = w.app.store().audit_page(0, 10_000).await.unwrap();
+    assert!(trail.iter().any(|e| e.draft.action.as_str() == "sign_in" && e.draft.outcome.as_str() == "denied"));
+}
+
+async fn locked_out_without_revealing_accounts(w: World) {
+    w.app.set_password("gp", "rigtig-kode-123").await.unwrap();
+    let mut b = Browser::new(&w);
+    for _ in 0..5 {
+        assert_eq!(b.sign_in("gp", "forkert-kode").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (s, _, locked) = b.sign_in("gp", "rigtig-kode-123").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "locked even with the right password");
+    assert!(locked.contains("For mange forsøg"));
+    let (s, _, unknown) = b.sign_in("nobody", "forkert-kode").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    let text = |page: &str| page.split("role=\"alert\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    assert_eq!(text(&locked), text(&unknown), "the same words for an account that exists and one that does not");
+    w.clock.advance(Duration::minutes(16));
+    assert_eq!(b.sign_in("gp", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+}
+
+async fn organisation_admins_manage_only_their_own(w: World) {
+    w.app.set_org_admin("gp", true).await.unwrap();
+    let (s, v) = w
+        .post(
+            "/api/org/users",
+            &w.gp,
+            json!({"login": "ny.laege", "name": "Ny Læge", "profession": "general_practitioner"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, users) = w.get("/api/org/users", &w.gp).await;
+    let logins: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["login"].as_str().unwrap()).collect();
+    assert_eq!(logins, ["gp", "ny.laege"]);
+    let (s, v) = w.call(Method::POST, "/api/org/users/ny.laege/disable", Some(&w.gp), None).await;
+    assert_eq!((s, v["disabled"].as_bool()), (StatusCode::OK, Some(true)));
+    // Another organisation's user is out of reach, and looks like no one.
+    assert_eq!(w.call(Method::POST, "/api/org/users/physio/disable", Some(&w.gp), None).await.0, StatusCode::NOT_FOUND);
+    // A token cannot widen its own rights: no admin, no user management.
+    assert_eq!(w.get("/api/org/users", &w.physio).await.0, StatusCode::FORBIDDEN);
+    let (s, _) = w
+        .post("/api/org/users", &w.physio, json!({"login": "x.y", "name": "X", "profession": "physiotherapist"}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(w.app.store().user_by_login("x.y").await.unwrap().is_none());
+    let trail = w.app.store().audit_page(0, 10_000).await.unwrap();
+    assert!(trail.iter().any(|e| e.draft.object == "organisation/users" && e.draft.outcome.as_str() == "refused"));
+}
+
+/// A team member of one course does not learn of the patient's other courses.
+async fn other_courses_stay_out_of_sight(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let (_, second) = w
+        .post(
+            &format!("/api/patients/{patient}/courses"),
+            &w.gp,
+            json!({"title": "Psykose", "reason": "Hører stemmer", "started_on": "2026-02-10"}),
+        )
+        .await;
+    join(&w, &patient, &course, &w.physio_org.clone()).await;
+    let (_, mine) = w.get(&format!("/api/patients/{patient}"), &w.physio).await;
+    let listed: Vec<&str> = mine["courses"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [course.as_str()]);
+    let (_, gp) = w.get(&format!("/api/patients/{patient}"), &w.gp).await;
+    assert_eq!(gp["courses"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        w.get(&format!("/api/patients/{patient}/courses/{}", second["id"].as_str().unwrap()), &w.physio).await.0,
+        StatusCode::NOT_FOUND
+    );
+}

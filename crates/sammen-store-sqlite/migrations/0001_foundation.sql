@@ -1,0 +1,106 @@
+-- The foundation: directory, tokens, the patient log with its projections, audit.
+-- Every patient table leads with patient_id.
+
+CREATE TABLE organisations (
+    org_id      TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    sector      TEXT NOT NULL,
+    sor         TEXT UNIQUE
+);
+
+CREATE TABLE users (
+    user_id     TEXT PRIMARY KEY,
+    login       TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    profession  TEXT,
+    org_id      TEXT REFERENCES organisations(org_id),
+    patient_id  TEXT,
+    disabled    INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE api_tokens (
+    token_id    TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(user_id),
+    token_hash  TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER,
+    revoked_at  INTEGER
+);
+
+CREATE TABLE patients (
+    patient_id  TEXT PRIMARY KEY,
+    cpr         TEXT NOT NULL UNIQUE,
+    version     INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    state       TEXT NOT NULL
+);
+
+CREATE TABLE events (
+    patient_id  TEXT NOT NULL REFERENCES patients(patient_id),
+    seq         INTEGER NOT NULL,
+    event_id    TEXT NOT NULL,
+    stream      TEXT NOT NULL,
+    course_id   TEXT,
+    version     INTEGER NOT NULL,
+    item_id     TEXT,
+    recorded_at INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    org_id      TEXT,
+    kind        TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    PRIMARY KEY (patient_id, seq),
+    UNIQUE (patient_id, stream, version)
+);
+CREATE INDEX events_by_course ON events (patient_id, course_id, seq);
+CREATE INDEX events_by_item ON events (patient_id, item_id) WHERE item_id IS NOT NULL;
+
+-- The log is append-only: the database itself refuses to change or remove an event.
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+CREATE TABLE courses (
+    patient_id  TEXT NOT NULL REFERENCES patients(patient_id),
+    course_id   TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    title       TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    PRIMARY KEY (patient_id, course_id)
+);
+
+CREATE TABLE care_team (
+    patient_id  TEXT NOT NULL,
+    course_id   TEXT NOT NULL,
+    org_id      TEXT NOT NULL,
+    user_id     TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (patient_id, course_id, org_id, user_id)
+);
+CREATE INDEX care_team_by_org ON care_team (org_id, patient_id);
+CREATE INDEX care_team_by_user ON care_team (user_id, patient_id) WHERE user_id <> '';
+
+CREATE TABLE audit_log (
+    seq         INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    org         TEXT,
+    action      TEXT NOT NULL,
+    purpose     TEXT NOT NULL,
+    patient_id  TEXT,
+    object      TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX audit_by_patient ON audit_log (patient_id, seq) WHERE patient_id IS NOT NULL;
+
+CREATE TABLE audit_head (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    seq         INTEGER NOT NULL,
+    hash        TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash)
+VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');

@@ -1,0 +1,50 @@
+//! The storage conformance suite on SQLite: a fresh database file per test.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sammen_store::conformance::Fixture;
+use sammen_store::Store;
+use sammen_store_sqlite::SqliteStore;
+
+struct SqliteFixture {
+    store: Arc<SqliteStore>,
+    dir: PathBuf,
+}
+
+impl Fixture for SqliteFixture {
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+}
+
+impl Drop for SqliteFixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn fresh() -> Option<SqliteFixture> {
+    let dir = sammen_store_sqlite::test_dir();
+    let store = SqliteStore::open(&dir.join("sammen.db")).await.expect("open sqlite");
+    Some(SqliteFixture { store: Arc::new(store), dir })
+}
+
+sammen_store::conformance_tests!(fresh);
+
+#[tokio::test]
+async fn the_log_refuses_update_and_delete() {
+    let f = fresh().await.unwrap();
+    f.store
+        .raw_execute("INSERT INTO patients (patient_id, cpr, version, last_seq, state) VALUES ('p', '1', 1, 1, '{}')")
+        .await
+        .unwrap();
+    f.store
+        .raw_execute("INSERT INTO events (patient_id, seq, event_id, stream, version, recorded_at, actor, kind, category, payload) VALUES ('p', 1, 'e', 'patient', 1, 0, 'a', 'k', 'identity', '{}')")
+        .await
+        .unwrap();
+    for sql in ["UPDATE events SET payload = 'x'", "DELETE FROM events"] {
+        let err = f.store.raw_execute(sql).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+}

@@ -1,0 +1,599 @@
+//! The storage conformance suite: the behaviour every engine must share. Each engine's
+//! test file calls [`conformance_tests!`](crate::conformance_tests) with a function that
+//! makes a fresh, empty store, and gets one test per case.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use time::macros::{date, datetime};
+use time::OffsetDateTime;
+
+use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome, ChainVerifier};
+use sammen_domain::clock::IdSource;
+use sammen_domain::cpr::Cpr;
+use sammen_domain::decide::{self, ChangeFacts, Context, CourseChange, OpenCourse};
+use sammen_domain::directory::{ApiToken, Organisation, SorCode, User, UserKind};
+use sammen_domain::event::{EntryType, TeamMember};
+use sammen_domain::ids::{CourseId, OrgId, PatientId, UserId};
+use sammen_domain::projection::{CourseState, PatientState, Projections};
+use sammen_domain::vocab::{DataCategory, Profession, Purpose, Sector};
+
+use crate::{Append, EventFilter, PatientLog, Snapshot, Store, StoreError};
+
+/// Generates one `#[tokio::test]` per conformance case. `$fresh` is an async function
+/// returning `Option<F>` where `F: Fixture`; `None` skips (engine not configured).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:path) => {
+        $crate::conformance_tests!(@cases $fresh;
+            directory_round_trips,
+            duplicates_are_refused,
+            tokens_are_found_by_hash_and_revoked,
+            registration_and_duplicate_cpr,
+            opening_a_course_fills_the_care_team,
+            stale_version_changes_nothing,
+            missing_streams_are_not_found,
+            concurrent_writers_lose_no_update,
+            only_one_of_two_same_version_writers_wins,
+            event_history_by_course_and_item,
+            rebuild_reproduces_projections,
+            import_writes_whole_logs,
+            audit_chain_is_contiguous_under_concurrency,
+            audit_for_patient_is_newest_first
+        );
+    };
+    (@cases $fresh:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(fixture) = $fresh().await else { return };
+                $crate::conformance::$case($crate::conformance::Fixture::store(&fixture)).await;
+            }
+        )*
+    };
+}
+
+/// A fresh store for one test; dropping it removes the database.
+pub trait Fixture {
+    fn store(&self) -> Arc<dyn Store>;
+}
+
+struct Seq(AtomicU64);
+impl IdSource for Seq {
+    fn random_bytes(&self) -> [u8; 16] {
+        // Unique per process, so concurrent tests never collide.
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let salt = self.0.load(Ordering::Relaxed);
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&salt.to_be_bytes());
+        b[8..].copy_from_slice(&n.to_be_bytes());
+        b
+    }
+}
+
+fn ids() -> Seq {
+    Seq(AtomicU64::new(std::process::id() as u64))
+}
+
+const NOW: OffsetDateTime = datetime!(2026-03-01 10:00 UTC);
+
+fn ctx<'a>(ids: &'a Seq, org: OrgId) -> Context<'a> {
+    let domain = sammen_domain::vocab::LegalDomain::Health;
+    Context { actor: UserId::from_random_bytes(ids.random_bytes()), org: Some(org), domain, now: NOW, ids }
+}
+
+fn org(ids: &Seq, name: &str, sector: Sector, sor: Option<&str>) -> Organisation {
+    Organisation {
+        id: OrgId::from_random_bytes(ids.random_bytes()),
+        name: name.into(),
+        sector,
+        sor: sor.map(|s| SorCode::parse(s).unwrap()),
+    }
+}
+
+fn professional(ids: &Seq, login: &str, org: OrgId) -> User {
+    User {
+        id: UserId::from_random_bytes(ids.random_bytes()),
+        login: login.into(),
+        name: format!("Name of {login}"),
+        kind: UserKind::Professional { profession: Profession::GeneralPractitioner, org },
+        disabled: false,
+        org_admin: false,
+    }
+}
+
+/// Registers a patient and opens one course; returns the ids and the course state.
+async fn patient_with_course(store: &dyn Store, ids: &Seq, org: OrgId, cpr: &str) -> (PatientId, CourseState) {
+    let c = ctx(ids, org);
+    let (patient, reg) = decide::register_patient(&c, Cpr::parse(cpr).unwrap(), "Test Patient").unwrap();
+    let state = PatientState::from_registration(patient, &reg).unwrap();
+    store
+        .append(Append {
+            patient,
+            stream: reg.stream,
+            expected_version: 0,
+            events: vec![reg],
+            snapshot: Snapshot::Patient(state),
+            notices: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let open = OpenCourse {
+        title: "Low back pain".into(),
+        reason: "Pain for six weeks".into(),
+        started_on: date!(2026 - 01 - 10),
+    };
+    let (course_id, events) = decide::open_course(&c, &open, org, "general practice").unwrap();
+    let mut p = Projections::default();
+    for e in &events {
+        p.apply(patient, e);
+    }
+    let course = p.courses.remove(&course_id).unwrap();
+    store
+        .append(Append {
+            patient,
+            stream: events[0].stream,
+            expected_version: 0,
+            events,
+            snapshot: Snapshot::Course(Box::new(course.clone())),
+            notices: Vec::new(),
+        })
+        .await
+        .unwrap();
+    (patient, course)
+}
+
+fn note(n: usize) -> CourseChange {
+    CourseChange::RecordEntry {
+        entry_type: EntryType::Note,
+        category: DataCategory::ClinicalFindings,
+        title: format!("Note {n}"),
+        text: "Seen today".into(),
+        occurred_on: date!(2026 - 02 - 01),
+    }
+}
+
+/// Decides a change against `course` and appends it with the course's version.
+async fn change(
+    store: &dyn Store,
+    ids: &Seq,
+    org: OrgId,
+    course: &CourseState,
+    ch: &CourseChange,
+) -> Result<CourseState, StoreError> {
+    let c = ctx(ids, org);
+    let event = decide::change_course(&c, course, ch, &ChangeFacts::default()).unwrap();
+    let mut next = course.clone();
+    next.apply(&event);
+    store
+        .append(Append {
+            patient: course.patient,
+            stream: event.stream,
+            expected_version: course.version,
+            events: vec![event],
+            snapshot: Snapshot::Course(Box::new(next.clone())),
+            notices: Vec::new(),
+        })
+        .await?;
+    Ok(next)
+}
+
+fn draft(n: u64, patient: Option<PatientId>) -> AuditDraft {
+    AuditDraft {
+        at: NOW + time::Duration::seconds(n as i64),
+        actor: format!("user/{n}"),
+        org: None,
+        action: AuditAction::Read,
+        purpose: Purpose::Treatment,
+        patient,
+        object: format!("course/{n}"),
+        outcome: AuditOutcome::Permitted,
+    }
+}
+
+pub async fn directory_round_trips(store: Arc<dyn Store>) {
+    let ids = ids();
+    assert!(store.is_empty().await.unwrap());
+    assert!(store.schema_version().await.unwrap() >= 1);
+    let gp = org(&ids, "Lægehuset Åby", Sector::GeneralPractice, Some("123456789012"));
+    let jc = org(&ids, "Jobcenter Åby", Sector::MunicipalEmployment, None);
+    store.add_organisation(&gp).await.unwrap();
+    store.add_organisation(&jc).await.unwrap();
+    assert_eq!(store.organisation(gp.id).await.unwrap(), Some(gp.clone()));
+    assert_eq!(store.organisations().await.unwrap(), vec![jc.clone(), gp.clone()]);
+    assert!(!store.is_empty().await.unwrap());
+
+    let user = professional(&ids, "gp.hansen", gp.id);
+    store.add_user(&user).await.unwrap();
+    assert_eq!(store.user(user.id).await.unwrap(), Some(user.clone()));
+    assert_eq!(store.user_by_login("gp.hansen").await.unwrap(), Some(user.clone()));
+    assert_eq!(store.user_by_login("nobody").await.unwrap(), None);
+    let patient_user = User {
+        id: UserId::from_random_bytes(ids.random_bytes()),
+        login: "anna".into(),
+        name: "Anna".into(),
+        kind: UserKind::Patient { patient: PatientId::from_random_bytes(ids.random_bytes()) },
+        disabled: false,
+        org_admin: false,
+    };
+    store.add_user(&patient_user).await.unwrap();
+    assert_eq!(store.users().await.unwrap(), vec![patient_user, user.clone()]);
+
+    store.set_user_disabled(user.id, true).await.unwrap();
+    assert!(store.user(user.id).await.unwrap().unwrap().disabled);
+    let missing = UserId::from_random_bytes(ids.random_bytes());
+    assert!(matches!(store.set_user_disabled(missing, true).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn duplicates_are_refused(store: Arc<dyn Store>) {
+    let ids = ids();
+    let a = org(&ids, "A", Sector::Hospital, Some("555555555555"));
+    store.add_organisation(&a).await.unwrap();
+    let b = org(&ids, "B", Sector::Hospital, Some("555555555555"));
+    assert!(matches!(store.add_organisation(&b).await, Err(StoreError::Duplicate(_))));
+    store.add_user(&professional(&ids, "same", a.id)).await.unwrap();
+    assert!(matches!(store.add_user(&professional(&ids, "same", a.id)).await, Err(StoreError::Duplicate(_))));
+    let ghost_org = OrgId::from_random_bytes(ids.random_bytes());
+    assert!(matches!(store.add_user(&professional(&ids, "ghost", ghost_org)).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.users().await.unwrap().len(), 1);
+    assert_eq!(store.organisations().await.unwrap().len(), 1);
+}
+
+pub async fn tokens_are_found_by_hash_and_revoked(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = org(&ids, "A", Sector::GeneralPractice, None);
+    store.add_organisation(&o).await.unwrap();
+    let u = professional(&ids, "gp", o.id);
+    store.add_user(&u).await.unwrap();
+    let token = ApiToken {
+        id: "tok1".into(),
+        user: u.id,
+        hash: "ab".repeat(32),
+        created_at: NOW,
+        expires_at: Some(NOW + time::Duration::hours(1)),
+        revoked_at: None,
+    };
+    store.add_token(&token).await.unwrap();
+    assert_eq!(store.token_by_hash(&token.hash).await.unwrap(), Some(token.clone()));
+    assert_eq!(store.token_by_hash("cd").await.unwrap(), None);
+    assert!(store.revoke_token("tok1", NOW).await.unwrap());
+    assert!(!store.revoke_token("tok1", NOW).await.unwrap(), "second revoke is a no-op");
+    assert!(!store.revoke_token("nope", NOW).await.unwrap());
+    let stored = store.token_by_hash(&token.hash).await.unwrap().unwrap();
+    assert_eq!(stored.revoked_at, Some(NOW));
+    assert!(!stored.is_valid_at(NOW));
+    assert_eq!(store.tokens().await.unwrap().len(), 1);
+}
+
+pub async fn registration_and_duplicate_cpr(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, _) = patient_with_course(&*store, &ids, o, "0101801234").await;
+    let state = store.patient(patient).await.unwrap().unwrap();
+    assert_eq!(state.name, "Test Patient");
+    assert_eq!(state.version, 1);
+    assert_eq!(state.registered_by, Some(o));
+    let cpr = Cpr::parse("0101801234").unwrap();
+    assert_eq!(store.patient_by_cpr(&cpr).await.unwrap(), Some(patient));
+
+    // The same CPR number again: refused, and nothing of the attempt is stored.
+    let c = ctx(&ids, o);
+    let (other, reg) = decide::register_patient(&c, cpr, "Someone").unwrap();
+    let result = store
+        .append(Append {
+            patient: other,
+            stream: reg.stream,
+            expected_version: 0,
+            snapshot: Snapshot::Patient(PatientState::from_registration(other, &reg).unwrap()),
+            events: vec![reg],
+            notices: Vec::new(),
+        })
+        .await;
+    assert!(matches!(result, Err(StoreError::Duplicate(_))), "{result:?}");
+    assert_eq!(store.patient(other).await.unwrap(), None);
+    assert!(store.events(other, EventFilter::default()).await.unwrap().is_empty());
+    assert_eq!(store.count_patients().await.unwrap(), 1);
+}
+
+pub async fn opening_a_course_fills_the_care_team(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "0202802345").await;
+    let stored = store.course(patient, course.id).await.unwrap().unwrap();
+    assert_eq!(stored, course);
+    assert_eq!(stored.version, 2);
+    let team = store.care_team(patient).await.unwrap();
+    assert_eq!(team, vec![(course.id, TeamMember::Organisation { org: o })]);
+    let summaries = store.course_summaries(patient).await.unwrap();
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(summaries[0].title, "Low back pain");
+    assert_eq!(summaries[0].version, 2);
+
+    let physio = OrgId::from_random_bytes(ids.random_bytes());
+    let user = UserId::from_random_bytes(ids.random_bytes());
+    let member = TeamMember::Professional { user, org: physio };
+    let joined =
+        change(&*store, &ids, o, &course, &CourseChange::JoinCareTeam { member, role: "physiotherapy".into() })
+            .await
+            .unwrap();
+    assert_eq!(store.care_team(patient).await.unwrap().len(), 2);
+    change(&*store, &ids, o, &joined, &CourseChange::LeaveCareTeam { member, reason: "series finished".into() })
+        .await
+        .unwrap();
+    assert_eq!(store.care_team(patient).await.unwrap(), vec![(course.id, TeamMember::Organisation { org: o })]);
+}
+
+pub async fn stale_version_changes_nothing(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "0303803456").await;
+    let newer = change(&*store, &ids, o, &course, &note(1)).await.unwrap();
+    let before = store.events(patient, EventFilter::default()).await.unwrap();
+
+    // A second writer still holding the old version.
+    let result = change(&*store, &ids, o, &course, &note(2)).await;
+    match result {
+        Err(StoreError::Conflict { expected, actual }) => {
+            assert_eq!(expected, course.version);
+            assert_eq!(actual, newer.version);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.events(patient, EventFilter::default()).await.unwrap(), before);
+    assert_eq!(store.course(patient, course.id).await.unwrap().unwrap(), newer);
+
+    // Same for the patient stream.
+    let state = store.patient(patient).await.unwrap().unwrap();
+    let c = ctx(&ids, o);
+    let mut stale = state.clone();
+    stale.version = 0;
+    let ev = decide::correct_identity(&c, &stale, "New Name", "married").unwrap();
+    let mut next = state.clone();
+    next.apply(&ev);
+    let r = store
+        .append(Append {
+            patient,
+            stream: ev.stream,
+            expected_version: 0,
+            events: vec![ev],
+            snapshot: Snapshot::Patient(next),
+            notices: Vec::new(),
+        })
+        .await;
+    // Version 0 on an existing patient means "new patient": refused (the CPR exists).
+    assert!(r.is_err());
+    assert_eq!(store.patient(patient).await.unwrap().unwrap(), state);
+}
+
+pub async fn missing_streams_are_not_found(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "0404804567").await;
+    let mut ghost = course.clone();
+    ghost.id = CourseId::from_random_bytes(ids.random_bytes());
+    let r = change(&*store, &ids, o, &ghost, &note(1)).await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    let mut orphan = course.clone();
+    orphan.patient = PatientId::from_random_bytes(ids.random_bytes());
+    let r = change(&*store, &ids, o, &orphan, &note(1)).await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    assert_eq!(store.events(patient, EventFilter::default()).await.unwrap().len(), 3);
+    assert_eq!(store.course(patient, ghost.id).await.unwrap(), None);
+}
+
+pub async fn concurrent_writers_lose_no_update(store: Arc<dyn Store>) {
+    let ids = Arc::new(ids());
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "0505805678").await;
+    let writers = 6;
+    let each = 10;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        let ids = ids.clone();
+        let course_id = course.id;
+        tasks.push(tokio::spawn(async move {
+            let mut conflicts = 0;
+            for n in 0..each {
+                loop {
+                    let current = store.course(patient, course_id).await.unwrap().unwrap();
+                    match change(&*store, &ids, o, &current, &note(w * 100 + n)).await {
+                        Ok(_) => break,
+                        Err(StoreError::Conflict { .. }) => conflicts += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let final_state = store.course(patient, course.id).await.unwrap().unwrap();
+    assert_eq!(final_state.entries.len(), writers * each, "every write landed exactly once");
+    assert_eq!(final_state.version, course.version + (writers * each) as u64);
+    let events = store.events(patient, EventFilter { course: Some(course.id), item: None, since: None }).await.unwrap();
+    let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=final_state.version).collect::<Vec<_>>());
+    let all = store.events(patient, EventFilter::default()).await.unwrap();
+    let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>(), "no gaps in the log");
+    // The stored projection equals a fold of the log.
+    let folded = Projections::fold(patient, &all);
+    assert_eq!(folded.courses.get(&course.id), Some(&final_state));
+}
+
+pub async fn only_one_of_two_same_version_writers_wins(store: Arc<dyn Store>) {
+    let ids = Arc::new(ids());
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "0606806789").await;
+    let a = {
+        let (store, ids, course) = (store.clone(), ids.clone(), course.clone());
+        tokio::spawn(async move { change(&*store, &ids, o, &course, &note(1)).await })
+    };
+    let b = {
+        let (store, ids, course) = (store.clone(), ids.clone(), course.clone());
+        tokio::spawn(async move { change(&*store, &ids, o, &course, &note(2)).await })
+    };
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert!(a.is_ok() != b.is_ok(), "exactly one wins: {a:?} / {b:?}");
+    let loser = if a.is_err() { a } else { b };
+    assert!(matches!(loser, Err(StoreError::Conflict { .. })));
+    let stored = store.course(patient, course.id).await.unwrap().unwrap();
+    assert_eq!(stored.entries.len(), 1);
+}
+
+pub async fn event_history_by_course_and_item(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "0707807890").await;
+    let with_note = change(&*store, &ids, o, &course, &note(1)).await.unwrap();
+    let item = with_note.entries[0].id;
+    let corrected = change(
+        &*store,
+        &ids,
+        o,
+        &with_note,
+        &CourseChange::CorrectEntry {
+            item,
+            title: "Note one".into(),
+            text: "Seen today, better".into(),
+            reason: "clarity".into(),
+        },
+    )
+    .await
+    .unwrap();
+    change(&*store, &ids, o, &corrected, &note(2)).await.unwrap();
+
+    let history = store.events(patient, EventFilter { course: None, item: Some(item), since: None }).await.unwrap();
+    let kinds: Vec<&str> = history.iter().map(|e| e.body.kind()).collect();
+    assert_eq!(kinds, ["entry_recorded", "entry_corrected"]);
+    let course_events =
+        store.events(patient, EventFilter { course: Some(course.id), item: None, since: None }).await.unwrap();
+    assert_eq!(course_events.len(), 5);
+    let all = store.events(patient, EventFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0].body.kind(), "patient_registered");
+    assert_eq!(all[0].category, DataCategory::Identity);
+    // Instants survive storage to the microsecond.
+    assert_eq!(all[0].recorded_at, NOW);
+}
+
+pub async fn rebuild_reproduces_projections(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "0808808901").await;
+    let mut current = course;
+    for n in 0..5 {
+        current = change(&*store, &ids, o, &current, &note(n)).await.unwrap();
+    }
+    let events = store.events(patient, EventFilter::default()).await.unwrap();
+    let folded = Projections::fold(patient, &events);
+    // Damage a projection, then rebuild it from the log.
+    let mut damaged = folded.clone();
+    damaged.courses.values_mut().for_each(|c| c.entries.clear());
+    store.replace_projections(patient, &damaged).await.unwrap();
+    assert!(store.course(patient, current.id).await.unwrap().unwrap().entries.is_empty());
+    store.replace_projections(patient, &folded).await.unwrap();
+    assert_eq!(store.course(patient, current.id).await.unwrap().unwrap(), current);
+    assert_eq!(store.care_team(patient).await.unwrap().len(), 1);
+    // Writes continue after a rebuild.
+    change(&*store, &ids, o, &current, &note(9)).await.unwrap();
+}
+
+pub async fn import_writes_whole_logs(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let mut logs = Vec::new();
+    for (i, cpr) in ["1010801234", "1110801234", "1210801234"].iter().enumerate() {
+        let c = ctx(&ids, o);
+        let (patient, reg) = decide::register_patient(&c, Cpr::parse(cpr).unwrap(), &format!("P{i}")).unwrap();
+        let (_, mut events) = decide::open_course(
+            &c,
+            &OpenCourse { title: "Course".into(), reason: "Reason".into(), started_on: date!(2026 - 01 - 01) },
+            o,
+            "gp",
+        )
+        .unwrap();
+        events.insert(0, reg);
+        let projections = Projections::fold(
+            patient,
+            &events
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(n, e)| crate::Event { patient, seq: n as u64 + 1, event: e })
+                .collect::<Vec<_>>(),
+        );
+        logs.push(PatientLog { patient, events, projections });
+    }
+    store.import(&logs).await.unwrap();
+    assert_eq!(store.count_patients().await.unwrap(), 3);
+    for log in &logs {
+        let events = store.events(log.patient, EventFilter::default()).await.unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(Projections::fold(log.patient, &events), log.projections);
+        assert_eq!(store.care_team(log.patient).await.unwrap().len(), 1);
+    }
+    // A batch with a duplicate CPR is refused whole.
+    let dup = logs[0].clone();
+    let mut fresh = logs[1].clone();
+    fresh.patient = PatientId::from_random_bytes(ids.random_bytes());
+    let r =
+        store.import(&[PatientLog { patient: PatientId::from_random_bytes(ids.random_bytes()), ..dup }, fresh]).await;
+    assert!(r.is_err());
+    assert_eq!(store.count_patients().await.unwrap(), 3);
+    let page = store.patient_ids(None, 2).await.unwrap();
+    assert_eq!(page.len(), 2);
+    let rest = store.patient_ids(Some(page[1]), 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+}
+
+pub async fn audit_chain_is_contiguous_under_concurrency(store: Arc<dyn Store>) {
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.seq, 0);
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for b in 0..5u64 {
+                let drafts: Vec<AuditDraft> = (0..3).map(|i| draft(t * 100 + b * 10 + i, None)).collect();
+                let entries = store.append_audit(&drafts).await.unwrap();
+                assert_eq!(entries.len(), 3);
+                assert_eq!(entries[1].seq, entries[0].seq + 1, "a batch is contiguous");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.seq, 60);
+    let mut verifier = ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let page = store.audit_page(after, 7).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for e in &page {
+            verifier.check(e).unwrap();
+        }
+        after = page.last().unwrap().seq;
+    }
+    assert_eq!(verifier.finish(&head), Ok(60));
+    assert!(store.append_audit(&[]).await.unwrap().is_empty());
+}
+
+pub async fn audit_for_patient_is_newest_first(store: Arc<dyn Store>) {
+    let ids = ids();
+    let p = PatientId::from_random_bytes(ids.random_bytes());
+    let q = PatientId::from_random_bytes(ids.random_bytes());
+    store.append_audit(&[draft(1, Some(p)), draft(2, Some(q)), draft(3, Some(p)), draft(4, None)]).await.unwrap();
+    let mine = store.audit_for_patient(p, 10).await.unwrap();
+    let seqs: Vec<u64> = mine.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [3, 1]);
+    assert_eq!(mine[0].draft, draft(3, Some(p)));
+    assert_eq!(store.audit_for_patient(p, 1).await.unwrap().len(), 1);
+}

@@ -1,0 +1,210 @@
+//! The storage trait every engine implements ([`Store`]), the plain row shapes both
+//! engines decode ([`rows`]), and one conformance suite they all pass ([`conformance`],
+//! behind the `conformance` feature).
+//!
+//! Storage knows tables and transactions; it does not know rules. It is given events
+//! and the projections the domain folded from them, and its promise is that both land
+//! together or not at all, and that a stale version changes nothing.
+
+use async_trait::async_trait;
+use std::fmt;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use sammen_domain::audit::{AuditDraft, AuditEntry, AuditHead};
+use sammen_domain::cpr::Cpr;
+use sammen_domain::directory::{ApiToken, Organisation, User};
+use sammen_domain::event::{Event, NewEvent, Stream, TeamMember};
+use sammen_domain::ids::{CourseId, ItemId, OrgId, PatientId, UserId};
+use sammen_domain::projection::{CourseState, CourseStatus, PatientState, Projections};
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod rows;
+
+/// The storage engines Sammen runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Someone else wrote to the stream after the caller read it.
+    #[error("version conflict: expected {expected}, found {actual}")]
+    Conflict { expected: u64, actual: u64 },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique thing already exists (a login, a SOR code, a CPR number).
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    /// Stored data that does not decode: a bug or tampering, never the caller's fault.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database failed. The message is for the operator's log, not for clients.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The projection that an append replaces, alongside its events.
+#[derive(Debug, Clone)]
+pub enum Snapshot {
+    Patient(PatientState),
+    /// Boxed: a course's state is much larger than a patient's.
+    Course(Box<CourseState>),
+}
+
+/// A message to one person that something happened on a patient's record (e.g. a
+/// break-glass opening). It names the patient by id and carries no health data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: uuid::Uuid,
+    pub recipient: UserId,
+    pub patient: PatientId,
+    pub at: OffsetDateTime,
+    /// A stable kind, e.g. `break_glass`.
+    pub kind: String,
+    /// An opaque reference, e.g. `patient/<id>`.
+    pub object: String,
+}
+
+/// A browser session. Only a hash of the cookie's secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub hash: String,
+    pub user: UserId,
+    /// The token every state-changing form must carry.
+    pub csrf_token: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+impl Session {
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        self.ended_at.is_none() && self.created_at <= now && now < self.expires_at
+    }
+}
+
+/// One atomic write to one stream of one patient's log.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub patient: PatientId,
+    pub stream: Stream,
+    /// The stream version the writer saw; 0 when the stream is new.
+    pub expected_version: u64,
+    pub events: Vec<NewEvent>,
+    /// The stream's state after the events.
+    pub snapshot: Snapshot,
+    /// Notices the events cause, written in the same transaction.
+    pub notices: Vec<Notice>,
+}
+
+/// A course in a patient's list of courses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseSummary {
+    pub id: CourseId,
+    pub title: String,
+    pub status: CourseStatus,
+    pub version: u64,
+}
+
+/// A whole patient log written at once (generated data, imports).
+#[derive(Debug, Clone)]
+pub struct PatientLog {
+    pub patient: PatientId,
+    pub events: Vec<NewEvent>,
+    pub projections: Projections,
+}
+
+/// Which events of a patient's log to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventFilter {
+    pub course: Option<CourseId>,
+    pub item: Option<ItemId>,
+    /// Only events recorded after this instant.
+    pub since: Option<OffsetDateTime>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn engine(&self) -> Engine;
+    /// The highest migration applied.
+    async fn schema_version(&self) -> StoreResult<i64>;
+    /// True when no organisation, user or patient exists yet.
+    async fn is_empty(&self) -> StoreResult<bool>;
+
+    // The directory.
+    async fn add_organisation(&self, org: &Organisation) -> StoreResult<()>;
+    async fn organisation(&self, id: OrgId) -> StoreResult<Option<Organisation>>;
+    async fn organisations(&self) -> StoreResult<Vec<Organisation>>;
+    async fn add_user(&self, user: &User) -> StoreResult<()>;
+    async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<()>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+
+    // Bearer tokens.
+    async fn add_token(&self, token: &ApiToken) -> StoreResult<()>;
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>>;
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// Marks a token revoked; false if no such token or it was revoked already.
+    async fn revoke_token(&self, id: &str, at: OffsetDateTime) -> StoreResult<bool>;
+
+    // The patient log and its projections.
+    /// Appends events and replaces the stream's projection in one transaction, if and
+    /// only if the stream is still at `expected_version`.
+    async fn append(&self, append: Append) -> StoreResult<()>;
+    async fn patient(&self, id: PatientId) -> StoreResult<Option<PatientState>>;
+    async fn patient_by_cpr(&self, cpr: &Cpr) -> StoreResult<Option<PatientId>>;
+    async fn course(&self, patient: PatientId, course: CourseId) -> StoreResult<Option<CourseState>>;
+    async fn course_summaries(&self, patient: PatientId) -> StoreResult<Vec<CourseSummary>>;
+    /// Every care team member of every course of the patient.
+    async fn care_team(&self, patient: PatientId) -> StoreResult<Vec<(CourseId, TeamMember)>>;
+    /// Events in log order.
+    async fn events(&self, patient: PatientId, filter: EventFilter) -> StoreResult<Vec<Event>>;
+    /// Patient ids in a stable order, a page at a time.
+    async fn patient_ids(&self, after: Option<PatientId>, limit: u32) -> StoreResult<Vec<PatientId>>;
+    async fn count_patients(&self) -> StoreResult<u64>;
+    /// Replaces every projection of a patient with the given ones (a rebuild).
+    async fn replace_projections(&self, patient: PatientId, projections: &Projections) -> StoreResult<()>;
+    /// Writes whole new patient logs, all in one transaction.
+    async fn import(&self, logs: &[PatientLog]) -> StoreResult<()>;
+
+    // Notices, sessions, organisation admins.
+    /// The user's notices, newest first.
+    async fn notices_for(&self, user: UserId, limit: u32) -> StoreResult<Vec<Notice>>;
+    async fn add_session(&self, session: &Session) -> StoreResult<()>;
+    async fn session(&self, hash: &str) -> StoreResult<Option<Session>>;
+    async fn end_session(&self, hash: &str, at: OffsetDateTime) -> StoreResult<()>;
+    async fn set_org_admin(&self, id: UserId, admin: bool) -> StoreResult<()>;
+    async fn set_password(&self, id: UserId, hash: &str) -> StoreResult<()>;
+    async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>>;
+
+    // The audit trail.
+    /// Chains and stores the drafts, in order, in one transaction (a group commit).
+    async fn append_audit(&self, drafts: &[AuditDraft]) -> StoreResult<Vec<AuditEntry>>;
+    async fn audit_head(&self) -> StoreResult<AuditHead>;
+    async fn audit_page(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+    /// When `actor` last read one of `objects` of this patient (their last look).
+    async fn last_look(
+        &self,
+        patient: PatientId,
+        actor: &str,
+        objects: &[String],
+    ) -> StoreResult<Option<OffsetDateTime>>;
+    /// The patient's entries, newest first.
+    async fn audit_for_patient(&self, patient: PatientId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}
