@@ -1,0 +1,380 @@
+//! The care plan's rules: handover transitions as a table, advice conflicts, due
+//! discharge letters, the key worker's handover, and the refusals.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use time::macros::{date, datetime};
+use time::{Duration, OffsetDateTime};
+
+use sammen_domain::care::{
+    ActivityScore, EpisodeKind, GoalKind, GoalStatus, HandoverState, HandoverSubject, Owner, Referral, StepKind,
+    StepStatus, StoryText,
+};
+use sammen_domain::clock::IdSource;
+use sammen_domain::decide::{self, ChangeFacts, Context, CourseChange, OpenCourse};
+use sammen_domain::ids::{ItemId, OrgId, PatientId, UserId};
+use sammen_domain::projection::{CourseState, Projections};
+use sammen_domain::vocab::{LegalDomain, Sector};
+
+struct Ids(AtomicU64);
+impl IdSource for Ids {
+    fn random_bytes(&self) -> [u8; 16] {
+        let mut b = [7u8; 16];
+        b[8..].copy_from_slice(&self.0.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        b
+    }
+}
+
+const T0: OffsetDateTime = datetime!(2026-03-02 09:00 UTC);
+
+/// A GP, a physiotherapist and a course opened by the GP.
+struct Fixture {
+    ids: Ids,
+    gp: (UserId, OrgId),
+    physio: (UserId, OrgId),
+    course: CourseState,
+    now: OffsetDateTime,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let ids = Ids(AtomicU64::new(1));
+        let gp = (UserId::from_random_bytes(ids.random_bytes()), OrgId::from_random_bytes(ids.random_bytes()));
+        let physio = (UserId::from_random_bytes(ids.random_bytes()), OrgId::from_random_bytes(ids.random_bytes()));
+        let ctx = Context { actor: gp.0, org: Some(gp.1), domain: LegalDomain::Health, now: T0, ids: &ids };
+        let open =
+            OpenCourse { title: "Lændesmerter".into(), reason: "Smerter".into(), started_on: date!(2026 - 03 - 01) };
+        let (id, events) = decide::open_course(&ctx, &open, gp.1, "almen praksis").unwrap();
+        let patient = PatientId::from_random_bytes([1; 16]);
+        let mut p = Projections::default();
+        for e in &events {
+            p.apply(patient, e);
+        }
+        let course = p.courses.remove(&id).unwrap();
+        Fixture { ids, gp, physio, course, now: T0 }
+    }
+
+    fn try_as(
+        &mut self,
+        who: (UserId, OrgId),
+        change: CourseChange,
+        sector: Option<Sector>,
+    ) -> Result<Option<ItemId>, String> {
+        let ctx =
+            Context { actor: who.0, org: Some(who.1), domain: LegalDomain::Health, now: self.now, ids: &self.ids };
+        let facts = ChangeFacts { org_sector: sector };
+        match decide::change_course(&ctx, &self.course, &change, &facts) {
+            Ok(e) => {
+                self.course.apply(&e);
+                Ok(e.item)
+            }
+            Err(e) => Err(e.code().to_string()),
+        }
+    }
+
+    fn as_(&mut self, who: (UserId, OrgId), change: CourseChange) -> ItemId {
+        self.try_as(who, change, Some(Sector::PrivatePractice)).unwrap().unwrap()
+    }
+
+    fn step(&mut self) -> ItemId {
+        let gp = self.gp;
+        self.as_(
+            gp,
+            CourseChange::PlanStep {
+                step_kind: StepKind::TreatmentSeries,
+                title: "Træning".into(),
+                owner: Owner::Professional { user: gp.0, org: gp.1 },
+                due_from: None,
+                due_by: date!(2026 - 04 - 01),
+                reason: "Uspecifikke lændesmerter".into(),
+                reason_plain: "Træning gør ryggen stærkere".into(),
+                what_to_expect: "To gange om ugen".into(),
+                if_it_does_not_help: "Så taler vi om en henvisning".into(),
+            },
+        )
+    }
+
+    fn propose(&mut self, step: ItemId) -> ItemId {
+        let (gp, physio) = (self.gp, self.physio);
+        self.as_(
+            gp,
+            CourseChange::ProposeHandover {
+                subject: HandoverSubject::Step { step },
+                to: Owner::Role { org: physio.1, role: "fysioterapeut".into() },
+                reason: "Træningen skal ledes af en fysioterapeut".into(),
+                respond_by: Some(date!(2026 - 03 - 16)),
+                referral: Some(Referral {
+                    question: "Træning af lænd".into(),
+                    findings: "Ingen røde flag".into(),
+                    tried: "Smertestillende, let effekt".into(),
+                    red_flags_checked: "Alle".into(),
+                    reason_plain: "En fysioterapeut hjælper dig med øvelser".into(),
+                    told_to_expect: "Holdtræning".into(),
+                }),
+            },
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Accept,
+    Decline,
+    Withdraw,
+    Expire,
+    AcceptByOther,
+}
+
+/// The handover transition table: from each state, each act, the state after or
+/// the refusal.
+#[test]
+fn handover_transitions() {
+    use HandoverState::*;
+    let table: &[(&[Act], Act, Result<HandoverState, &str>)] = &[
+        (&[], Act::Accept, Ok(Accepted)),
+        (&[], Act::Decline, Ok(Declined)),
+        (&[], Act::Withdraw, Ok(Withdrawn)),
+        (&[], Act::Expire, Ok(Expired)),
+        (&[], Act::AcceptByOther, Err("rejected")),
+        (&[Act::Accept], Act::Accept, Err("rejected")),
+        (&[Act::Accept], Act::Decline, Err("rejected")),
+        (&[Act::Accept], Act::Withdraw, Err("rejected")),
+        (&[Act::Decline], Act::Accept, Err("rejected")),
+        (&[Act::Decline], Act::Withdraw, Err("rejected")),
+        (&[Act::Withdraw], Act::Accept, Err("rejected")),
+        (&[Act::Withdraw], Act::Decline, Err("rejected")),
+        (&[Act::Expire], Act::Accept, Err("rejected")),
+        (&[Act::Expire], Act::Decline, Err("rejected")),
+        (&[Act::Expire], Act::Withdraw, Ok(Withdrawn)),
+    ];
+    for (before, act, expected) in table {
+        let mut f = Fixture::new();
+        let step = f.step();
+        let h = f.propose(step);
+        let stranger = (UserId::from_random_bytes([9; 16]), OrgId::from_random_bytes([9; 16]));
+        let run = |f: &mut Fixture, act: Act| -> Result<(), String> {
+            let (gp, physio) = (f.gp, f.physio);
+            match act {
+                Act::Accept => f.try_as(physio, CourseChange::AcceptHandover { handover: h }, None).map(|_| ()),
+                Act::AcceptByOther => {
+                    f.try_as(stranger, CourseChange::AcceptHandover { handover: h }, None).map(|_| ())
+                }
+                Act::Decline => f
+                    .try_as(physio, CourseChange::DeclineHandover { handover: h, reason: "Fuldt booket".into() }, None)
+                    .map(|_| ()),
+                Act::Withdraw => f
+                    .try_as(gp, CourseChange::WithdrawHandover { handover: h, reason: String::new() }, None)
+                    .map(|_| ()),
+                Act::Expire => {
+                    f.now += Duration::days(15);
+                    Ok(())
+                }
+            }
+        };
+        for a in *before {
+            run(&mut f, *a).unwrap();
+        }
+        let result = run(&mut f, *act).map(|_| f.course.care.handover(h).unwrap().state_at(f.now));
+        assert_eq!(result, expected.map_err(String::from), "{before:?} then {act:?}");
+    }
+}
+
+#[test]
+fn until_accepted_the_sender_stays_responsible() {
+    let mut f = Fixture::new();
+    let step = f.step();
+    let h = f.propose(step);
+    assert_eq!(f.course.care.step(step).unwrap().owner, Owner::Professional { user: f.gp.0, org: f.gp.1 });
+    let physio = f.physio;
+    f.as_(physio, CourseChange::AcknowledgeHandover { handover: h });
+    assert!(f.course.care.handover(h).unwrap().acknowledged_at.is_some());
+    assert_eq!(f.try_as(physio, CourseChange::AcknowledgeHandover { handover: h }, None), Err("rejected".into()));
+    assert_eq!(f.course.care.step(step).unwrap().owner, Owner::Professional { user: f.gp.0, org: f.gp.1 });
+    f.as_(physio, CourseChange::AcceptHandover { handover: h });
+    assert_eq!(f.course.care.step(step).unwrap().owner, Owner::Role { org: physio.1, role: "fysioterapeut".into() });
+    // Now only the new owner can hand it on; the GP no longer can.
+    let gp = f.gp;
+    let again = CourseChange::ProposeHandover {
+        subject: HandoverSubject::Step { step },
+        to: Owner::Professional { user: gp.0, org: gp.1 },
+        reason: "Tilbage".into(),
+        respond_by: None,
+        referral: None,
+    };
+    assert_eq!(f.try_as(gp, again, Some(Sector::GeneralPractice)), Err("rejected".into()));
+}
+
+#[test]
+fn refusals() {
+    let mut f = Fixture::new();
+    let step = f.step();
+    let gp = f.gp;
+    let to_self = CourseChange::ProposeHandover {
+        subject: HandoverSubject::Step { step },
+        to: Owner::Professional { user: gp.0, org: gp.1 },
+        reason: "x".into(),
+        respond_by: None,
+        referral: None,
+    };
+    assert_eq!(f.try_as(gp, to_self, Some(Sector::GeneralPractice)), Err("invalid_field".into()));
+    let to_nowhere = CourseChange::ProposeHandover {
+        subject: HandoverSubject::Step { step },
+        to: Owner::Role { org: OrgId::from_random_bytes([3; 16]), role: "x".into() },
+        reason: "x".into(),
+        respond_by: None,
+        referral: None,
+    };
+    assert_eq!(f.try_as(gp, to_nowhere, None), Err("not_found".into()));
+    let early = CourseChange::PlanStep {
+        step_kind: StepKind::Test,
+        title: "Røntgen".into(),
+        owner: Owner::Professional { user: gp.0, org: gp.1 },
+        due_from: None,
+        due_by: date!(2026 - 02 - 01),
+        reason: "x".into(),
+        reason_plain: "x".into(),
+        what_to_expect: String::new(),
+        if_it_does_not_help: String::new(),
+    };
+    assert_eq!(f.try_as(gp, early, None), Err("invalid_field".into()));
+    let unknown_topic = CourseChange::GiveAdvice { topic: "astrologi".into(), stance: "x".into(), text: String::new() };
+    assert_eq!(f.try_as(gp, unknown_topic, None), Err("unknown_value".into()));
+    let pain = CourseChange::RecordProgress { on: date!(2026 - 03 - 02), pain: Some(11), activities: vec![] };
+    assert_eq!(f.try_as(gp, pain, None), Err("invalid_field".into()));
+    // A step without an owner does not parse.
+    let json =
+        r#"{"kind":"plan_step","step_kind":"test","title":"x","due_by":"2026-04-01","reason":"x","reason_plain":"x"}"#;
+    assert!(serde_json::from_str::<CourseChange>(json).unwrap_err().to_string().contains("owner"));
+    // A finished step stays finished.
+    f.as_(gp, CourseChange::ChangeStepStatus { step, status: StepStatus::DidNotHelp, note: "Ingen effekt".into() });
+    assert_eq!(
+        f.try_as(gp, CourseChange::ChangeStepStatus { step, status: StepStatus::Done, note: String::new() }, None),
+        Err("rejected".into())
+    );
+}
+
+#[test]
+fn contradicting_advice_raises_a_conflict_until_the_team_agrees() {
+    let mut f = Fixture::new();
+    let (gp, physio) = (f.gp, f.physio);
+    let keep_active = f.as_(
+        gp,
+        CourseChange::GiveAdvice { topic: "activity".into(), stance: "keep_active".into(), text: "Gå ture".into() },
+    );
+    assert!(f.course.care.conflicts.is_empty());
+    // The same stance again is no conflict.
+    f.as_(
+        physio,
+        CourseChange::GiveAdvice { topic: "activity".into(), stance: "keep_active".into(), text: String::new() },
+    );
+    assert!(f.course.care.conflicts.is_empty());
+    let rest = f.as_(
+        physio,
+        CourseChange::GiveAdvice { topic: "activity".into(), stance: "rest".into(), text: "Hvil et par dage".into() },
+    );
+    assert_eq!(f.course.care.conflicts.len(), 1);
+    let conflict = f.course.care.conflicts[0].clone();
+    assert!(conflict.advice.contains(&keep_active) && conflict.advice.contains(&rest));
+    // Another topic does not conflict.
+    f.as_(gp, CourseChange::GiveAdvice { topic: "pain_relief".into(), stance: "heat".into(), text: String::new() });
+    assert_eq!(f.course.care.conflicts.len(), 1);
+    let resolve = CourseChange::ResolveAdviceConflict {
+        conflict: conflict.id,
+        stance: "keep_active".into(),
+        agreed_message: "Hold dig i gang; hvil kun kort, hvis det gør meget ondt.".into(),
+    };
+    f.as_(gp, resolve.clone());
+    let resolved = f.course.care.conflict(conflict.id).unwrap();
+    assert_eq!(resolved.resolution.as_ref().unwrap().stance, "keep_active");
+    let states: Vec<_> =
+        f.course.care.advice.iter().filter(|a| a.topic == "activity").map(|a| (a.stance.as_str(), a.state)).collect();
+    assert!(states.contains(&("rest", sammen_domain::care::AdviceState::Superseded)));
+    assert_eq!(f.try_as(gp, resolve, None), Err("rejected".into()));
+    // New advice against the agreed stance raises a new conflict.
+    f.as_(physio, CourseChange::GiveAdvice { topic: "activity".into(), stance: "rest".into(), text: String::new() });
+    assert_eq!(f.course.care.conflicts.iter().filter(|c| c.resolution.is_none()).count(), 1);
+}
+
+#[test]
+fn a_discharge_from_psychiatry_makes_a_letter_due() {
+    let mut f = Fixture::new();
+    let gp = f.gp;
+    let psychiatry = OrgId::from_random_bytes([4; 16]);
+    let discharge = CourseChange::RecordEpisode {
+        episode_kind: EpisodeKind::Discharge,
+        org: psychiatry,
+        on: date!(2026 - 03 - 02),
+        note: String::new(),
+    };
+    let episode = f.try_as(gp, discharge.clone(), Some(Sector::HospitalPsychiatry)).unwrap().unwrap();
+    let letter = &f.course.care.letters[0];
+    assert_eq!((letter.id, letter.expected_by, letter.received), (episode, date!(2026 - 03 - 09), None));
+    assert_eq!(letter.meta.category, sammen_domain::vocab::DataCategory::MentalHealth);
+    // A somatic discharge expects none.
+    f.try_as(gp, discharge, Some(Sector::Hospital)).unwrap();
+    assert_eq!(f.course.care.letters.len(), 1);
+    f.as_(gp, CourseChange::ReceiveLetter { letter: episode, title: "Epikrise".into(), text: "Udskrevet".into() });
+    assert!(f.course.care.letters[0].received.is_some());
+    assert_eq!(
+        f.try_as(gp, CourseChange::ReceiveLetter { letter: episode, title: "Igen".into(), text: "x".into() }, None),
+        Err("rejected".into())
+    );
+}
+
+#[test]
+fn the_key_worker_changes_only_by_an_accepted_handover() {
+    let mut f = Fixture::new();
+    let (gp, physio) = (f.gp, f.physio);
+    f.try_as(gp, CourseChange::NameKeyWorker { user: gp.0 }, None).unwrap();
+    assert_eq!(f.try_as(gp, CourseChange::NameKeyWorker { user: physio.0 }, None), Err("rejected".into()));
+    let h = f.as_(
+        gp,
+        CourseChange::ProposeHandover {
+            subject: HandoverSubject::KeyWorker,
+            to: Owner::Professional { user: physio.0, org: physio.1 },
+            reason: "Jeg går på barsel".into(),
+            respond_by: None,
+            referral: None,
+        },
+    );
+    assert_eq!(f.course.key_worker, Some(gp.0));
+    f.as_(physio, CourseChange::AcceptHandover { handover: h });
+    assert_eq!(f.course.key_worker, Some(physio.0));
+}
+
+#[test]
+fn goals_story_and_progress() {
+    let mut f = Fixture::new();
+    let (gp, physio) = (f.gp, f.physio);
+    let goal =
+        f.as_(gp, CourseChange::SetGoal { goal_kind: GoalKind::Work, text: "Tilbage på arbejde 20 timer".into() });
+    assert_eq!(f.course.care.goal(goal).unwrap().status, GoalStatus::Proposed);
+    f.as_(physio, CourseChange::AgreeGoal { goal });
+    let g = f.course.care.goal(goal).unwrap();
+    assert_eq!((g.status, g.agreed_by.clone()), (GoalStatus::Agreed, vec![physio.0]));
+    assert_eq!(f.try_as(physio, CourseChange::AgreeGoal { goal }, None), Err("rejected".into()));
+    assert!(CourseChange::SetGoal { goal_kind: GoalKind::Personal, text: "x".into() }.is_the_patients_own());
+    assert!(!CourseChange::SetGoal { goal_kind: GoalKind::Clinical, text: "x".into() }.is_the_patients_own());
+    let story = StoryText {
+        history: "Ondt i ryggen siden foråret".into(),
+        tried: "Varme, hvile".into(),
+        what_matters: "At kunne løfte mit barnebarn".into(),
+        preferences: "Træning om formiddagen".into(),
+        practical_needs: "Har brug for længere tid til konsultationen".into(),
+    };
+    f.as_(gp, CourseChange::WriteStory { story: story.clone() });
+    assert_eq!(f.course.care.story.as_ref().unwrap().written_with, Some(gp.0));
+    let empty = StoryText {
+        history: " ".into(),
+        tried: String::new(),
+        what_matters: String::new(),
+        preferences: String::new(),
+        practical_needs: String::new(),
+    };
+    assert_eq!(f.try_as(gp, CourseChange::WriteStory { story: empty }, None), Err("invalid_field".into()));
+    let activities = vec![
+        ActivityScore { activity: "Løfte en kasse".into(), score: 3 },
+        ActivityScore { activity: "Gå 30 minutter".into(), score: 6 },
+    ];
+    f.as_(gp, CourseChange::RecordProgress { on: date!(2026 - 03 - 02), pain: Some(6), activities });
+    assert_eq!(f.course.care.measurements[0].psfs(), Some(4.5));
+}
