@@ -2,13 +2,14 @@
 //! denial, and hand back what the reader may see.
 
 use sammen_domain::audit::{AuditAction, AuditOutcome};
-use sammen_domain::event::{NewEvent, TeamMember};
+use sammen_domain::event::{NewEvent, Stream, TeamMember};
 use sammen_domain::ids::{CourseId, PatientId};
 use sammen_domain::policy::{self, Access, Decision, Facts, Filter, Reader, Relation};
 use sammen_domain::projection::{CourseState, PatientState};
 use sammen_domain::vocab::Purpose;
+use sammen_domain::worklist;
 use sammen_domain::DomainError;
-use sammen_store::{Append, Notice, Snapshot};
+use sammen_store::{Append, Notice, Snapshot, StreamWrite};
 
 use crate::{Actor, AppError, AppResult, Sammen};
 
@@ -92,6 +93,15 @@ impl Sammen {
         }
     }
 
+    /// The one write path: commits an append (every stream at its expected version,
+    /// or nothing), then e-mails the recipients of its notices.
+    pub(crate) async fn commit(&self, append: Append) -> AppResult<()> {
+        let notices = append.notices.clone();
+        self.store.append(append).await?;
+        self.mail_notices(&notices).await;
+        Ok(())
+    }
+
     /// Appends one event to the patient's own stream (identity, sharing) with the
     /// notices it causes, and returns the patient's state after it.
     pub(crate) async fn commit_patient_event(
@@ -102,17 +112,32 @@ impl Sammen {
     ) -> AppResult<PatientState> {
         let mut next = current.clone();
         next.apply(&event);
-        self.store
-            .append(Append {
-                patient: current.id,
-                stream: event.stream,
-                expected_version: current.version,
-                events: vec![event],
-                snapshot: Snapshot::Patient(next.clone()),
-                notices,
-            })
-            .await?;
+        let write = StreamWrite {
+            stream: event.stream,
+            expected_version: current.version,
+            events: vec![event],
+            snapshot: Snapshot::Patient(next.clone()),
+            work: Vec::new(),
+        };
+        self.commit(Append::one(current.id, write).with_notices(notices)).await?;
         Ok(next)
+    }
+
+    /// A write of a course's events, with the state and the open work after them.
+    pub(crate) async fn course_write(
+        &self,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+        next: &CourseState,
+    ) -> AppResult<StreamWrite> {
+        let dir = self.directory().await?;
+        Ok(StreamWrite {
+            stream: Stream::Course(next.id),
+            expected_version,
+            events,
+            snapshot: Snapshot::Course(Box::new(next.clone())),
+            work: worklist::of_course(next, |org| dir.sector_of(org)),
+        })
     }
 
     /// Loads a patient and checks patient-level access (the team of every course

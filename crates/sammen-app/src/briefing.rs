@@ -41,9 +41,9 @@ impl Sammen {
     pub async fn briefing(&self, actor: &Actor, patient: PatientId, course: CourseId) -> AppResult<BriefingView> {
         let (p, c, granted) =
             self.authorized_course(actor, patient, course, Access::ReadCourse, AuditAction::Read).await?;
-        let looks = [format!("course/{course}"), format!("course/{course}/briefing")];
-        let actor_ref = policy::audit_actor(actor.user.id);
-        let since = self.store.last_look(patient, &actor_ref, &looks).await?;
+        // The reader's last look at this course: their last permitted read or write of
+        // it, kept from the audit trail.
+        let since = self.store.last_look(patient, course, actor.user.id).await?;
         let events = match since {
             Some(since) => {
                 let events = self
@@ -57,8 +57,8 @@ impl Sammen {
         let (view, withheld) = policy::filter_course(&c, &granted.filter);
         let briefing = briefing::briefing(&view, since, &events, self.now());
         let names = self.names().await?;
-        self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), looks[1].clone(), AuditOutcome::Permitted)
-            .await?;
+        let object = format!("course/{course}/briefing");
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
         Ok(BriefingView {
             patient_name: p.name,
             course_title: view.title.clone(),

@@ -3,11 +3,18 @@
 
 use std::sync::Arc;
 
+use sammen_domain::contact::ContactRoute;
 use sammen_domain::directory::{required_text, validate_login, Organisation, SorCode, User, UserKind};
 use sammen_domain::ids::{OrgId, UserId};
 use sammen_domain::vocab::{Profession, Sector};
 
 use crate::{Actor, AppError, AppResult, Sammen};
+
+/// How long the cached directory is trusted.
+pub const DIRECTORY_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The directory and when it was loaded.
+pub(crate) type Cached = (std::time::Instant, Arc<Directory>);
 
 /// The whole directory, cached in memory: it changes rarely and is read on every
 /// briefing. Every change through `Sammen` drops the cache.
@@ -15,19 +22,48 @@ use crate::{Actor, AppError, AppResult, Sammen};
 pub struct Directory {
     pub orgs: Vec<Organisation>,
     pub users: Vec<User>,
+    pub routes: Vec<ContactRoute>,
+}
+
+impl Directory {
+    pub fn org(&self, id: OrgId) -> Option<&Organisation> {
+        self.orgs.iter().find(|o| o.id == id)
+    }
+
+    pub fn user(&self, id: UserId) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    pub fn sector_of(&self, id: OrgId) -> Option<Sector> {
+        self.org(id).map(|o| o.sector)
+    }
+
+    /// The active professionals working at an organisation.
+    pub fn staff(&self, org: OrgId) -> impl Iterator<Item = &User> {
+        self.users.iter().filter(move |u| u.org() == Some(org) && !u.disabled)
+    }
 }
 
 impl Sammen {
+    /// The cached directory. Changes made through this `Sammen` drop the cache at once;
+    /// changes by another process (`sammen user add` while the server runs) show within
+    /// [`DIRECTORY_TTL`].
     pub(crate) async fn directory(&self) -> AppResult<Arc<Directory>> {
-        if let Some(dir) = self.directory.read().await.as_ref() {
-            return Ok(dir.clone());
+        if let Some((loaded, dir)) = self.directory.read().await.as_ref() {
+            if loaded.elapsed() < DIRECTORY_TTL {
+                return Ok(dir.clone());
+            }
         }
-        let dir = Arc::new(Directory { orgs: self.store.organisations().await?, users: self.store.users().await? });
-        *self.directory.write().await = Some(dir.clone());
+        let dir = Arc::new(Directory {
+            orgs: self.store.organisations().await?,
+            users: self.store.users().await?,
+            routes: self.store.contact_routes().await?,
+        });
+        *self.directory.write().await = Some((std::time::Instant::now(), dir.clone()));
         Ok(dir)
     }
 
-    async fn directory_changed(&self) {
+    pub(crate) async fn directory_changed(&self) {
         *self.directory.write().await = None;
     }
 
@@ -62,6 +98,7 @@ impl Sammen {
             kind,
             disabled: false,
             org_admin: false,
+            email: None,
         };
         self.store.add_user(&user).await?;
         self.directory_changed().await;
@@ -106,7 +143,7 @@ impl Sammen {
 
     /// The organisation an admin may manage; anyone else is refused, and the attempt
     /// is on the audit trail.
-    async fn administered_org(&self, actor: &Actor) -> AppResult<OrgId> {
+    pub(crate) async fn administered_org(&self, actor: &Actor) -> AppResult<OrgId> {
         match (actor.user.org(), actor.user.org_admin) {
             (Some(org), true) => Ok(org),
             _ => {

@@ -4,21 +4,28 @@
 //! data skips the policy or the audit trail.
 //!
 //! One module per concept, each an `impl Sammen` block:
-//! [`access`] (the policy gate every use case passes), [`identity`] (tokens,
-//! passwords, sessions), [`directory`] (organisations and users), [`records`]
-//! (patients and courses), [`sharing`] (consents, objections, proxies, break-glass,
-//! the access log) and [`operations`] (import, rebuild, audit verification).
+//! [`access`] (the policy gate every use case passes, and the one write path),
+//! [`identity`] (tokens, passwords, sessions), [`directory`] (organisations, users, how
+//! to reach them), [`records`] (patients and courses), [`briefing`] (the briefing and
+//! the timeline), [`messages`] (threads, specialist questions), [`worklist`] (what
+//! needs a professional), [`sharing`] (consents, objections, proxies, break-glass, the
+//! access log), [`notify`] (e-mail) and [`operations`] (import, rebuild, audit
+//! verification).
 
 pub mod access;
 pub mod audit_log;
 pub mod briefing;
+pub mod contact;
 pub mod directory;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod messages;
+pub mod notify;
 pub mod operations;
 pub mod records;
 pub mod sharing;
+pub mod worklist;
 
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -69,7 +76,8 @@ pub struct Sammen {
     ids: Arc<dyn IdSource>,
     audit: AuditLog,
     logins: Arc<identity::LoginThrottle>,
-    directory: Arc<tokio::sync::RwLock<Option<Arc<directory::Directory>>>>,
+    directory: Arc<tokio::sync::RwLock<Option<directory::Cached>>>,
+    mailer: Arc<dyn notify::Mailer>,
 }
 
 /// The actor recorded for operators' commands (`sammen demo`, `sammen user add`, ...).
@@ -80,7 +88,14 @@ impl Sammen {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdSource>) -> Self {
         let audit = AuditLog::start(store.clone());
         let logins = Arc::new(identity::LoginThrottle::default());
-        Sammen { store, clock, ids, audit, logins, directory: Arc::default() }
+        let mailer = Arc::new(notify::NoMail);
+        Sammen { store, clock, ids, audit, logins, directory: Arc::default(), mailer }
+    }
+
+    /// Where notification e-mails go (none by default).
+    pub fn with_mailer(mut self, mailer: Arc<dyn notify::Mailer>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -2,7 +2,9 @@
 //! logs, and verifying the audit chain.
 
 use sammen_domain::audit::{AuditAction, ChainBreak, ChainVerifier};
+use sammen_domain::ids::PatientId;
 use sammen_domain::projection::Projections;
+use sammen_domain::worklist::{self, WorkItem};
 use sammen_store::{EventFilter, PatientLog};
 
 use crate::{AppResult, Sammen};
@@ -29,18 +31,12 @@ impl Sammen {
             for id in page {
                 let events = self.store.events(id, EventFilter::default()).await?;
                 let rebuilt = Projections::fold(id, &events);
-                let mut same = self.store.patient(id).await? == rebuilt.patient
-                    && self.store.course_summaries(id).await?.len() == rebuilt.courses.len();
-                for (cid, c) in &rebuilt.courses {
-                    if !same {
-                        break;
-                    }
-                    same = self.store.course(id, *cid).await?.as_ref() == Some(c);
-                }
-                if !same {
+                if !self.projections_match(id, &rebuilt).await? {
                     differed += 1;
                 }
-                self.store.replace_projections(id, &rebuilt).await?;
+                // The open work is derived from the projections and always rewritten.
+                let work = self.work_of(&rebuilt).await?;
+                self.store.replace_projections(id, &rebuilt, &work).await?;
                 self.audit_system(AuditAction::Update, Some(id), format!("patient/{id}/projections")).await?;
                 done += 1;
                 progress(done);
@@ -48,6 +44,37 @@ impl Sammen {
             after = Some(last);
         }
         Ok((done, differed))
+    }
+
+    /// The open work a patient's projections hold.
+    pub async fn work_of(&self, p: &Projections) -> AppResult<Vec<WorkItem>> {
+        let dir = self.directory().await?;
+        let mut work: Vec<WorkItem> =
+            p.courses.values().flat_map(|c| worklist::of_course(c, |org| dir.sector_of(org))).collect();
+        work.extend(p.threads.values().flat_map(worklist::of_thread));
+        Ok(work)
+    }
+
+    /// Whether the stored projections of a patient equal those folded from the log.
+    async fn projections_match(&self, id: PatientId, rebuilt: &Projections) -> AppResult<bool> {
+        if self.store.patient(id).await? != rebuilt.patient
+            || self.store.course_summaries(id).await?.len() != rebuilt.courses.len()
+        {
+            return Ok(false);
+        }
+        for (cid, c) in &rebuilt.courses {
+            if self.store.course(id, *cid).await?.as_ref() != Some(c) {
+                return Ok(false);
+            }
+            let mut stored = self.store.threads(id, *cid).await?;
+            let mut folded: Vec<_> = rebuilt.threads.values().filter(|t| t.course == *cid).cloned().collect();
+            stored.sort_by_key(|t| t.id);
+            folded.sort_by_key(|t| t.id);
+            if stored != folded {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Checks the whole audit chain. Ok(number of entries) or the first break.

@@ -4,18 +4,21 @@
 use serde::Serialize;
 
 use sammen_domain::audit::{AuditAction, AuditOutcome};
-use sammen_domain::care::{CareEvent, Owner};
+use sammen_domain::care::{CareEvent, MinutesDecision, Owner};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{self, ChangeFacts, CourseChange, OpenCourse};
+use sammen_domain::directory::UserKind;
 use sammen_domain::event::{Event, EventBody, NewEvent, TeamMember};
+use sammen_domain::ids::UserId;
 use sammen_domain::ids::{CourseId, ItemId, PatientId};
 use sammen_domain::policy::{self, Access, Facts, Reader, Relation, Withheld};
 use sammen_domain::projection::{CourseState, CourseStatus, PatientState, Projections};
 use sammen_domain::vocab::{DataCategory, Purpose, Sector};
 use sammen_domain::DomainError;
-use sammen_store::{Append, EventFilter, Notice, Snapshot};
+use sammen_store::{Append, EventFilter, Notice, Snapshot, StreamWrite};
 
 use crate::access::Granted;
+use crate::directory::Directory;
 use crate::{check_version, role_name, Actor, AppError, AppResult, Sammen};
 
 /// How the reader got in, shown with every read so clients can flag break-glass.
@@ -82,18 +85,14 @@ impl Sammen {
         let ctx = self.context(actor);
         let (id, event) = decide::register_patient(&ctx, cpr, name)?;
         let state = PatientState::from_registration(id, &event).expect("a registration event");
-        let result = self
-            .store
-            .append(Append {
-                patient: id,
-                stream: event.stream,
-                expected_version: 0,
-                events: vec![event],
-                snapshot: Snapshot::Patient(state.clone()),
-                notices: Vec::new(),
-            })
-            .await
-            .map_err(AppError::from);
+        let write = StreamWrite {
+            stream: event.stream,
+            expected_version: 0,
+            events: vec![event],
+            snapshot: Snapshot::Patient(state),
+            work: Vec::new(),
+        };
+        let result = self.commit(Append::one(id, write)).await;
         self.audited(actor, AuditAction::Create, actor.purpose, id, format!("patient/{id}"), result).await?;
         self.patient(actor, id).await
     }
@@ -174,18 +173,8 @@ impl Sammen {
             projections.apply(patient, e);
         }
         let course = projections.courses.remove(&course_id).expect("an opened course");
-        let result = self
-            .store
-            .append(Append {
-                patient,
-                stream: events[0].stream,
-                expected_version: 0,
-                events,
-                snapshot: Snapshot::Course(Box::new(course.clone())),
-                notices: Vec::new(),
-            })
-            .await
-            .map_err(AppError::from);
+        let result =
+            async { self.commit(Append::one(patient, self.course_write(0, events, &course).await?)).await }.await;
         self.audited(actor, AuditAction::Create, granted.purpose, patient, format!("course/{course_id}"), result)
             .await?;
         Ok(course_view(&course, &granted))
@@ -199,7 +188,7 @@ impl Sammen {
         course: CourseId,
         expected_version: u64,
         change: &CourseChange,
-    ) -> AppResult<(CourseView, NewEvent)> {
+    ) -> AppResult<(CourseView, Vec<NewEvent>)> {
         // The patient writes their own story, goals and progress; the rest is the team's.
         let access = if change.is_the_patients_own() { Access::ContributeOwn } else { Access::WriteCourse };
         let (_, current, granted) = self.authorized_course(actor, patient, course, access, AuditAction::Update).await?;
@@ -216,28 +205,83 @@ impl Sammen {
                     let org = self.store.organisation(*org).await?.ok_or(AppError::NotFound("organisation"))?;
                     facts.org_sector = Some(org.sector);
                 }
+                CourseChange::ScheduleConference { participants, .. } => {
+                    for p in participants {
+                        self.check_owner(p).await?;
+                    }
+                }
+                CourseChange::RecordMinutes { decisions, .. } => {
+                    for d in decisions {
+                        if let MinutesDecision::Step { owner, .. } = d {
+                            self.check_owner(owner).await?;
+                        }
+                    }
+                }
                 _ => {}
             }
-            let event = decide::change_course(&self.context(actor), &current, change, &facts)?;
+            let events = decide::change_course(&self.context(actor), &current, change, &facts)?;
             let mut next = current.clone();
-            next.apply(&event);
-            let notices = conflict_notices(&current, &next, &event);
-            self.store
-                .append(Append {
-                    patient,
-                    stream: event.stream,
-                    expected_version,
-                    events: vec![event.clone()],
-                    snapshot: Snapshot::Course(Box::new(next.clone())),
-                    notices,
-                })
-                .await?;
-            Ok((next, event))
+            for e in &events {
+                next.apply(e);
+            }
+            let notices = self.care_notices(&current, &next, &events).await?;
+            let write = self.course_write(expected_version, events.clone(), &next).await?;
+            self.commit(Append::one(patient, write).with_notices(notices)).await?;
+            Ok((next, events))
         }
         .await;
         let object = format!("course/{course}");
-        let (next, event) = self.audited(actor, AuditAction::Update, granted.purpose, patient, object, result).await?;
-        Ok((course_view(&next, &granted), event))
+        let (next, events) = self.audited(actor, AuditAction::Update, granted.purpose, patient, object, result).await?;
+        Ok((course_view(&next, &granted), events))
+    }
+
+    /// Who a change to the care plan must tell, written with it: the receiver of a
+    /// handover, the participants of a conference (and the patient, if invited), and
+    /// when advice contradicts advice in force, both authors and the key worker. A
+    /// notice says only that something happened, on which record.
+    async fn care_notices(
+        &self,
+        before: &CourseState,
+        after: &CourseState,
+        events: &[NewEvent],
+    ) -> AppResult<Vec<Notice>> {
+        let dir = self.directory().await?;
+        let mut notices = Vec::new();
+        for event in events {
+            let EventBody::Care(record) = &event.body else { continue };
+            let (kind, recipients): (&str, Vec<UserId>) = match &record.event {
+                CareEvent::AdviceGiven { contradicts, conflict: Some(_), .. } => {
+                    let mut who: Vec<UserId> =
+                        before.care.advice.iter().filter(|a| contradicts.contains(&a.id)).map(|a| a.meta.by).collect();
+                    who.push(event.actor);
+                    who.extend(after.key_worker);
+                    ("advice_conflict", who)
+                }
+                CareEvent::HandoverProposed { to, .. } => ("handover", owner_users(&dir, to)),
+                CareEvent::ConferenceScheduled { participants, patient_invited, .. } => {
+                    let mut who: Vec<UserId> = participants.iter().flat_map(|p| owner_users(&dir, p)).collect();
+                    if *patient_invited {
+                        who.extend(
+                            dir.users
+                                .iter()
+                                .filter(|u| u.kind == UserKind::Patient { patient: after.patient })
+                                .map(|u| u.id),
+                        );
+                    }
+                    ("conference", who)
+                }
+                _ => continue,
+            };
+            // The author of contradicting advice is told too; others need no notice of
+            // their own act.
+            let recipients = if kind == "advice_conflict" {
+                recipients
+            } else {
+                recipients.into_iter().filter(|u| *u != event.actor).collect()
+            };
+            notices.extend(notices_for(event, after.patient, kind, format!("course/{}", after.id), recipients));
+        }
+        Ok(notices)
     }
 
     /// A member must exist: the organisation, and the professional working there.
@@ -316,31 +360,40 @@ impl Sammen {
     }
 }
 
-/// When new advice contradicts advice in force, the authors of both and the key worker
-/// are told (in the same transaction as the advice).
-fn conflict_notices(before: &CourseState, after: &CourseState, event: &NewEvent) -> Vec<Notice> {
-    let EventBody::Care(record) = &event.body else { return Vec::new() };
-    let CareEvent::AdviceGiven { contradicts, conflict: Some(conflict), .. } = &record.event else { return Vec::new() };
-    let mut recipients: Vec<_> =
-        before.care.advice.iter().filter(|a| contradicts.contains(&a.id)).map(|a| a.meta.by).collect();
-    recipients.push(event.actor);
-    recipients.extend(after.key_worker);
+/// The people an owner stands for: the professional, or everyone working at the role's
+/// organisation.
+pub(crate) fn owner_users(dir: &Directory, owner: &Owner) -> Vec<UserId> {
+    match owner {
+        Owner::Professional { user, .. } => vec![*user],
+        Owner::Role { org, .. } => dir.staff(*org).map(|u| u.id).collect(),
+    }
+}
+
+/// One notice per recipient, with ids derived from the event's, so a retried append
+/// cannot duplicate a notice.
+pub(crate) fn notices_for(
+    event: &NewEvent,
+    patient: PatientId,
+    kind: &str,
+    object: String,
+    mut recipients: Vec<UserId>,
+) -> Vec<Notice> {
     recipients.sort();
     recipients.dedup();
     recipients
         .into_iter()
         .enumerate()
         .map(|(i, recipient)| {
-            // Derived from the event's id, so retried appends cannot duplicate a notice.
             let mut id = *event.id.as_uuid().as_bytes();
+            id[14] ^= (i >> 8) as u8;
             id[15] ^= i as u8 + 1;
             Notice {
                 id: uuid::Uuid::from_bytes(id),
                 recipient,
-                patient: after.patient,
+                patient,
                 at: event.recorded_at,
-                kind: "advice_conflict".into(),
-                object: format!("course/{}/conflict/{conflict}", after.id),
+                kind: kind.into(),
+                object: object.clone(),
             }
         })
         .collect()

@@ -98,6 +98,17 @@ impl AuditDraft {
         .join("\u{1f}")
     }
 
+    /// A permitted read or write of a course by a user: their look at it, which "what
+    /// changed since I last looked" starts from.
+    pub fn course_look(&self) -> Option<(PatientId, crate::ids::CourseId, crate::ids::UserId)> {
+        if self.outcome != AuditOutcome::Permitted {
+            return None;
+        }
+        let user = crate::ids::UserId::parse(self.actor.strip_prefix("user/")?).ok()?;
+        let course = self.object.strip_prefix("course/")?.split('/').next()?;
+        Some((self.patient?, crate::ids::CourseId::parse(course).ok()?, user))
+    }
+
     /// Gives the draft its place after `prev_hash`.
     pub fn chain(self, seq: u64, prev_hash: &str) -> AuditEntry {
         let hash = entry_hash(prev_hash, &self.canonical(seq));

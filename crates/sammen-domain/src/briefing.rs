@@ -83,13 +83,7 @@ pub fn briefing(
         .filter(|s| !current(s) && s.due_by > today && s.due_from.unwrap_or(s.due_by) <= horizon)
         .cloned()
         .collect();
-    let mut overdue_steps: Vec<Step> = care
-        .steps
-        .iter()
-        .filter(open)
-        .filter(|s| s.due_by < today && s.status != StepStatus::InProgress)
-        .cloned()
-        .collect();
+    let mut overdue_steps: Vec<Step> = care.steps.iter().filter(|s| s.is_overdue(today)).cloned().collect();
     for list in [&mut current_steps, &mut next_steps, &mut overdue_steps] {
         list.sort_by_key(|s| s.due_by);
     }

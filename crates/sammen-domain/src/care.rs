@@ -49,6 +49,19 @@ impl StepStatus {
     }
 }
 
+impl Step {
+    /// Past its due day and neither finished nor running (a series in progress may
+    /// run past the day it was due to start).
+    pub fn is_overdue(&self, today: Date) -> bool {
+        self.awaits_start() && self.due_by < today
+    }
+
+    /// Planned or booked: neither finished nor running.
+    pub fn awaits_start(&self) -> bool {
+        !self.status.is_final() && self.status != StepStatus::InProgress
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Goal {
     pub id: ItemId,
@@ -263,6 +276,55 @@ impl Measurement {
     }
 }
 
+/// A case conference: a meeting about the patient with members from several sectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conference {
+    pub id: ItemId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Where: an address, a room, or a video link, as text.
+    pub place: String,
+    pub agenda: String,
+    pub participants: Vec<Owner>,
+    pub patient_invited: bool,
+    pub minutes: Option<Minutes>,
+    pub meta: ItemMeta,
+}
+
+/// What a conference decided. Decisions became goals and steps with owners in the same
+/// write as the minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Minutes {
+    pub text: String,
+    pub decided: Vec<ItemId>,
+    pub by: UserId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// One decision in a conference's minutes, written as the goal or step it becomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MinutesDecision {
+    Goal {
+        goal_kind: GoalKind,
+        text: String,
+    },
+    Step {
+        step_kind: StepKind,
+        title: String,
+        owner: Owner,
+        due_from: Option<Date>,
+        due_by: Date,
+        reason: String,
+        reason_plain: String,
+        #[serde(default)]
+        what_to_expect: String,
+        #[serde(default)]
+        if_it_does_not_help: String,
+    },
+}
+
 /// Everything of the care plan on one course.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Care {
@@ -284,6 +346,8 @@ pub struct Care {
     pub conflicts: Vec<AdviceConflict>,
     #[serde(default)]
     pub measurements: Vec<Measurement>,
+    #[serde(default)]
+    pub conferences: Vec<Conference>,
     /// Who holds the whole responsibility for the course, once handed over.
     #[serde(default)]
     pub responsible: Option<Owner>,
@@ -301,6 +365,18 @@ impl Care {
     }
     pub fn conflict(&self, id: ItemId) -> Option<&AdviceConflict> {
         self.conflicts.iter().find(|c| c.id == id)
+    }
+
+    /// The envelope of the care plan item with this id, if there is one.
+    pub fn meta(&self, id: ItemId) -> Option<&ItemMeta> {
+        let found = self.goals.iter().find(|x| x.id == id).map(|x| &x.meta);
+        found
+            .or_else(|| self.steps.iter().find(|x| x.id == id).map(|x| &x.meta))
+            .or_else(|| self.handovers.iter().find(|x| x.id == id).map(|x| &x.meta))
+            .or_else(|| self.episodes.iter().find(|x| x.id == id).map(|x| &x.meta))
+            .or_else(|| self.advice.iter().find(|x| x.id == id).map(|x| &x.meta))
+            .or_else(|| self.measurements.iter().find(|x| x.id == id).map(|x| &x.meta))
+            .or_else(|| self.conferences.iter().find(|x| x.id == id).map(|x| &x.meta))
     }
 
     /// Advice in force on `topic` with another stance than `stance`.
@@ -332,6 +408,7 @@ impl Care {
         let shown: Vec<ItemId> = self.advice.iter().map(|a| a.id).collect();
         self.conflicts.retain(|c| c.advice.iter().all(|a| shown.contains(a)));
         self.measurements.retain(|x| keep(&x.meta));
+        self.conferences.retain(|x| keep(&x.meta));
     }
 }
 
@@ -472,7 +549,8 @@ pub enum CareEvent {
         stance: String,
         text: String,
         /// Decided when given, so the fold need not look again: advice in force that
-        /// this contradicts, and the id of the conflict it raises.
+        /// this contradicts, and the id of the conflict it raises (or joins, when the
+        /// topic already has an open one).
         contradicts: Vec<ItemId>,
         conflict: Option<ItemId>,
     },
@@ -485,6 +563,20 @@ pub enum CareEvent {
         on: Date,
         pain: Option<u8>,
         activities: Vec<ActivityScore>,
+    },
+    ConferenceScheduled {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        place: String,
+        agenda: String,
+        participants: Vec<Owner>,
+        patient_invited: bool,
+    },
+    /// The event's item is the conference; the goals and steps it decided are events
+    /// of their own in the same write.
+    MinutesRecorded {
+        text: String,
+        decided: Vec<ItemId>,
     },
 }
 
@@ -507,6 +599,8 @@ impl CareEvent {
             CareEvent::AdviceGiven { .. } => "advice_given",
             CareEvent::AdviceConflictResolved { .. } => "advice_conflict_resolved",
             CareEvent::ProgressRecorded { .. } => "progress_recorded",
+            CareEvent::ConferenceScheduled { .. } => "conference_scheduled",
+            CareEvent::MinutesRecorded { .. } => "minutes_recorded",
         }
     }
 }
@@ -672,15 +766,24 @@ impl Care {
                     meta,
                 });
                 if let Some(conflict) = conflict {
-                    let mut advice = contradicts.clone();
-                    advice.push(id);
-                    self.conflicts.push(AdviceConflict {
-                        id: *conflict,
-                        topic: topic.clone(),
-                        advice,
-                        raised_at: at,
-                        resolution: None,
-                    });
+                    match self.conflicts.iter_mut().find(|c| c.id == *conflict) {
+                        Some(open) => {
+                            let new = contradicts.iter().chain([&id]).filter(|a| !open.advice.contains(a)).copied();
+                            let new: Vec<ItemId> = new.collect();
+                            open.advice.extend(new);
+                        }
+                        None => {
+                            let mut advice = contradicts.clone();
+                            advice.push(id);
+                            self.conflicts.push(AdviceConflict {
+                                id: *conflict,
+                                topic: topic.clone(),
+                                advice,
+                                raised_at: at,
+                                resolution: None,
+                            });
+                        }
+                    }
                 }
             }
             CareEvent::AdviceConflictResolved { conflict, stance, agreed_message } => {
@@ -698,6 +801,23 @@ impl Care {
             }
             CareEvent::ProgressRecorded { on, pain, activities } => {
                 self.measurements.push(Measurement { id, on: *on, pain: *pain, activities: activities.clone(), meta });
+            }
+            CareEvent::ConferenceScheduled { at: when, place, agenda, participants, patient_invited } => {
+                self.conferences.push(Conference {
+                    id,
+                    at: *when,
+                    place: place.clone(),
+                    agenda: agenda.clone(),
+                    participants: participants.clone(),
+                    patient_invited: *patient_invited,
+                    minutes: None,
+                    meta,
+                });
+            }
+            CareEvent::MinutesRecorded { text, decided } => {
+                if let Some(c) = self.conferences.iter_mut().find(|c| c.id == id) {
+                    c.minutes = Some(Minutes { text: text.clone(), decided: decided.clone(), by: meta.by, at });
+                }
             }
         }
         Effect::None
@@ -960,7 +1080,10 @@ pub(crate) fn decide(
         CourseChange::GiveAdvice { topic, stance, text } => {
             check_advice(topic, stance)?;
             let contradicts: Vec<ItemId> = care.contradicting(topic, stance).iter().map(|a| a.id).collect();
-            let conflict = (!contradicts.is_empty()).then(new_id);
+            // A topic has at most one open conflict: later contradicting advice joins it,
+            // so the team resolves the topic once, not each pair of authors.
+            let open = care.conflicts.iter().find(|c| c.topic == *topic && c.resolution.is_none()).map(|c| c.id);
+            let conflict = if contradicts.is_empty() { None } else { Some(open.unwrap_or_else(new_id)) };
             let text = optional_text("text", text, MAX_REASON)?;
             (
                 Some(new_id()),
@@ -1007,6 +1130,25 @@ pub(crate) fn decide(
                 C::ClinicalFindings,
                 CareEvent::ProgressRecorded { on: *on, pain: *pain, activities: scored },
             )
+        }
+        CourseChange::ScheduleConference { at, place, agenda, participants, patient_invited } => {
+            if *at < ctx.now {
+                return Err(DomainError::field("at", "a conference is scheduled ahead, not in the past"));
+            }
+            if participants.is_empty() {
+                return Err(DomainError::field("participants", "invite at least one professional or role"));
+            }
+            for p in participants {
+                check_owner(p)?;
+            }
+            let event = CareEvent::ConferenceScheduled {
+                at: *at,
+                place: required_text("place", place, MAX_TITLE)?,
+                agenda: required_text("agenda", agenda, MAX_TEXT)?,
+                participants: participants.clone(),
+                patient_invited: *patient_invited,
+            };
+            (Some(new_id()), C::Plan, event)
         }
         _ => return Err(rejected("that change is not part of the care plan")),
     };

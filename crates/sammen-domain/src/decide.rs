@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use time::{Date, OffsetDateTime};
 
 use crate::care::{
-    ActivityScore, EpisodeKind, GoalKind, GoalStatus, HandoverSubject, Owner, Referral, StepKind, StepStatus, StoryText,
+    ActivityScore, CareEvent, CareRecord, EpisodeKind, GoalKind, GoalStatus, HandoverSubject, MinutesDecision, Owner,
+    Referral, StepKind, StepStatus, StoryText,
 };
 use crate::clock::IdSource;
 use crate::cpr::Cpr;
@@ -34,7 +35,7 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn event(
+    pub(crate) fn event(
         &self,
         stream: Stream,
         version: u64,
@@ -254,6 +255,23 @@ pub enum CourseChange {
         #[serde(default)]
         activities: Vec<ActivityScore>,
     },
+    ScheduleConference {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        place: String,
+        agenda: String,
+        participants: Vec<Owner>,
+        #[serde(default)]
+        patient_invited: bool,
+    },
+    /// The minutes of a conference; each decision becomes a goal or a step in the same
+    /// write.
+    RecordMinutes {
+        conference: ItemId,
+        minutes: String,
+        #[serde(default)]
+        decisions: Vec<MinutesDecision>,
+    },
 }
 
 impl CourseChange {
@@ -276,9 +294,77 @@ pub struct ChangeFacts {
     pub org_sector: Option<crate::vocab::Sector>,
 }
 
-/// Decides one change to a course. The version of the new event follows the course's
-/// current version; storage refuses it if someone else got there first.
+/// Decides one change to a course: the events it appends, in order (one, except for
+/// a conference's minutes with their decisions). Versions follow the course's current
+/// version; storage refuses them if someone else got there first.
 pub fn change_course(
+    ctx: &Context<'_>,
+    course: &CourseState,
+    change: &CourseChange,
+    facts: &ChangeFacts,
+) -> Result<Vec<NewEvent>, DomainError> {
+    match change {
+        CourseChange::RecordMinutes { conference, minutes, decisions } => {
+            record_minutes(ctx, course, *conference, minutes, decisions, facts)
+        }
+        other => Ok(vec![change_course_once(ctx, course, other, facts)?]),
+    }
+}
+
+/// The minutes and the goals and steps they decide, decided in turn on the course as
+/// each leaves it, so every decision meets the same rules as when made alone.
+fn record_minutes(
+    ctx: &Context<'_>,
+    course: &CourseState,
+    conference: ItemId,
+    minutes: &str,
+    decisions: &[MinutesDecision],
+    facts: &ChangeFacts,
+) -> Result<Vec<NewEvent>, DomainError> {
+    let c = course.care.conferences.iter().find(|c| c.id == conference);
+    let c = c.ok_or(DomainError::NotFound { what: "conference" })?;
+    if c.minutes.is_some() {
+        return Err(DomainError::Rejected { reason: "the conference already has minutes".into() });
+    }
+    let text = required_text("minutes", minutes, MAX_TEXT)?;
+    let mut state = course.clone();
+    let mut events = Vec::new();
+    for decision in decisions {
+        let change = match decision.clone() {
+            MinutesDecision::Goal { goal_kind, text } => CourseChange::SetGoal { goal_kind, text },
+            MinutesDecision::Step {
+                step_kind,
+                title,
+                owner,
+                due_from,
+                due_by,
+                reason,
+                reason_plain,
+                what_to_expect,
+                if_it_does_not_help,
+            } => CourseChange::PlanStep {
+                step_kind,
+                title,
+                owner,
+                due_from,
+                due_by,
+                reason,
+                reason_plain,
+                what_to_expect,
+                if_it_does_not_help,
+            },
+        };
+        let event = change_course_once(ctx, &state, &change, facts)?;
+        state.apply(&event);
+        events.push(event);
+    }
+    let decided = events.iter().filter_map(|e| e.item).collect();
+    let body = EventBody::Care(CareRecord { origin: ctx.domain, event: CareEvent::MinutesRecorded { text, decided } });
+    events.push(ctx.event(Stream::Course(course.id), state.version + 1, Some(conference), DataCategory::Plan, body));
+    Ok(events)
+}
+
+fn change_course_once(
     ctx: &Context<'_>,
     course: &CourseState,
     change: &CourseChange,
@@ -556,6 +642,18 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
     use time::macros::{date, datetime};
 
+    /// The one event a change makes.
+    fn change_one(
+        ctx: &Context<'_>,
+        course: &CourseState,
+        change: &CourseChange,
+        facts: &ChangeFacts,
+    ) -> Result<NewEvent, DomainError> {
+        let mut events = change_course(ctx, course, change, facts)?;
+        assert_eq!(events.len(), 1);
+        Ok(events.remove(0))
+    }
+
     struct Counter(AtomicU64);
     impl IdSource for Counter {
         fn random_bytes(&self) -> [u8; 16] {
@@ -640,10 +738,10 @@ mod tests {
         let (ids, org) = setup();
         let c = ctx(&ids, org);
         let mut course = opened(&c, org);
-        let recorded = change_course(&c, &course, &note("First look"), &ChangeFacts::default()).unwrap();
+        let recorded = change_one(&c, &course, &note("First look"), &ChangeFacts::default()).unwrap();
         course.apply(&recorded);
         let item = recorded.item.unwrap();
-        let corrected = change_course(
+        let corrected = change_one(
             &c,
             &course,
             &CourseChange::CorrectEntry {
@@ -663,7 +761,7 @@ mod tests {
         assert_eq!(entry.revision, 2);
         assert_eq!(course.version, 4);
 
-        let retracted = change_course(
+        let retracted = change_one(
             &c,
             &course,
             &CourseChange::RetractEntry { item, reason: "wrong patient".into() },
@@ -673,7 +771,7 @@ mod tests {
         course.apply(&retracted);
         assert_eq!(course.entry(item).unwrap().status, EntryStatus::EnteredInError);
         // A retracted entry cannot be corrected again.
-        let again = change_course(
+        let again = change_one(
             &c,
             &course,
             &CourseChange::RetractEntry { item, reason: "again".into() },
@@ -727,7 +825,7 @@ mod tests {
             (CourseChange::ReopenCourse { reason: "r".into() }, "rejected"),
         ];
         for (change, code) in cases {
-            let err = change_course(&c, &course, &change, &ChangeFacts::default()).unwrap_err();
+            let err = change_one(&c, &course, &change, &ChangeFacts::default()).unwrap_err();
             assert_eq!(err.code(), code, "{change:?}");
         }
     }
@@ -738,12 +836,12 @@ mod tests {
         let c = ctx(&ids, org);
         let mut course = opened(&c, org);
         course.apply(
-            &change_course(&c, &course, &CourseChange::CloseCourse { reason: "well".into() }, &ChangeFacts::default())
+            &change_one(&c, &course, &CourseChange::CloseCourse { reason: "well".into() }, &ChangeFacts::default())
                 .unwrap(),
         );
-        assert_eq!(change_course(&c, &course, &note("late"), &ChangeFacts::default()).unwrap_err().code(), "rejected");
+        assert_eq!(change_one(&c, &course, &note("late"), &ChangeFacts::default()).unwrap_err().code(), "rejected");
         course.apply(
-            &change_course(
+            &change_one(
                 &c,
                 &course,
                 &CourseChange::ReopenCourse { reason: "pain back".into() },
@@ -752,7 +850,7 @@ mod tests {
             .unwrap(),
         );
         assert_eq!(course.status, CourseStatus::Open);
-        assert!(change_course(&c, &course, &note("late"), &ChangeFacts::default()).is_ok());
+        assert!(change_one(&c, &course, &note("late"), &ChangeFacts::default()).is_ok());
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct User {
     /// A professional who manages their own organisation's users.
     #[serde(default)]
     pub org_admin: bool,
+    /// Where notifications go (they carry no health data). Optional.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl User {

@@ -8,7 +8,7 @@ use time::{Date, OffsetDateTime};
 use std::collections::BTreeSet;
 
 use crate::cpr::Cpr;
-use crate::ids::{CourseId, EventId, ItemId, OrgId, PatientId, UserId};
+use crate::ids::{CourseId, EventId, ItemId, OrgId, PatientId, ThreadId, UserId};
 use crate::sharing::{ConsentMethod, GivenBy, ObjectionTarget, Recipient};
 use crate::vocab::{DataCategory, LegalDomain};
 
@@ -17,17 +17,19 @@ use crate::vocab::{DataCategory, LegalDomain};
 /// each course of treatment is another, so two professionals working on different
 /// courses of one patient do not block each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "stream", content = "course", rename_all = "snake_case")]
+#[serde(tag = "stream", content = "id", rename_all = "snake_case")]
 pub enum Stream {
     Patient,
     Course(CourseId),
+    /// A thread of messages about a course (see [`crate::messaging`]).
+    Thread(ThreadId),
 }
 
 impl Stream {
     pub fn course(&self) -> Option<CourseId> {
         match self {
-            Stream::Patient => None,
             Stream::Course(c) => Some(*c),
+            Stream::Patient | Stream::Thread(_) => None,
         }
     }
 }
@@ -48,8 +50,9 @@ impl TeamMember {
     }
 }
 
-/// What kind of entry a recorded item is. Later issues add goals, steps and handovers
-/// as events of their own; entries are the record's general notes and documents.
+/// What kind of entry a recorded item is. Goals, steps, handovers and the rest of the
+/// care plan are items of their own (see [`crate::care`]); entries are the record's
+/// notes and documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryType {
@@ -64,6 +67,8 @@ pub enum EntryType {
     Prescription,
     SickLeave,
     Meeting,
+    /// A specialist's answer to a question, filed on the course.
+    SpecialistAnswer,
 }
 
 impl EntryType {
@@ -79,6 +84,7 @@ impl EntryType {
         EntryType::Prescription,
         EntryType::SickLeave,
         EntryType::Meeting,
+        EntryType::SpecialistAnswer,
     ];
 }
 
@@ -180,6 +186,8 @@ pub enum EventBody {
     /// Something about the care plan: goals, steps, handovers, episodes, the story,
     /// advice, progress (see [`crate::care`]).
     Care(crate::care::CareRecord),
+    /// Something in a thread of messages (see [`crate::messaging`]).
+    Thread(crate::messaging::ThreadEvent),
     /// A health professional not on the care team opened the record in an emergency.
     BreakGlassOpened {
         reason: String,
@@ -211,6 +219,7 @@ impl EventBody {
             EventBody::ProxyRemoved { .. } => "proxy_removed",
             EventBody::BreakGlassOpened { .. } => "break_glass_opened",
             EventBody::Care(r) => r.event.kind(),
+            EventBody::Thread(t) => t.kind(),
         }
     }
 }

@@ -77,3 +77,8 @@ opaque_id!(
     /// A user: a professional, a patient or a proxy, or an operator.
     UserId, "user id"
 );
+opaque_id!(
+    /// A thread of messages about one course of a patient. Each thread is its own
+    /// stream on the patient's log, so messages never conflict with the care plan.
+    ThreadId, "thread id"
+);

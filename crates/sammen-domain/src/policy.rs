@@ -391,21 +391,37 @@ pub fn decide(reader: &Reader<'_>, facts: &Facts<'_>, access: Access) -> Decisio
         return Decision::Deny { relation, hide };
     }
     let filter = match (relation, reader.org) {
-        (Relation::CareTeam | Relation::Registrar, Some(org)) => Filter {
-            team_member: Some(org.clone()),
-            course: facts.course,
-            consents: facts
-                .patient
-                .consents
-                .iter()
-                .filter(|c| c.is_active_at(facts.now) && c.recipient.includes(org))
-                .cloned()
-                .collect(),
-            now: Some(facts.now),
-        },
+        (Relation::CareTeam | Relation::Registrar, Some(org)) => team_filter(org, facts),
         _ => Filter::everything(),
     };
     Decision::Permit { relation, filter }
+}
+
+/// What a message's recipient (a professional at `org`, or anyone there when `user` is
+/// `None`) would see as a member of the care team; `None` when the patient objects to
+/// them, for the objection wins.
+pub fn recipient_filter(org: &Organisation, user: Option<UserId>, facts: &Facts<'_>) -> Option<Filter> {
+    let objected = facts.patient.objections.iter().any(|o| o.applies(user, Some(org.id), facts.now));
+    (!objected).then(|| team_filter(org, facts))
+}
+
+/// What a care team member of `org` sees of this patient: the data rules with the
+/// consents in force for that organisation now. `decide` gives it to team members; a
+/// sender asks it of a recipient's organisation before a message goes out, so the
+/// sender is told what the recipient will not receive.
+pub fn team_filter(org: &Organisation, facts: &Facts<'_>) -> Filter {
+    Filter {
+        team_member: Some(org.clone()),
+        course: facts.course,
+        consents: facts
+            .patient
+            .consents
+            .iter()
+            .filter(|c| c.is_active_at(facts.now) && c.recipient.includes(org))
+            .cloned()
+            .collect(),
+        now: Some(facts.now),
+    }
 }
 
 fn word<T: Serialize>(v: T) -> String {

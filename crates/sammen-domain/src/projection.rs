@@ -8,7 +8,8 @@ use time::{Date, OffsetDateTime};
 
 use crate::cpr::Cpr;
 use crate::event::{EntryType, Event, EventBody, NewEvent, Stream, TeamMember};
-use crate::ids::{CourseId, ItemId, OrgId, PatientId, UserId};
+use crate::ids::{CourseId, ItemId, OrgId, PatientId, ThreadId, UserId};
+use crate::messaging::ThreadState;
 use crate::sharing::{BreakGlass, Consent, Objection, ProxyGrant};
 use crate::vocab::{DataCategory, LegalDomain};
 
@@ -210,6 +211,20 @@ impl CourseState {
         self.entries.iter().find(|e| e.id == id)
     }
 
+    /// Whether an item with this id is on the course: an entry or a care plan item.
+    pub fn has_item(&self, id: ItemId) -> bool {
+        self.item_source(id).is_some()
+    }
+
+    /// What the policy needs to know of an item: its data category, the legal domain it
+    /// was recorded in, and the organisation that recorded it.
+    pub fn item_source(&self, id: ItemId) -> Option<(DataCategory, LegalDomain, Option<OrgId>)> {
+        if let Some(e) = self.entry(id) {
+            return Some((e.category, e.origin, e.org));
+        }
+        self.care.meta(id).map(|m| (m.category, m.origin, m.org))
+    }
+
     pub fn is_on_team(&self, member: &TeamMember) -> bool {
         self.team.iter().any(|m| &m.member == member)
     }
@@ -290,6 +305,7 @@ impl CourseState {
 pub struct Projections {
     pub patient: Option<PatientState>,
     pub courses: BTreeMap<CourseId, CourseState>,
+    pub threads: BTreeMap<ThreadId, ThreadState>,
 }
 
 impl Projections {
@@ -314,6 +330,14 @@ impl Projections {
                 None => {
                     if let Some(course) = CourseState::from_opening(patient, e) {
                         self.courses.insert(id, course);
+                    }
+                }
+            },
+            Stream::Thread(id) => match self.threads.get_mut(&id) {
+                Some(thread) => thread.apply(e),
+                None => {
+                    if let Some(thread) = ThreadState::from_start(patient, e) {
+                        self.threads.insert(id, thread);
                     }
                 }
             },

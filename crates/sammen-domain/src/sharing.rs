@@ -108,11 +108,17 @@ pub struct Objection {
 
 impl Objection {
     pub fn applies_to(&self, user: UserId, org: Option<OrgId>, now: OffsetDateTime) -> bool {
+        self.applies(Some(user), org, now)
+    }
+
+    /// As [`Objection::applies_to`], for someone who may be a whole organisation (a
+    /// message to a role there): an objection to one professional does not bar it.
+    pub fn applies(&self, user: Option<UserId>, org: Option<OrgId>, now: OffsetDateTime) -> bool {
         let active = self.withdrawn_at.is_none_or(|w| now < w);
         active
             && match self.target {
                 ObjectionTarget::Organisation { org: o } => Some(o) == org,
-                ObjectionTarget::Professional { user: u } => u == user,
+                ObjectionTarget::Professional { user: u } => Some(u) == user,
             }
     }
 }

@@ -63,9 +63,13 @@ impl Fixture {
             Context { actor: who.0, org: Some(who.1), domain: LegalDomain::Health, now: self.now, ids: &self.ids };
         let facts = ChangeFacts { org_sector: sector };
         match decide::change_course(&ctx, &self.course, &change, &facts) {
-            Ok(e) => {
-                self.course.apply(&e);
-                Ok(e.item)
+            Ok(events) => {
+                for e in &events {
+                    self.course.apply(e);
+                }
+                // The item the change is about: the last event's (minutes name the
+                // conference after the goals and steps they decided).
+                Ok(events.last().and_then(|e| e.item))
             }
             Err(e) => Err(e.code().to_string()),
         }
@@ -274,6 +278,15 @@ fn contradicting_advice_raises_a_conflict_until_the_team_agrees() {
     assert_eq!(f.course.care.conflicts.len(), 1);
     let conflict = f.course.care.conflicts[0].clone();
     assert!(conflict.advice.contains(&keep_active) && conflict.advice.contains(&rest));
+    // More contradicting advice on the topic joins the open conflict.
+    let rest_again = f.as_(
+        gp,
+        CourseChange::GiveAdvice { topic: "activity".into(), stance: "rest".into(), text: "Hvil i dag".into() },
+    );
+    assert_eq!(f.course.care.conflicts.len(), 1);
+    let conflict = f.course.care.conflicts[0].clone();
+    assert!(conflict.advice.contains(&rest_again), "{conflict:?}");
+    assert_eq!(conflict.advice.iter().filter(|a| **a == keep_active).count(), 1);
     // Another topic does not conflict.
     f.as_(gp, CourseChange::GiveAdvice { topic: "pain_relief".into(), stance: "heat".into(), text: String::new() });
     assert_eq!(f.course.care.conflicts.len(), 1);

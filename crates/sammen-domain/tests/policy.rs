@@ -52,6 +52,7 @@ fn professional(ids: &Ids, org: &Organisation) -> User {
         kind: UserKind::Professional { profession, org: org.id },
         disabled: false,
         org_admin: false,
+        email: None,
     }
 }
 

@@ -116,7 +116,11 @@ impl From<JsonRejection> for Problem {
             JsonRejection::BytesRejection(_) => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!("The body is too large; the limit is {} KiB.", crate::MAX_BODY_BYTES / 1024),
+                format!(
+                    "The body is too large: at most {} KiB, or {} MiB for a message with files.",
+                    crate::MAX_BODY_BYTES / 1024,
+                    crate::api::MAX_MESSAGE_BYTES / (1024 * 1024)
+                ),
             ),
             _ => Problem::new(StatusCode::BAD_REQUEST, "invalid_json", "The body could not be read as JSON."),
         }
@@ -133,6 +137,18 @@ impl From<QueryRejection> for Problem {
     fn from(_: QueryRejection) -> Self {
         Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "The query string is not valid for this request.")
     }
+}
+
+/// Decodes a JSON value into a request type, with the same value-free messages as a
+/// body that does not fit.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+    serde_json::from_value(value).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!("The JSON does not fit this request: {}.", describe_data_error(&e.to_string())),
+        )
+    })
 }
 
 /// " at line L, column C", from serde's message, or nothing.

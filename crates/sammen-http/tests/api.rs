@@ -70,9 +70,9 @@ async fn a_course_is_written_and_read_back_with_history(w: World) {
     let (s, r) = w.post(&format!("{base}/events"), &w.gp, note(2, "Første konsultation")).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     assert_eq!(r["course"]["version"], 3);
-    assert_eq!(r["event"]["body"]["kind"], "entry_recorded");
-    assert_eq!(r["event"]["category"], "clinical_findings");
-    let item = r["event"]["item"].as_str().unwrap().to_string();
+    assert_eq!(r["events"][0]["body"]["kind"], "entry_recorded");
+    assert_eq!(r["events"][0]["category"], "clinical_findings");
+    let item = r["events"][0]["item"].as_str().unwrap().to_string();
 
     let correction = json!({"expected_version": 3, "change": {"kind": "correct_entry", "item": item,
         "title": "Første konsultation", "text": "Ingen røde flag. Ingen udstråling.", "reason": "Fund tilføjet"}});

@@ -48,7 +48,7 @@ impl Course<'_> {
     }
 
     async fn item(&self, token: &str, change: Value) -> String {
-        self.ok(token, change).await["event"]["item"].as_str().unwrap().to_string()
+        self.ok(token, change).await["events"][0]["item"].as_str().unwrap().to_string()
     }
 
     async fn briefing(&self, token: &str) -> Value {

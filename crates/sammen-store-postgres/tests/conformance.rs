@@ -22,20 +22,29 @@ async fn fresh() -> Option<PgFixture> {
 sammen_store::conformance_tests!(fresh);
 
 #[tokio::test]
-async fn the_log_refuses_update_and_delete() {
+async fn the_log_and_attachments_refuse_update_and_delete() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    db.store
-        .raw_execute("INSERT INTO patients (patient_id, cpr, version, last_seq, state) VALUES ('p', '1', 1, 1, '{}')")
-        .await
-        .unwrap();
-    db.store
-        .raw_execute("INSERT INTO events (patient_id, seq, event_id, stream, version, recorded_at, actor, kind, category, payload) VALUES ('p', 1, 'e', 'patient', 1, 0, 'a', 'k', 'identity', '{}')")
-        .await
-        .unwrap();
-    for sql in ["UPDATE events SET payload = 'x'", "DELETE FROM events"] {
-        let err = db.store.raw_execute(sql).await.unwrap_err();
-        assert!(err.to_string().contains("append-only"), "{err}");
+    let b = db.store.backend();
+    for sql in SETUP {
+        b.raw_execute(sql).await.unwrap();
+    }
+    for sql in TAMPER {
+        let err = b.raw_execute(sql).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
 }
+
+const SETUP: &[&str] = &[
+    "INSERT INTO patients (patient_id, cpr, version, last_seq, state) VALUES ('p', '1', 1, 1, '{}')",
+    "INSERT INTO events (patient_id, seq, event_id, stream, version, recorded_at, actor, kind, category, payload) VALUES ('p', 1, 'e', 'patient', 1, 0, 'a', 'k', 'identity', '{}')",
+    "INSERT INTO attachments (patient_id, attachment_id, thread_id, content_type, data) VALUES ('p', 'a', 't', 'application/pdf', '\\x25504446'::bytea)",
+];
+
+const TAMPER: &[&str] = &[
+    "UPDATE events SET payload = 'x'",
+    "DELETE FROM events",
+    "UPDATE attachments SET content_type = 'image/png'",
+    "DELETE FROM attachments",
+];

@@ -26,25 +26,34 @@ impl Drop for SqliteFixture {
 
 async fn fresh() -> Option<SqliteFixture> {
     let dir = sammen_store_sqlite::test_dir();
-    let store = SqliteStore::open(&dir.join("sammen.db")).await.expect("open sqlite");
+    let store = sammen_store_sqlite::open(&dir.join("sammen.db")).await.expect("open sqlite");
     Some(SqliteFixture { store: Arc::new(store), dir })
 }
 
 sammen_store::conformance_tests!(fresh);
 
 #[tokio::test]
-async fn the_log_refuses_update_and_delete() {
+async fn the_log_and_attachments_refuse_update_and_delete() {
     let f = fresh().await.unwrap();
-    f.store
-        .raw_execute("INSERT INTO patients (patient_id, cpr, version, last_seq, state) VALUES ('p', '1', 1, 1, '{}')")
-        .await
-        .unwrap();
-    f.store
-        .raw_execute("INSERT INTO events (patient_id, seq, event_id, stream, version, recorded_at, actor, kind, category, payload) VALUES ('p', 1, 'e', 'patient', 1, 0, 'a', 'k', 'identity', '{}')")
-        .await
-        .unwrap();
-    for sql in ["UPDATE events SET payload = 'x'", "DELETE FROM events"] {
-        let err = f.store.raw_execute(sql).await.unwrap_err();
-        assert!(err.to_string().contains("append-only"), "{err}");
+    let b = f.store.backend();
+    for sql in SETUP {
+        b.raw_execute(sql).await.unwrap();
+    }
+    for sql in TAMPER {
+        let err = b.raw_execute(sql).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
 }
+
+const SETUP: &[&str] = &[
+    "INSERT INTO patients (patient_id, cpr, version, last_seq, state) VALUES ('p', '1', 1, 1, '{}')",
+    "INSERT INTO events (patient_id, seq, event_id, stream, version, recorded_at, actor, kind, category, payload) VALUES ('p', 1, 'e', 'patient', 1, 0, 'a', 'k', 'identity', '{}')",
+    "INSERT INTO attachments (patient_id, attachment_id, thread_id, content_type, data) VALUES ('p', 'a', 't', 'application/pdf', X'25504446')",
+];
+
+const TAMPER: &[&str] = &[
+    "UPDATE events SET payload = 'x'",
+    "DELETE FROM events",
+    "UPDATE attachments SET content_type = 'image/png'",
+    "DELETE FROM attachments",
+];

@@ -8,16 +8,20 @@ use time::macros::{date, datetime};
 use time::OffsetDateTime;
 
 use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome, ChainVerifier};
+use sammen_domain::care::Owner;
 use sammen_domain::clock::IdSource;
+use sammen_domain::contact::{ContactRoute, Hours, RouteHolder, RouteKind};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{self, ChangeFacts, Context, CourseChange, OpenCourse};
 use sammen_domain::directory::{ApiToken, Organisation, SorCode, User, UserKind};
-use sammen_domain::event::{EntryType, TeamMember};
-use sammen_domain::ids::{CourseId, OrgId, PatientId, UserId};
+use sammen_domain::event::{EntryType, Stream, TeamMember};
+use sammen_domain::ids::{CourseId, ItemId, OrgId, PatientId, ThreadId, UserId};
+use sammen_domain::messaging::{self, Addressee, MessageFacts, NewThread, ThreadCategory, ThreadKind, ThreadState};
 use sammen_domain::projection::{CourseState, PatientState, Projections};
 use sammen_domain::vocab::{DataCategory, Profession, Purpose, Sector};
+use sammen_domain::worklist::{Assignee, Show, WorkItem, WorkKind};
 
-use crate::{Append, EventFilter, PatientLog, Snapshot, Store, StoreError};
+use crate::{Append, Attachment, EventFilter, PatientLog, Snapshot, Store, StoreError, StreamWrite};
 
 /// Generates one `#[tokio::test]` per conformance case. `$fresh` is an async function
 /// returning `Option<F>` where `F: Fixture`; `None` skips (engine not configured).
@@ -38,7 +42,13 @@ macro_rules! conformance_tests {
             rebuild_reproduces_projections,
             import_writes_whole_logs,
             audit_chain_is_contiguous_under_concurrency,
-            audit_for_patient_is_newest_first
+            audit_for_patient_is_newest_first,
+            a_write_to_two_streams_is_all_or_nothing,
+            threads_round_trip_and_client_ids_are_unique,
+            work_items_are_replaced_per_stream_and_found_by_assignee,
+            last_looks_follow_the_audit_trail,
+            patients_and_care_teams_come_in_batches,
+            contact_routes_are_replaced_per_holder
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
@@ -99,6 +109,7 @@ fn professional(ids: &Seq, login: &str, org: OrgId) -> User {
         kind: UserKind::Professional { profession: Profession::GeneralPractitioner, org },
         disabled: false,
         org_admin: false,
+        email: None,
     }
 }
 
@@ -108,14 +119,16 @@ async fn patient_with_course(store: &dyn Store, ids: &Seq, org: OrgId, cpr: &str
     let (patient, reg) = decide::register_patient(&c, Cpr::parse(cpr).unwrap(), "Test Patient").unwrap();
     let state = PatientState::from_registration(patient, &reg).unwrap();
     store
-        .append(Append {
+        .append(Append::one(
             patient,
-            stream: reg.stream,
-            expected_version: 0,
-            events: vec![reg],
-            snapshot: Snapshot::Patient(state),
-            notices: Vec::new(),
-        })
+            StreamWrite {
+                stream: reg.stream,
+                expected_version: 0,
+                events: vec![reg],
+                snapshot: Snapshot::Patient(state),
+                work: Vec::new(),
+            },
+        ))
         .await
         .unwrap();
     let open = OpenCourse {
@@ -130,14 +143,16 @@ async fn patient_with_course(store: &dyn Store, ids: &Seq, org: OrgId, cpr: &str
     }
     let course = p.courses.remove(&course_id).unwrap();
     store
-        .append(Append {
+        .append(Append::one(
             patient,
-            stream: events[0].stream,
-            expected_version: 0,
-            events,
-            snapshot: Snapshot::Course(Box::new(course.clone())),
-            notices: Vec::new(),
-        })
+            StreamWrite {
+                stream: events[0].stream,
+                expected_version: 0,
+                events,
+                snapshot: Snapshot::Course(Box::new(course.clone())),
+                work: Vec::new(),
+            },
+        ))
         .await
         .unwrap();
     (patient, course)
@@ -162,18 +177,23 @@ async fn change(
     ch: &CourseChange,
 ) -> Result<CourseState, StoreError> {
     let c = ctx(ids, org);
-    let event = decide::change_course(&c, course, ch, &ChangeFacts::default()).unwrap();
+    let events = decide::change_course(&c, course, ch, &ChangeFacts::default()).unwrap();
     let mut next = course.clone();
-    next.apply(&event);
+    for e in &events {
+        next.apply(e);
+    }
+    let event = events.into_iter().next().expect("one event");
     store
-        .append(Append {
-            patient: course.patient,
-            stream: event.stream,
-            expected_version: course.version,
-            events: vec![event],
-            snapshot: Snapshot::Course(Box::new(next.clone())),
-            notices: Vec::new(),
-        })
+        .append(Append::one(
+            course.patient,
+            StreamWrite {
+                stream: event.stream,
+                expected_version: course.version,
+                events: vec![event],
+                snapshot: Snapshot::Course(Box::new(next.clone())),
+                work: Vec::new(),
+            },
+        ))
         .await?;
     Ok(next)
 }
@@ -215,6 +235,7 @@ pub async fn directory_round_trips(store: Arc<dyn Store>) {
         kind: UserKind::Patient { patient: PatientId::from_random_bytes(ids.random_bytes()) },
         disabled: false,
         org_admin: false,
+        email: None,
     };
     store.add_user(&patient_user).await.unwrap();
     assert_eq!(store.users().await.unwrap(), vec![patient_user, user.clone()]);
@@ -280,14 +301,16 @@ pub async fn registration_and_duplicate_cpr(store: Arc<dyn Store>) {
     let c = ctx(&ids, o);
     let (other, reg) = decide::register_patient(&c, cpr, "Someone").unwrap();
     let result = store
-        .append(Append {
-            patient: other,
-            stream: reg.stream,
-            expected_version: 0,
-            snapshot: Snapshot::Patient(PatientState::from_registration(other, &reg).unwrap()),
-            events: vec![reg],
-            notices: Vec::new(),
-        })
+        .append(Append::one(
+            other,
+            StreamWrite {
+                stream: reg.stream,
+                expected_version: 0,
+                snapshot: Snapshot::Patient(PatientState::from_registration(other, &reg).unwrap()),
+                events: vec![reg],
+                work: Vec::new(),
+            },
+        ))
         .await;
     assert!(matches!(result, Err(StoreError::Duplicate(_))), "{result:?}");
     assert_eq!(store.patient(other).await.unwrap(), None);
@@ -351,14 +374,16 @@ pub async fn stale_version_changes_nothing(store: Arc<dyn Store>) {
     let mut next = state.clone();
     next.apply(&ev);
     let r = store
-        .append(Append {
+        .append(Append::one(
             patient,
-            stream: ev.stream,
-            expected_version: 0,
-            events: vec![ev],
-            snapshot: Snapshot::Patient(next),
-            notices: Vec::new(),
-        })
+            StreamWrite {
+                stream: ev.stream,
+                expected_version: 0,
+                events: vec![ev],
+                snapshot: Snapshot::Patient(next),
+                work: Vec::new(),
+            },
+        ))
         .await;
     // Version 0 on an existing patient means "new patient": refused (the CPR exists).
     assert!(r.is_err());
@@ -493,9 +518,9 @@ pub async fn rebuild_reproduces_projections(store: Arc<dyn Store>) {
     // Damage a projection, then rebuild it from the log.
     let mut damaged = folded.clone();
     damaged.courses.values_mut().for_each(|c| c.entries.clear());
-    store.replace_projections(patient, &damaged).await.unwrap();
+    store.replace_projections(patient, &damaged, &[]).await.unwrap();
     assert!(store.course(patient, current.id).await.unwrap().unwrap().entries.is_empty());
-    store.replace_projections(patient, &folded).await.unwrap();
+    store.replace_projections(patient, &folded, &[]).await.unwrap();
     assert_eq!(store.course(patient, current.id).await.unwrap().unwrap(), current);
     assert_eq!(store.care_team(patient).await.unwrap().len(), 1);
     // Writes continue after a rebuild.
@@ -526,7 +551,7 @@ pub async fn import_writes_whole_logs(store: Arc<dyn Store>) {
                 .map(|(n, e)| crate::Event { patient, seq: n as u64 + 1, event: e })
                 .collect::<Vec<_>>(),
         );
-        logs.push(PatientLog { patient, events, projections });
+        logs.push(PatientLog { patient, events, projections, work: Vec::new() });
     }
     store.import(&logs).await.unwrap();
     assert_eq!(store.count_patients().await.unwrap(), 3);
@@ -596,4 +621,301 @@ pub async fn audit_for_patient_is_newest_first(store: Arc<dyn Store>) {
     assert_eq!(seqs, [3, 1]);
     assert_eq!(mine[0].draft, draft(3, Some(p)));
     assert_eq!(store.audit_for_patient(p, 1).await.unwrap().len(), 1);
+}
+
+/// A thread from the course's organisation to another organisation's role, and the
+/// write that starts it.
+fn thread_write(
+    ids: &Seq,
+    course: &CourseState,
+    from: OrgId,
+    to: OrgId,
+    client_id: &str,
+) -> (ThreadState, StreamWrite) {
+    let c = ctx(ids, from);
+    let cmd = NewThread {
+        kind: ThreadKind::Message,
+        category: ThreadCategory::CareCoordination,
+        topic: None,
+        subject: "Status".into(),
+        to: vec![Addressee::Role { org: to, role: "team".into() }],
+        copy: vec![],
+        text: "Hvordan går det?".into(),
+        data_category: DataCategory::Messages,
+        references: vec![],
+        answer_by: Some(date!(2026 - 03 - 10)),
+        client_id: Some(client_id.into()),
+    };
+    let recipients = vec![(Owner::Role { org: to, role: "team".into() }, false)];
+    let (_, event) = messaging::start_thread(&c, course, &cmd, recipients, None, &MessageFacts::default()).unwrap();
+    let thread = ThreadState::from_start(course.patient, &event).unwrap();
+    let work = sammen_domain::worklist::of_thread(&thread);
+    let write = StreamWrite {
+        stream: event.stream,
+        expected_version: 0,
+        events: vec![event],
+        snapshot: Snapshot::Thread(Box::new(thread.clone())),
+        work,
+    };
+    (thread, write)
+}
+
+pub async fn a_write_to_two_streams_is_all_or_nothing(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let other = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "1301801234").await;
+    let join = CourseChange::JoinCareTeam { member: TeamMember::Organisation { org: other }, role: "team".into() };
+    let joined = decide::change_course(&ctx(&ids, o), &course, &join, &ChangeFacts::default()).unwrap();
+    let mut next = course.clone();
+    joined.iter().for_each(|e| next.apply(e));
+    let course_write = |expected| StreamWrite {
+        stream: Stream::Course(course.id),
+        expected_version: expected,
+        events: joined.clone(),
+        snapshot: Snapshot::Course(Box::new(next.clone())),
+        work: Vec::new(),
+    };
+    let (thread, thread_write) = thread_write(&ids, &course, o, other, "c-1");
+    let file = Attachment {
+        id: ItemId::from_random_bytes(ids.random_bytes()),
+        thread: thread.id,
+        content_type: "application/pdf".into(),
+        bytes: b"%PDF-1.4".to_vec(),
+    };
+    // The course moved on since: neither the thread nor the join nor the file lands.
+    let stale = Append {
+        patient,
+        writes: vec![thread_write.clone(), course_write(course.version - 1)],
+        notices: Vec::new(),
+        attachments: vec![file.clone()],
+    };
+    assert!(matches!(store.append(stale).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.thread(patient, thread.id).await.unwrap(), None);
+    assert!(store.attachment(patient, file.id).await.unwrap().is_none());
+    assert_eq!(store.events(patient, EventFilter::default()).await.unwrap().len(), 3);
+    assert!(store.work_for(UserId::from_random_bytes(ids.random_bytes()), Some(other), 10).await.unwrap().is_empty());
+    // At the right version both land, in one log without gaps.
+    let fresh = Append {
+        patient,
+        writes: vec![thread_write, course_write(course.version)],
+        notices: Vec::new(),
+        attachments: vec![file.clone()],
+    };
+    store.append(fresh).await.unwrap();
+    assert_eq!(store.thread(patient, thread.id).await.unwrap(), Some(thread.clone()));
+    assert_eq!(store.care_team(patient).await.unwrap().len(), 2);
+    assert_eq!(
+        store.attachment(patient, file.id).await.unwrap(),
+        Some((file.content_type.clone(), file.bytes.clone()))
+    );
+    let all = store.events(patient, EventFilter::default()).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(all[3].stream, Stream::Thread(thread.id));
+    // Thread events are not the course's history, and they refold into the thread.
+    let course_events =
+        store.events(patient, EventFilter { course: Some(course.id), ..Default::default() }).await.unwrap();
+    assert_eq!(course_events.len(), 3);
+    assert_eq!(Projections::fold(patient, &all).threads.get(&thread.id), Some(&thread));
+}
+
+pub async fn threads_round_trip_and_client_ids_are_unique(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let other = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "1401801234").await;
+    let (first, write) = thread_write(&ids, &course, o, other, "c-1");
+    store.append(Append::one(patient, write)).await.unwrap();
+    let (second, write) = thread_write(&ids, &course, o, other, "c-2");
+    store.append(Append::one(patient, write)).await.unwrap();
+    let listed: Vec<ThreadId> = store.threads(patient, course.id).await.unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&first.id) && listed.contains(&second.id));
+    assert_eq!(store.thread_by_client_id(patient, first.started_by, "c-1").await.unwrap(), Some(first.id));
+    assert_eq!(store.thread_by_client_id(patient, first.started_by, "c-9").await.unwrap(), None);
+    // The same sender and client id again: refused, nothing stored.
+    let (mut again, mut write) = thread_write(&ids, &course, o, other, "c-1");
+    again.started_by = first.started_by;
+    write.events[0].actor = first.started_by;
+    write.snapshot = Snapshot::Thread(Box::new(again));
+    let r = store.append(Append::one(patient, write)).await;
+    assert!(matches!(r, Err(StoreError::Duplicate(_))), "{r:?}");
+    assert_eq!(store.threads(patient, course.id).await.unwrap().len(), 2);
+    assert_eq!(store.events(patient, EventFilter::default()).await.unwrap().len(), 5);
+}
+
+fn work(patient: PatientId, course: CourseId, stream: Stream, assignee: Assignee, kind: WorkKind) -> WorkItem {
+    WorkItem {
+        patient,
+        course,
+        stream,
+        item: ItemId::from_random_bytes([kind as u8 + 1; 16]),
+        kind,
+        assignee,
+        due: Some(date!(2026 - 03 - 09)),
+        show: Show::AfterDue,
+        since: NOW,
+        title: "Opgave".into(),
+        category: DataCategory::Plan,
+        origin: sammen_domain::vocab::LegalDomain::Health,
+        author_org: None,
+    }
+}
+
+pub async fn work_items_are_replaced_per_stream_and_found_by_assignee(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "1501801234").await;
+    let (gp, nurse) = (UserId::from_random_bytes(ids.random_bytes()), UserId::from_random_bytes(ids.random_bytes()));
+    let stream = Stream::Course(course.id);
+    let items = vec![
+        work(patient, course.id, stream, Assignee::User { user: gp }, WorkKind::OverdueStep),
+        work(patient, course.id, stream, Assignee::Org { org: o }, WorkKind::Handover),
+        work(patient, course.id, stream, Assignee::KeyWorker, WorkKind::UnansweredHandover),
+    ];
+    // Naming the key worker writes the course with its open work.
+    let named = decide::change_course(
+        &ctx(&ids, o),
+        &course,
+        &CourseChange::NameKeyWorker { user: nurse },
+        &ChangeFacts::default(),
+    )
+    .unwrap();
+    let mut next = course.clone();
+    named.iter().for_each(|e| next.apply(e));
+    let write = StreamWrite {
+        stream,
+        expected_version: course.version,
+        events: named,
+        snapshot: Snapshot::Course(Box::new(next.clone())),
+        work: items.clone(),
+    };
+    store.append(Append::one(patient, write)).await.unwrap();
+    let kinds = |v: Vec<WorkItem>| {
+        let mut k: Vec<WorkKind> = v.into_iter().map(|w| w.kind).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(kinds(store.work_for(gp, None, 50).await.unwrap()), vec![WorkKind::OverdueStep]);
+    assert_eq!(kinds(store.work_for(gp, Some(o), 50).await.unwrap()), vec![WorkKind::Handover, WorkKind::OverdueStep]);
+    // The key worker's items follow the course's key worker.
+    assert_eq!(kinds(store.work_for(nurse, None, 50).await.unwrap()), vec![WorkKind::UnansweredHandover]);
+    let round_trip = store.work_for(gp, None, 50).await.unwrap();
+    assert_eq!(round_trip, vec![items[0].clone()]);
+    // The next write of the stream replaces its work.
+    let more = decide::change_course(&ctx(&ids, o), &next, &note(1), &ChangeFacts::default()).unwrap();
+    let mut after = next.clone();
+    more.iter().for_each(|e| after.apply(e));
+    let write = StreamWrite {
+        stream,
+        expected_version: next.version,
+        events: more,
+        snapshot: Snapshot::Course(Box::new(after)),
+        work: vec![],
+    };
+    store.append(Append::one(patient, write)).await.unwrap();
+    assert!(store.work_for(gp, Some(o), 50).await.unwrap().is_empty());
+    assert!(store.work_for(nurse, None, 50).await.unwrap().is_empty());
+}
+
+pub async fn last_looks_follow_the_audit_trail(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*store, &ids, o, "1601801234").await;
+    let reader = UserId::from_random_bytes(ids.random_bytes());
+    let look = |at: OffsetDateTime, object: String, outcome| AuditDraft {
+        at,
+        actor: format!("user/{reader}"),
+        org: Some(format!("org/{o}")),
+        action: AuditAction::Read,
+        purpose: Purpose::Treatment,
+        patient: Some(patient),
+        object,
+        outcome,
+    };
+    // Never looked: the course counts as changed for everyone following it.
+    let changed = store.followed_changes(reader, Some(o), 10).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!((changed[0].course, changed[0].last_look), (course.id, None));
+    assert_eq!(changed[0].title, "Low back pain");
+    let later = NOW + time::Duration::hours(1);
+    store
+        .append_audit(&[
+            look(later, format!("course/{}/briefing", course.id), AuditOutcome::Permitted),
+            look(later + time::Duration::hours(1), format!("course/{}", course.id), AuditOutcome::Denied),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.last_look(patient, course.id, reader).await.unwrap(), Some(later), "a denial is no look");
+    assert!(store.followed_changes(reader, Some(o), 10).await.unwrap().is_empty());
+    // An older look never moves the last look back.
+    store.append_audit(&[look(NOW, format!("course/{}", course.id), AuditOutcome::Permitted)]).await.unwrap();
+    assert_eq!(store.last_look(patient, course.id, reader).await.unwrap(), Some(later));
+    // Someone writes after the look: changed again, but not for those not following.
+    let mut moved = course.clone();
+    moved.updated_at = later + time::Duration::minutes(5);
+    let c = Context { now: moved.updated_at, ..ctx(&ids, o) };
+    let events = decide::change_course(&c, &course, &note(1), &ChangeFacts::default()).unwrap();
+    let mut next = course.clone();
+    events.iter().for_each(|e| next.apply(e));
+    let write = StreamWrite {
+        stream: Stream::Course(course.id),
+        expected_version: course.version,
+        events,
+        snapshot: Snapshot::Course(Box::new(next)),
+        work: vec![],
+    };
+    store.append(Append::one(patient, write)).await.unwrap();
+    assert_eq!(store.followed_changes(reader, Some(o), 10).await.unwrap().len(), 1);
+    let stranger = OrgId::from_random_bytes(ids.random_bytes());
+    assert!(store.followed_changes(reader, Some(stranger), 10).await.unwrap().is_empty());
+}
+
+pub async fn patients_and_care_teams_come_in_batches(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (a, _) = patient_with_course(&*store, &ids, o, "1701801234").await;
+    let (b, course_b) = patient_with_course(&*store, &ids, o, "1801801234").await;
+    let ghost = PatientId::from_random_bytes(ids.random_bytes());
+    let mut found: Vec<PatientId> = store.patients(&[a, b, ghost]).await.unwrap().iter().map(|p| p.id).collect();
+    found.sort();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(found, expected);
+    let teams = store.care_teams(&[b]).await.unwrap();
+    assert_eq!(teams, vec![(b, course_b.id, TeamMember::Organisation { org: o })]);
+    assert!(store.patients(&[]).await.unwrap().is_empty());
+}
+
+pub async fn contact_routes_are_replaced_per_holder(store: Arc<dyn Store>) {
+    let ids = ids();
+    let user = UserId::from_random_bytes(ids.random_bytes());
+    let org = OrgId::from_random_bytes(ids.random_bytes());
+    let me = RouteHolder::Professional { user };
+    let clinic = RouteHolder::Role { org, role: "ambulatoriet".into() };
+    let phone = |holder: &RouteHolder| ContactRoute {
+        holder: holder.clone(),
+        kind: RouteKind::Phone,
+        address: "+45 70 11 22 33".into(),
+        hours: vec![Hours { days: vec![1, 2, 3, 4, 5], from: "09:00".into(), to: "09:15".into() }],
+        answer_within_hours: 0,
+        note: String::new(),
+    };
+    let message = ContactRoute {
+        kind: RouteKind::Message,
+        address: String::new(),
+        hours: vec![],
+        answer_within_hours: 48,
+        ..phone(&me)
+    };
+    store.set_contact_routes(&me, &[message.clone(), phone(&me)]).await.unwrap();
+    store.set_contact_routes(&clinic, &[phone(&clinic)]).await.unwrap();
+    assert_eq!(store.contact_routes().await.unwrap().len(), 3);
+    store.set_contact_routes(&me, std::slice::from_ref(&message)).await.unwrap();
+    let all = store.contact_routes().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.contains(&message) && all.contains(&phone(&clinic)));
+    // A route must belong to the holder being replaced.
+    assert!(store.set_contact_routes(&clinic, &[message]).await.is_err());
+    assert_eq!(store.contact_routes().await.unwrap().len(), 2);
 }

@@ -12,15 +12,23 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use sammen_domain::audit::{AuditDraft, AuditEntry, AuditHead};
+use sammen_domain::contact::ContactRoute;
 use sammen_domain::cpr::Cpr;
 use sammen_domain::directory::{ApiToken, Organisation, User};
 use sammen_domain::event::{Event, NewEvent, Stream, TeamMember};
-use sammen_domain::ids::{CourseId, ItemId, OrgId, PatientId, UserId};
+use sammen_domain::ids::{CourseId, ItemId, OrgId, PatientId, ThreadId, UserId};
+use sammen_domain::messaging::ThreadState;
 use sammen_domain::projection::{CourseState, CourseStatus, PatientState, Projections};
+use sammen_domain::vocab::LegalDomain;
+use sammen_domain::worklist::WorkItem;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod rows;
+pub mod sql;
+pub mod sql_store;
+
+pub use sql_store::SqlStore;
 
 /// The storage engines Sammen runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +72,7 @@ pub enum Snapshot {
     Patient(PatientState),
     /// Boxed: a course's state is much larger than a patient's.
     Course(Box<CourseState>),
+    Thread(Box<ThreadState>),
 }
 
 /// A message to one person that something happened on a patient's record (e.g. a
@@ -98,18 +107,63 @@ impl Session {
     }
 }
 
-/// One atomic write to one stream of one patient's log.
+/// Events for one stream, with the stream's state after them.
 #[derive(Debug, Clone)]
-pub struct Append {
-    pub patient: PatientId,
+pub struct StreamWrite {
     pub stream: Stream,
     /// The stream version the writer saw; 0 when the stream is new.
     pub expected_version: u64,
     pub events: Vec<NewEvent>,
     /// The stream's state after the events.
     pub snapshot: Snapshot,
+    /// The open work the stream holds after the events (see
+    /// [`sammen_domain::worklist`]); replaces what it held before.
+    pub work: Vec<WorkItem>,
+}
+
+/// The bytes of a file sent with a message; its description is in the message's event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: ItemId,
+    pub thread: ThreadId,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One atomic write to one or more streams of one patient's log: every stream must
+/// still be at its expected version, or nothing is written.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub patient: PatientId,
+    pub writes: Vec<StreamWrite>,
     /// Notices the events cause, written in the same transaction.
     pub notices: Vec<Notice>,
+    pub attachments: Vec<Attachment>,
+}
+
+impl Append {
+    /// A write to one stream.
+    pub fn one(patient: PatientId, write: StreamWrite) -> Self {
+        Append { patient, writes: vec![write], notices: Vec::new(), attachments: Vec::new() }
+    }
+
+    pub fn with_notices(mut self, notices: Vec<Notice>) -> Self {
+        self.notices = notices;
+        self
+    }
+}
+
+/// A course a professional follows, that changed after their last look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowedChange {
+    pub patient: PatientId,
+    pub course: CourseId,
+    pub title: String,
+    /// Where the course's title comes from, for the policy.
+    pub origin: LegalDomain,
+    pub opened_org: Option<OrgId>,
+    pub updated_at: OffsetDateTime,
+    pub last_look: Option<OffsetDateTime>,
 }
 
 /// A course in a patient's list of courses.
@@ -127,6 +181,8 @@ pub struct PatientLog {
     pub patient: PatientId,
     pub events: Vec<NewEvent>,
     pub projections: Projections,
+    /// The open work the projections hold.
+    pub work: Vec<WorkItem>,
 }
 
 /// Which events of a patient's log to read.
@@ -164,8 +220,8 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: &str, at: OffsetDateTime) -> StoreResult<bool>;
 
     // The patient log and its projections.
-    /// Appends events and replaces the stream's projection in one transaction, if and
-    /// only if the stream is still at `expected_version`.
+    /// Appends events and replaces each stream's projection and open work in one
+    /// transaction, if and only if every stream is still at its expected version.
     async fn append(&self, append: Append) -> StoreResult<()>;
     async fn patient(&self, id: PatientId) -> StoreResult<Option<PatientState>>;
     async fn patient_by_cpr(&self, cpr: &Cpr) -> StoreResult<Option<PatientId>>;
@@ -173,13 +229,52 @@ pub trait Store: Send + Sync + 'static {
     async fn course_summaries(&self, patient: PatientId) -> StoreResult<Vec<CourseSummary>>;
     /// Every care team member of every course of the patient.
     async fn care_team(&self, patient: PatientId) -> StoreResult<Vec<(CourseId, TeamMember)>>;
+    /// Several patients at once (missing ones are left out).
+    async fn patients(&self, ids: &[PatientId]) -> StoreResult<Vec<PatientState>>;
+    /// Every care team member of every course of several patients.
+    async fn care_teams(&self, ids: &[PatientId]) -> StoreResult<Vec<(PatientId, CourseId, TeamMember)>>;
+
+    // Threads of messages.
+    async fn thread(&self, patient: PatientId, thread: ThreadId) -> StoreResult<Option<ThreadState>>;
+    /// The threads of a course, newest first.
+    async fn threads(&self, patient: PatientId, course: CourseId) -> StoreResult<Vec<ThreadState>>;
+    /// The thread this user started with this client message id, if any.
+    async fn thread_by_client_id(
+        &self,
+        patient: PatientId,
+        user: UserId,
+        client_id: &str,
+    ) -> StoreResult<Option<ThreadId>>;
+    /// An attachment's content type and bytes.
+    async fn attachment(&self, patient: PatientId, id: ItemId) -> StoreResult<Option<(String, Vec<u8>)>>;
+
+    // Worklists.
+    /// Open work for this user: assigned to them, to their organisation, or to them as
+    /// key worker of the course.
+    async fn work_for(&self, user: UserId, org: Option<OrgId>, limit: u32) -> StoreResult<Vec<WorkItem>>;
+    /// Courses the user follows (they or their organisation are on the care team) that
+    /// changed after the user's last look, newest first.
+    async fn followed_changes(&self, user: UserId, org: Option<OrgId>, limit: u32) -> StoreResult<Vec<FollowedChange>>;
+    /// When the user last read or wrote this course (from the audit trail).
+    async fn last_look(
+        &self,
+        patient: PatientId,
+        course: CourseId,
+        user: UserId,
+    ) -> StoreResult<Option<OffsetDateTime>>;
     /// Events in log order.
     async fn events(&self, patient: PatientId, filter: EventFilter) -> StoreResult<Vec<Event>>;
     /// Patient ids in a stable order, a page at a time.
     async fn patient_ids(&self, after: Option<PatientId>, limit: u32) -> StoreResult<Vec<PatientId>>;
     async fn count_patients(&self) -> StoreResult<u64>;
-    /// Replaces every projection of a patient with the given ones (a rebuild).
-    async fn replace_projections(&self, patient: PatientId, projections: &Projections) -> StoreResult<()>;
+    /// Replaces every projection of a patient, and the open work they hold, with the
+    /// given ones (a rebuild).
+    async fn replace_projections(
+        &self,
+        patient: PatientId,
+        projections: &Projections,
+        work: &[WorkItem],
+    ) -> StoreResult<()>;
     /// Writes whole new patient logs, all in one transaction.
     async fn import(&self, logs: &[PatientLog]) -> StoreResult<()>;
 
@@ -192,19 +287,23 @@ pub trait Store: Send + Sync + 'static {
     async fn set_org_admin(&self, id: UserId, admin: bool) -> StoreResult<()>;
     async fn set_password(&self, id: UserId, hash: &str) -> StoreResult<()>;
     async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>>;
+    async fn set_user_email(&self, id: UserId, email: Option<&str>) -> StoreResult<()>;
+
+    // How to reach people (directory data).
+    /// Replaces every route of one holder (a professional, or a role at an
+    /// organisation) with `routes`.
+    async fn set_contact_routes(
+        &self,
+        holder: &sammen_domain::contact::RouteHolder,
+        routes: &[ContactRoute],
+    ) -> StoreResult<()>;
+    async fn contact_routes(&self) -> StoreResult<Vec<ContactRoute>>;
 
     // The audit trail.
     /// Chains and stores the drafts, in order, in one transaction (a group commit).
     async fn append_audit(&self, drafts: &[AuditDraft]) -> StoreResult<Vec<AuditEntry>>;
     async fn audit_head(&self) -> StoreResult<AuditHead>;
     async fn audit_page(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
-    /// When `actor` last read one of `objects` of this patient (their last look).
-    async fn last_look(
-        &self,
-        patient: PatientId,
-        actor: &str,
-        objects: &[String],
-    ) -> StoreResult<Option<OffsetDateTime>>;
     /// The patient's entries, newest first.
     async fn audit_for_patient(&self, patient: PatientId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
 }

@@ -12,11 +12,13 @@ use sammen_domain::audit::{AuditAction, AuditDraft, AuditEntry, AuditOutcome};
 use sammen_domain::clock::{from_micros, to_micros};
 use sammen_domain::directory::{ApiToken, Organisation, SorCode, User, UserKind};
 use sammen_domain::event::{Event, EventBody, NewEvent, Stream, TeamMember};
-use sammen_domain::ids::{CourseId, EventId, ItemId, OrgId, PatientId, UserId};
+use sammen_domain::ids::{CourseId, EventId, ItemId, OrgId, PatientId, ThreadId, UserId};
 use sammen_domain::projection::{CourseState, CourseStatus};
 use sammen_domain::vocab::{DataCategory, Purpose};
+use sammen_domain::worklist::{Assignee, Show, WorkItem, WorkKind};
 
-use crate::{CourseSummary, Notice, Session, StoreError, StoreResult};
+use crate::sql::Val;
+use crate::{CourseSummary, FollowedChange, Notice, Session, StoreError, StoreResult};
 
 pub fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -47,6 +49,17 @@ pub fn stream_text(stream: Stream) -> String {
     match stream {
         Stream::Patient => "patient".to_string(),
         Stream::Course(c) => c.to_string(),
+        Stream::Thread(t) => format!("thread/{t}"),
+    }
+}
+
+pub fn parse_stream(text: &str) -> StoreResult<Stream> {
+    if text == "patient" {
+        Ok(Stream::Patient)
+    } else if let Some(thread) = text.strip_prefix("thread/") {
+        Ok(Stream::Thread(parse(thread, "event stream", ThreadId::parse)?))
+    } else {
+        Ok(Stream::Course(parse(text, "event stream", CourseId::parse)?))
     }
 }
 
@@ -91,11 +104,7 @@ pub type EventRow = (String, i64, String, String, i64, Option<String>, i64, Stri
 
 pub fn decode_event(row: EventRow) -> StoreResult<Event> {
     let (patient, seq, id, stream, version, item, at, actor, org, category, payload) = row;
-    let stream = if stream == "patient" {
-        Stream::Patient
-    } else {
-        Stream::Course(parse(&stream, "event stream", CourseId::parse)?)
-    };
+    let stream = parse_stream(&stream)?;
     let body: EventBody = from_json(&payload, "event payload")?;
     Ok(Event {
         patient: parse(&patient, "patient id", PatientId::parse)?,
@@ -174,8 +183,9 @@ pub fn decode_org(row: OrgRow) -> StoreResult<Organisation> {
     })
 }
 
-pub const USER_COLUMNS: &str = "user_id, login, name, kind, profession, org_id, patient_id, disabled, org_admin";
-pub type UserRow = (String, String, String, String, Option<String>, Option<String>, Option<String>, bool, bool);
+pub const USER_COLUMNS: &str = "user_id, login, name, kind, profession, org_id, patient_id, disabled, org_admin, email";
+pub type UserRow =
+    (String, String, String, String, Option<String>, Option<String>, Option<String>, bool, bool, Option<String>);
 
 /// A user flattened to the columns of `users` (kind, profession, org, patient).
 pub fn user_columns(u: &User) -> (&'static str, Option<&'static str>, Option<String>, Option<String>) {
@@ -190,7 +200,7 @@ pub fn user_columns(u: &User) -> (&'static str, Option<&'static str>, Option<Str
 }
 
 pub fn decode_user(row: UserRow) -> StoreResult<User> {
-    let (id, login, name, kind, profession, org, patient, disabled, org_admin) = row;
+    let (id, login, name, kind, profession, org, patient, disabled, org_admin, email) = row;
     let patient_of = |p: Option<String>| -> StoreResult<PatientId> {
         parse(&p.ok_or_else(|| corrupt("user patient"))?, "patient id", PatientId::parse)
     };
@@ -204,7 +214,7 @@ pub fn decode_user(row: UserRow) -> StoreResult<User> {
         "operator" => UserKind::Operator,
         _ => return Err(corrupt("user kind")),
     };
-    Ok(User { id: parse(&id, "user id", UserId::parse)?, login, name, kind, disabled, org_admin })
+    Ok(User { id: parse(&id, "user id", UserId::parse)?, login, name, kind, disabled, org_admin, email })
 }
 
 pub const NOTICE_COLUMNS: &str = "notice_id, recipient_id, patient_id, at, kind, object";
@@ -275,5 +285,103 @@ pub fn decode_audit(row: AuditRow) -> StoreResult<AuditEntry> {
         },
         prev_hash,
         hash,
+    })
+}
+
+pub const WORK_COLUMNS: &str = "patient_id, stream, course_id, item_id, kind, assignee_user, assignee_org, \
+     for_key_worker, due, show_rule, since, title, category, origin, author_org";
+pub const WORK_COLUMN_COUNT: usize = 15;
+pub type WorkRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    Option<String>,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+fn date_text(d: time::Date) -> String {
+    // ISO dates sort as text, so the worklist can compare them in SQL.
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn parse_date(text: &str) -> StoreResult<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).map_err(|_| corrupt("work item due date"))
+}
+
+/// A work item flattened to the columns of `work_items`, in [`WORK_COLUMNS`] order.
+pub fn work_columns(w: &WorkItem) -> Vec<Val> {
+    let (user, org, key_worker) = match w.assignee {
+        Assignee::User { user } => (Some(user.to_string()), None, false),
+        Assignee::Org { org } => (None, Some(org.to_string()), false),
+        Assignee::KeyWorker => (None, None, true),
+    };
+    crate::args![
+        w.patient.to_string(),
+        stream_text(w.stream),
+        w.course.to_string(),
+        w.item.to_string(),
+        w.kind.as_str(),
+        user,
+        org,
+        key_worker,
+        w.due.map(date_text),
+        w.show.as_str(),
+        to_micros(w.since),
+        w.title.as_str(),
+        w.category.as_str(),
+        w.origin.as_str(),
+        w.author_org.map(|o| o.to_string()),
+    ]
+}
+
+pub fn decode_work(row: WorkRow) -> StoreResult<WorkItem> {
+    let (patient, stream, course, item, kind, user, org, key_worker, due, show, since, title, category, origin, author) =
+        row;
+    let assignee = match (user, org, key_worker) {
+        (Some(u), _, _) => Assignee::User { user: parse(&u, "user id", UserId::parse)? },
+        (None, Some(o), _) => Assignee::Org { org: parse(&o, "org id", OrgId::parse)? },
+        (None, None, true) => Assignee::KeyWorker,
+        (None, None, false) => return Err(corrupt("work item without assignee")),
+    };
+    Ok(WorkItem {
+        patient: parse(&patient, "patient id", PatientId::parse)?,
+        course: parse(&course, "course id", CourseId::parse)?,
+        stream: parse_stream(&stream)?,
+        item: parse(&item, "item id", ItemId::parse)?,
+        kind: WorkKind::parse(&kind).ok_or_else(|| corrupt("work kind"))?,
+        assignee,
+        due: due.as_deref().map(parse_date).transpose()?,
+        show: Show::parse(&show).ok_or_else(|| corrupt("work show rule"))?,
+        since: from_micros(since),
+        title,
+        category: parse(&category, "category", |s| s.parse::<DataCategory>())?,
+        origin: parse(&origin, "origin", |s| s.parse())?,
+        author_org: author.map(|o| parse(&o, "org id", OrgId::parse)).transpose()?,
+    })
+}
+
+pub type FollowedRow = (String, String, String, String, Option<String>, i64, Option<i64>);
+
+pub fn decode_followed(row: FollowedRow) -> StoreResult<FollowedChange> {
+    let (patient, course, title, origin, opened_org, updated_at, last_look) = row;
+    Ok(FollowedChange {
+        patient: parse(&patient, "patient id", PatientId::parse)?,
+        course: parse(&course, "course id", CourseId::parse)?,
+        title,
+        origin: parse(&origin, "origin", |s| s.parse())?,
+        opened_org: opened_org.map(|o| parse(&o, "org id", OrgId::parse)).transpose()?,
+        updated_at: from_micros(updated_at),
+        last_look: last_look.map(from_micros),
     })
 }

@@ -29,8 +29,6 @@ use sammen_domain::ids::{CourseId, OrgId, PatientId};
 use sammen_domain::policy::{self, Access, Decision, Facts, Reader};
 use sammen_domain::vocab::{DataCategory, Purpose};
 use sammen_store::Store;
-use sammen_store_postgres::PostgresStore;
-use sammen_store_sqlite::SqliteStore;
 
 use crate::config::Global;
 use crate::{generate, Failure};
@@ -92,7 +90,7 @@ pub async fn run(_global: &Global, args: BenchArgs) -> Result<(), Failure> {
     let mut engines: Vec<(String, Arc<dyn Store>, Option<Cleanup>)> = Vec::new();
     let dir = std::env::temp_dir().join(format!("sammen-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let sqlite = SqliteStore::open(&dir.join("bench.db")).await.map_err(|e| e.to_string())?;
+    let sqlite = sammen_store_sqlite::open(&dir.join("bench.db")).await.map_err(|e| e.to_string())?;
     engines.push(("sqlite".into(), Arc::new(sqlite), None));
     if let Some(url) = &args.postgres_url {
         let (store, cleanup) = fresh_postgres(url).await?;
@@ -409,23 +407,22 @@ struct Cleanup {
 impl Cleanup {
     async fn run(self) {
         drop(self.store);
-        if let Ok(admin) = PostgresStore::connect_admin(&self.admin).await {
-            let _ = sqlx_drop(&admin, &self.name).await;
-        }
+        let _ = drop_database(&self.admin, &self.name).await;
     }
 }
 
-async fn sqlx_drop(admin: &PostgresStore, name: &str) -> Result<u64, String> {
-    admin.raw_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.map_err(|e| e.to_string())
+async fn drop_database(url: &str, name: &str) -> Result<u64, String> {
+    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    sammen_store_postgres::on_server(url, &sql).await.map_err(|e| e.to_string())
 }
 
 async fn fresh_postgres(url: &str) -> Result<(Arc<dyn Store>, Cleanup), Failure> {
     let name = format!("sammen_bench_{}", std::process::id());
-    let admin = PostgresStore::connect_admin(url)
+    drop_database(url, &name)
         .await
-        .map_err(|e| format!("cannot connect to PostgreSQL at {}: {e}", crate::config::redact_url(url)))?;
-    sqlx_drop(&admin, &name).await?;
-    admin.raw_execute(&format!("CREATE DATABASE {name}")).await.map_err(|e| e.to_string())?;
-    let store: Arc<dyn Store> = Arc::new(PostgresStore::connect_database(url, &name).await.map_err(|e| e.to_string())?);
+        .map_err(|e| format!("cannot reach PostgreSQL at {}: {e}", crate::config::redact_url(url)))?;
+    sammen_store_postgres::on_server(url, &format!("CREATE DATABASE {name}")).await.map_err(|e| e.to_string())?;
+    let store = sammen_store_postgres::connect_database(url, &name).await.map_err(|e| e.to_string())?;
+    let store: Arc<dyn Store> = Arc::new(store);
     Ok((store.clone(), Cleanup { admin: url.to_string(), name, store }))
 }

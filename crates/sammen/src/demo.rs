@@ -159,10 +159,10 @@ impl Story<'_> {
         course: &mut Course,
         change: CourseChange,
     ) -> Result<Option<sammen_domain::ids::ItemId>, AppError> {
-        let (state, event) =
+        let (state, events) =
             self.app.change_course(&self.actors[who], course.patient, course.id, course.version, &change).await?;
         course.version = state.course.version;
-        Ok(event.item)
+        Ok(events.last().and_then(|e| e.item))
     }
 
     async fn entry(

@@ -367,9 +367,10 @@ fn patient(
                         member: TeamMember::Organisation { org },
                         role: step.sector.as_str().into(),
                     };
-                    let e = decide::change_course(&ctx(&gp, now), course, &join, &ChangeFacts::default())?;
-                    projections.apply(patient, &e);
-                    events.push(e);
+                    for e in decide::change_course(&ctx(&gp, now), course, &join, &ChangeFacts::default())? {
+                        projections.apply(patient, &e);
+                        events.push(e);
+                    }
                     team.insert(step.sector, org);
                     org
                 }
@@ -383,12 +384,18 @@ fn patient(
                 text: step.text.into(),
                 occurred_on: now.date(),
             };
-            let e = decide::change_course(&ctx(author, now), course, &change, &ChangeFacts::default())?;
-            projections.apply(patient, &e);
-            events.push(e);
+            for e in decide::change_course(&ctx(author, now), course, &change, &ChangeFacts::default())? {
+                projections.apply(patient, &e);
+                events.push(e);
+            }
         }
     }
-    Ok(PatientLog { patient, events, projections })
+    let work = projections
+        .courses
+        .values()
+        .flat_map(|c| sammen_domain::worklist::of_course(c, |org| dir.sector_of.get(&org).copied()))
+        .collect();
+    Ok(PatientLog { patient, events, projections, work })
 }
 
 /// A clock and id source for generation: deterministic, anchored before today.

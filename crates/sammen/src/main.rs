@@ -20,8 +20,6 @@ use sammen_domain::clock::{Clock, ManualClock, SystemClock};
 use sammen_domain::directory::UserKind;
 use sammen_domain::vocab::{Profession, Sector};
 use sammen_store::Store;
-use sammen_store_postgres::PostgresStore;
-use sammen_store_sqlite::SqliteStore;
 
 use config::{EngineChoice, Global};
 
@@ -222,13 +220,13 @@ pub async fn open_store(global: &Global) -> Result<Arc<dyn Store>, String> {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))?;
             }
-            let store = SqliteStore::open(&path)
+            let store = sammen_store_sqlite::open(&path)
                 .await
                 .map_err(|e| format!("cannot open the SQLite database {}: {e}", path.display()))?;
             Ok(Arc::new(store))
         }
         EngineChoice::Postgres(url) => {
-            let store = PostgresStore::connect(&url)
+            let store = sammen_store_postgres::connect(&url)
                 .await
                 .map_err(|e| format!("cannot connect to PostgreSQL at {}: {e}", config::redact_url(&url)))?;
             Ok(Arc::new(store))

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use sammen_store_postgres::TestDatabase;
-use sammen_store_sqlite::SqliteStore;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sammen");
 
@@ -162,7 +161,7 @@ fn operator_tour_on_postgres() {
     operator_tour(&dir.0, Some(&db.url()));
     assert!(!dir.0.join("sammen.db").exists(), "PostgreSQL was used, not SQLite");
     rt.block_on(async {
-        db.store.raw_execute("UPDATE audit_log SET outcome = 'denied' WHERE seq = 7").await.unwrap();
+        db.store.backend().raw_execute("UPDATE audit_log SET outcome = 'denied' WHERE seq = 7").await.unwrap();
     });
     let message = err(&sammen(&dir.0, Some(&db.url()), &["audit", "verify"]));
     assert!(message.contains("audit entry 7"), "{message}");
@@ -175,8 +174,9 @@ fn audit_verify_names_the_first_altered_or_removed_entry() {
     ok(&sammen(&dir.0, None, &["demo"]));
     let db = dir.0.join("sammen.db");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let tamper =
-        |sql: &str| rt.block_on(async { SqliteStore::open(&db).await.unwrap().raw_execute(sql).await.unwrap() });
+    let tamper = |sql: &str| {
+        rt.block_on(async { sammen_store_sqlite::open(&db).await.unwrap().backend().raw_execute(sql).await.unwrap() })
+    };
 
     tamper("UPDATE audit_log SET actor = 'user/someone-else' WHERE seq = 12");
     let message = err(&sammen(&dir.0, None, &["audit", "verify"]));
@@ -189,9 +189,10 @@ fn audit_verify_names_the_first_altered_or_removed_entry() {
     ok(&sammen(&dir.0, None, &["demo"]));
     let db = dir.0.join("sammen.db");
     let last = rt.block_on(async {
-        SqliteStore::open(&db)
+        sammen_store_sqlite::open(&db)
             .await
             .unwrap()
+            .backend()
             .raw_execute("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)")
             .await
             .unwrap()
@@ -208,8 +209,9 @@ fn rebuild_repairs_a_damaged_projection() {
     let db = dir.0.join("sammen.db");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let store = SqliteStore::open(&db).await.unwrap();
+        let store = sammen_store_sqlite::open(&db).await.unwrap();
         let n = store
+            .backend()
             .raw_execute("UPDATE courses SET state = json_set(state, '$.title', 'Forkert') WHERE title = 'Psykose'")
             .await
             .unwrap();
@@ -231,7 +233,7 @@ fn generate_is_deterministic() {
     let fingerprint = |dir: &Path| {
         rt.block_on(async {
             use sammen_store::{EventFilter, Store};
-            let store = SqliteStore::open(&dir.join("sammen.db")).await.unwrap();
+            let store = sammen_store_sqlite::open(&dir.join("sammen.db")).await.unwrap();
             let ids = store.patient_ids(None, 1000).await.unwrap();
             let mut events = Vec::new();
             for id in &ids {
@@ -332,7 +334,7 @@ fn a_crash_mid_write_leaves_log_projections_and_audit_consistent() {
     let patients = || {
         rt.block_on(async {
             use sammen_store::Store;
-            SqliteStore::open(&db).await.unwrap().count_patients().await.unwrap()
+            sammen_store_sqlite::open(&db).await.unwrap().count_patients().await.unwrap()
         })
     };
     let started = std::time::Instant::now();

@@ -35,7 +35,7 @@ impl Drop for Db {
 
 pub async fn sqlite() -> Option<(Arc<dyn Store>, Db)> {
     let dir = sammen_store_sqlite::test_dir();
-    let store = sammen_store_sqlite::SqliteStore::open(&dir.join("t.db")).await.unwrap();
+    let store = sammen_store_sqlite::open(&dir.join("t.db")).await.unwrap();
     Some((Arc::new(store), Db::Sqlite(dir)))
 }
 

@@ -22,8 +22,12 @@ use sammen_domain::vocab::Profession;
 
 use crate::{AppState, Problem};
 
+mod messages;
+pub use messages::MAX_MESSAGE_BYTES;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(messages::routes())
         .route("/me", get(me))
         .route("/patients", post(register_patient))
         .route("/patients/search", post(search_patient))
@@ -239,7 +243,9 @@ struct ChangeBody {
 #[derive(Serialize)]
 struct Changed {
     course: CourseView,
-    event: NewEvent,
+    /// The events the change appended (one, or a conference's minutes with the goals
+    /// and steps they decided).
+    events: Vec<NewEvent>,
 }
 
 async fn change_course(
@@ -249,8 +255,8 @@ async fn change_course(
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> Result<(StatusCode, Json<Changed>), Problem> {
     let (p, c) = ids(&patient, &course)?;
-    let (course, event) = state.sammen.change_course(&actor, p, c, body.expected_version, &body.change).await?;
-    Ok((StatusCode::CREATED, Json(Changed { course, event })))
+    let (course, events) = state.sammen.change_course(&actor, p, c, body.expected_version, &body.change).await?;
+    Ok((StatusCode::CREATED, Json(Changed { course, events })))
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,881 @@
+//! [`Store`] written once, over any [`Backend`]. Both engines run exactly these
+//! statements; the engine crates supply connections, transactions and migrations.
+//!
+//! The write path is [`write_append`]: for each stream, a compare-and-set on the
+//! stream's projection row (`UPDATE ... WHERE version = expected`; an insert for a new
+//! stream), then the events at the next positions of the patient's log, the stream's
+//! open work, the care team index, and the notices and attachments, all in one
+//! transaction.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use sammen_domain::audit::{chain_after, AuditDraft, AuditEntry, AuditHead};
+use sammen_domain::clock::{from_micros, to_micros};
+use sammen_domain::contact::{ContactRoute, RouteHolder};
+use sammen_domain::cpr::Cpr;
+use sammen_domain::directory::{ApiToken, Organisation, User};
+use sammen_domain::event::{Event, EventBody, NewEvent, Stream, TeamMember};
+use sammen_domain::ids::{CourseId, ItemId, OrgId, PatientId, ThreadId, UserId};
+use sammen_domain::messaging::ThreadState;
+use sammen_domain::projection::{CourseState, PatientState, Projections};
+use sammen_domain::worklist::WorkItem;
+
+use crate::args;
+use crate::rows::{self, *};
+use crate::sql::{fetch_all, fetch_optional, fetch_scalar, placeholders, values_list, Backend, Sql, SqlError, Val};
+use crate::{
+    Append, CourseSummary, Engine, EventFilter, FollowedChange, Notice, PatientLog, Session, Snapshot, Store,
+    StoreError, StoreResult, StreamWrite,
+};
+
+/// Rows written per multi-row `INSERT`.
+const CHUNK: usize = 400;
+
+/// The store on one engine.
+pub struct SqlStore<B: Backend> {
+    backend: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub fn new(backend: B) -> Self {
+        SqlStore { backend }
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    async fn read(&self) -> StoreResult<Box<dyn Sql>> {
+        self.backend.reader().await
+    }
+}
+
+/// A unique violation is reported as `what` already existing; anything else fails.
+fn unique(what: &'static str) -> impl Fn(SqlError) -> StoreError {
+    move |e| match e {
+        SqlError::Unique => StoreError::Duplicate(what),
+        other => other.into(),
+    }
+}
+
+fn conflict_or_missing(expected: u64, actual: Option<i64>, what: &'static str) -> StoreError {
+    match actual {
+        Some(v) => StoreError::Conflict { expected, actual: u64_of(v) },
+        None => StoreError::NotFound(what),
+    }
+}
+
+/// The columns of `courses` beside the state: what lists and worklists need without
+/// reading the state.
+fn course_columns(c: &CourseState) -> StoreResult<Vec<Val>> {
+    Ok(args![
+        i64_of(c.version),
+        c.title.as_str(),
+        course_status_text(c.status),
+        to_json(c)?,
+        to_micros(c.updated_at),
+        c.key_worker.map(|u| u.to_string()),
+        c.origin.as_str(),
+        c.opened_org.map(|o| o.to_string()),
+    ])
+}
+
+async fn insert_course(tx: &mut dyn Sql, patient: &str, c: &CourseState) -> StoreResult<()> {
+    let mut a = args![patient, c.id.to_string()];
+    a.extend(course_columns(c)?);
+    let r = tx
+        .execute(
+            "INSERT INTO courses (patient_id, course_id, version, title, status, state, updated_at, key_worker, origin, opened_org) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            a,
+        )
+        .await;
+    match r {
+        Err(SqlError::Unique) => Err(StoreError::Conflict { expected: 0, actual: 1 }),
+        Err(SqlError::ForeignKey) => Err(StoreError::NotFound("patient")),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
+async fn insert_thread(tx: &mut dyn Sql, patient: &str, t: &ThreadState) -> StoreResult<()> {
+    let client_id = t.messages.first().and_then(|m| m.body.client_id.clone());
+    let r = tx
+        .execute(
+            "INSERT INTO threads (patient_id, thread_id, course_id, version, started_by, client_id, updated_at, state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            args![
+                patient,
+                t.id.to_string(),
+                t.course.to_string(),
+                i64_of(t.version),
+                t.started_by.to_string(),
+                client_id,
+                to_micros(t.updated_at),
+                to_json(t)?
+            ],
+        )
+        .await;
+    match r {
+        Err(SqlError::Unique) => Err(StoreError::Duplicate("a message with this client message id")),
+        Err(SqlError::ForeignKey) => Err(StoreError::NotFound("patient")),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
+/// Compare-and-set on a stream's projection row, or its insert for a new stream.
+async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite) -> StoreResult<()> {
+    let new_version = i64_of(w.expected_version + w.events.len() as u64);
+    let expected = i64_of(w.expected_version);
+    let (changed, what, current) = match &w.snapshot {
+        Snapshot::Patient(state) if w.expected_version == 0 => {
+            tx.execute(
+                "INSERT INTO patients (patient_id, cpr, version, last_seq, state) VALUES ($1, $2, $3, 0, $4)",
+                args![patient, state.cpr.expose(), new_version, to_json(state)?],
+            )
+            .await
+            .map_err(unique("a patient with this CPR number"))?;
+            return Ok(());
+        }
+        Snapshot::Course(state) if w.expected_version == 0 => return insert_course(tx, patient, state).await,
+        Snapshot::Thread(state) if w.expected_version == 0 => return insert_thread(tx, patient, state).await,
+        Snapshot::Patient(state) => {
+            let n = tx
+                .execute(
+                    "UPDATE patients SET version = $1, state = $2 WHERE patient_id = $3 AND version = $4",
+                    args![new_version, to_json(state)?, patient, expected],
+                )
+                .await?;
+            (n, "patient", ("SELECT version FROM patients WHERE patient_id = $1", args![patient]))
+        }
+        Snapshot::Course(state) => {
+            let mut a = course_columns(state)?;
+            a.extend(args![patient, state.id.to_string(), expected]);
+            let n = tx
+                .execute(
+                    "UPDATE courses SET version = $1, title = $2, status = $3, state = $4, updated_at = $5, \
+                     key_worker = $6, origin = $7, opened_org = $8 \
+                     WHERE patient_id = $9 AND course_id = $10 AND version = $11",
+                    a,
+                )
+                .await?;
+            let q = "SELECT version FROM courses WHERE patient_id = $1 AND course_id = $2";
+            (n, "course", (q, args![patient, state.id.to_string()]))
+        }
+        Snapshot::Thread(state) => {
+            let n = tx
+                .execute(
+                    "UPDATE threads SET version = $1, updated_at = $2, state = $3 \
+                     WHERE patient_id = $4 AND thread_id = $5 AND version = $6",
+                    args![
+                        new_version,
+                        to_micros(state.updated_at),
+                        to_json(state)?,
+                        patient,
+                        state.id.to_string(),
+                        expected
+                    ],
+                )
+                .await?;
+            let q = "SELECT version FROM threads WHERE patient_id = $1 AND thread_id = $2";
+            (n, "thread", (q, args![patient, state.id.to_string()]))
+        }
+    };
+    if changed == 0 {
+        let actual: Option<i64> = fetch_scalar(tx, current.0, current.1).await?;
+        return Err(conflict_or_missing(w.expected_version, actual, what));
+    }
+    Ok(())
+}
+
+/// Appends events at the end of the patient's log; the patient row's `last_seq` hands
+/// out positions, and updating it takes the patient's write lock.
+async fn insert_events(tx: &mut dyn Sql, patient: PatientId, events: &[NewEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let patient = patient.to_string();
+    let last: i64 = fetch_scalar(
+        tx,
+        "UPDATE patients SET last_seq = last_seq + $1 WHERE patient_id = $2 RETURNING last_seq",
+        args![events.len() as i64, patient.as_str()],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("patient"))?;
+    let first = last - events.len() as i64 + 1;
+    for (chunk_no, chunk) in events.chunks(CHUNK).enumerate() {
+        let mut a = Vec::with_capacity(chunk.len() * 13);
+        for (i, e) in chunk.iter().enumerate() {
+            let c = EventColumns::of(e)?;
+            a.extend(args![
+                patient.as_str(),
+                first + (chunk_no * CHUNK + i) as i64,
+                c.event_id,
+                c.stream,
+                c.course_id,
+                c.version,
+                c.item_id,
+                c.recorded_at,
+                c.actor,
+                c.org_id,
+                c.kind,
+                c.category,
+                c.payload
+            ]);
+        }
+        let q = format!(
+            "INSERT INTO events (patient_id, seq, event_id, stream, course_id, version, item_id, recorded_at, actor, org_id, kind, category, payload) VALUES {}",
+            values_list(chunk.len(), 13)
+        );
+        match tx.execute(&q, a).await {
+            Err(SqlError::Unique) => return Err(StoreError::Conflict { expected: 0, actual: 0 }),
+            other => other?,
+        };
+    }
+    Ok(())
+}
+
+fn touches_team(body: &EventBody) -> bool {
+    matches!(body, EventBody::CareTeamJoined { .. } | EventBody::CareTeamLeft { .. } | EventBody::CourseOpened { .. })
+}
+
+async fn replace_team(tx: &mut dyn Sql, patient: &str, course: &CourseState) -> StoreResult<()> {
+    let course_id = course.id.to_string();
+    tx.execute("DELETE FROM care_team WHERE patient_id = $1 AND course_id = $2", args![patient, course_id.as_str()])
+        .await?;
+    let rows = team_rows(course);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut a = Vec::new();
+    for (org, user) in rows.iter() {
+        a.extend(args![patient, course_id.as_str(), org.as_str(), user.as_str()]);
+    }
+    let q =
+        format!("INSERT INTO care_team (patient_id, course_id, org_id, user_id) VALUES {}", values_list(rows.len(), 4));
+    tx.execute(&q, a).await?;
+    Ok(())
+}
+
+/// Replaces the open work of one stream.
+async fn replace_work(tx: &mut dyn Sql, patient: &str, stream: Stream, work: &[WorkItem]) -> StoreResult<()> {
+    let stream = stream_text(stream);
+    tx.execute("DELETE FROM work_items WHERE patient_id = $1 AND stream = $2", args![patient, stream.as_str()]).await?;
+    for chunk in work.chunks(CHUNK) {
+        let mut a = Vec::with_capacity(chunk.len() * WORK_COLUMN_COUNT);
+        for w in chunk {
+            a.extend(work_columns(w));
+        }
+        let q =
+            format!("INSERT INTO work_items ({WORK_COLUMNS}) VALUES {}", values_list(chunk.len(), WORK_COLUMN_COUNT));
+        tx.execute(&q, a).await?;
+    }
+    Ok(())
+}
+
+async fn insert_notices(tx: &mut dyn Sql, notices: &[Notice]) -> StoreResult<()> {
+    for chunk in notices.chunks(CHUNK) {
+        let mut a = Vec::with_capacity(chunk.len() * 6);
+        for n in chunk {
+            a.extend(args![
+                n.id.to_string(),
+                n.recipient.to_string(),
+                n.patient.to_string(),
+                to_micros(n.at),
+                n.kind.as_str(),
+                n.object.as_str()
+            ]);
+        }
+        let q = format!(
+            "INSERT INTO notices (notice_id, recipient_id, patient_id, at, kind, object) VALUES {}",
+            values_list(chunk.len(), 6)
+        );
+        tx.execute(&q, a).await?;
+    }
+    Ok(())
+}
+
+/// Writes one append inside an open transaction. See [`Store::append`].
+async fn write_append(tx: &mut dyn Sql, a: &Append) -> StoreResult<()> {
+    let patient = a.patient.to_string();
+    for w in &a.writes {
+        write_snapshot(tx, &patient, w).await?;
+        insert_events(tx, a.patient, &w.events).await?;
+        if let Snapshot::Course(state) = &w.snapshot {
+            if w.events.iter().any(|e| touches_team(&e.body)) {
+                replace_team(tx, &patient, state).await?;
+            }
+        }
+        replace_work(tx, &patient, w.stream, &w.work).await?;
+    }
+    insert_notices(tx, &a.notices).await?;
+    for f in &a.attachments {
+        tx.execute(
+            "INSERT INTO attachments (patient_id, attachment_id, thread_id, content_type, data) VALUES ($1, $2, $3, $4, $5)",
+            args![patient.as_str(), f.id.to_string(), f.thread.to_string(), f.content_type.as_str(), f.bytes.clone()],
+        )
+        .await
+        .map_err(unique("an attachment with this id"))?;
+    }
+    Ok(())
+}
+
+/// Writes a patient's projections from scratch (import and rebuild), with the open
+/// work each stream holds.
+async fn write_projections(
+    tx: &mut dyn Sql,
+    patient: PatientId,
+    p: &Projections,
+    work: &[WorkItem],
+    new_patient: bool,
+) -> StoreResult<()> {
+    let id = patient.to_string();
+    let state: &PatientState = p.patient.as_ref().ok_or(StoreError::NotFound("patient registration in log"))?;
+    if new_patient {
+        tx.execute(
+            "INSERT INTO patients (patient_id, cpr, version, last_seq, state) VALUES ($1, $2, $3, 0, $4)",
+            args![id.as_str(), state.cpr.expose(), i64_of(state.version), to_json(state)?],
+        )
+        .await
+        .map_err(unique("a patient with this CPR number"))?;
+    } else {
+        tx.execute(
+            "UPDATE patients SET version = $1, state = $2, cpr = $3 WHERE patient_id = $4",
+            args![i64_of(state.version), to_json(state)?, state.cpr.expose(), id.as_str()],
+        )
+        .await?;
+        for table in ["care_team", "courses", "threads", "work_items"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE patient_id = $1"), args![id.as_str()]).await?;
+        }
+    }
+    for course in p.courses.values() {
+        insert_course(tx, &id, course).await?;
+        replace_team(tx, &id, course).await?;
+    }
+    for thread in p.threads.values() {
+        insert_thread(tx, &id, thread).await?;
+    }
+    for chunk in work.chunks(CHUNK) {
+        let mut a = Vec::with_capacity(chunk.len() * WORK_COLUMN_COUNT);
+        for w in chunk {
+            a.extend(work_columns(w));
+        }
+        let q =
+            format!("INSERT INTO work_items ({WORK_COLUMNS}) VALUES {}", values_list(chunk.len(), WORK_COLUMN_COUNT));
+        tx.execute(&q, a).await?;
+    }
+    Ok(())
+}
+
+/// Upserts each reader's last look at a course, from the audit entries of a commit.
+async fn record_looks(tx: &mut dyn Sql, entries: &[AuditEntry]) -> StoreResult<()> {
+    for e in entries {
+        let Some((patient, course, user)) = e.draft.course_look() else { continue };
+        tx.execute(
+            "INSERT INTO last_looks (patient_id, course_id, user_id, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (patient_id, course_id, user_id) DO UPDATE SET at = \
+             CASE WHEN excluded.at > last_looks.at THEN excluded.at ELSE last_looks.at END",
+            args![patient.to_string(), course.to_string(), user.to_string(), to_micros(e.draft.at)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn holder_key(h: &RouteHolder) -> String {
+    match h {
+        RouteHolder::Professional { user } => format!("user/{user}"),
+        RouteHolder::Role { org, role } => format!("role/{org}/{role}"),
+    }
+}
+
+fn id_list<T: ToString>(ids: &[T]) -> Vec<Val> {
+    ids.iter().map(|i| Val::from(i.to_string())).collect()
+}
+
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    fn engine(&self) -> Engine {
+        self.backend.engine()
+    }
+
+    async fn schema_version(&self) -> StoreResult<i64> {
+        self.backend.schema_version().await
+    }
+
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let n: Option<i64> = fetch_scalar(
+            &mut *self.read().await?,
+            "SELECT (SELECT COUNT(*) FROM organisations) + (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM patients)",
+            vec![],
+        )
+        .await?;
+        Ok(n == Some(0))
+    }
+
+    async fn add_organisation(&self, org: &Organisation) -> StoreResult<()> {
+        let mut tx = self.backend.writer().await?;
+        tx.execute(
+            "INSERT INTO organisations (org_id, name, sector, sor) VALUES ($1, $2, $3, $4)",
+            args![org.id.to_string(), org.name.as_str(), org.sector.as_str(), org.sor.as_ref().map(|s| s.as_str())],
+        )
+        .await
+        .map_err(unique("an organisation with this SOR code"))?;
+        tx.commit().await.map_err(Into::into)
+    }
+
+    async fn organisation(&self, id: OrgId) -> StoreResult<Option<Organisation>> {
+        let q = format!("SELECT {ORG_COLUMNS} FROM organisations WHERE org_id = $1");
+        let row: Option<OrgRow> = fetch_optional(&mut *self.read().await?, &q, args![id.to_string()]).await?;
+        row.map(decode_org).transpose()
+    }
+
+    async fn organisations(&self) -> StoreResult<Vec<Organisation>> {
+        let q = format!("SELECT {ORG_COLUMNS} FROM organisations ORDER BY name, org_id");
+        let rows: Vec<OrgRow> = fetch_all(&mut *self.read().await?, &q, vec![]).await?;
+        rows.into_iter().map(decode_org).collect()
+    }
+
+    async fn add_user(&self, user: &User) -> StoreResult<()> {
+        let (kind, profession, org, patient) = user_columns(user);
+        let mut tx = self.backend.writer().await?;
+        let r = tx
+            .execute(
+                "INSERT INTO users (user_id, login, name, kind, profession, org_id, patient_id, disabled, org_admin, email) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                args![
+                    user.id.to_string(),
+                    user.login.as_str(),
+                    user.name.as_str(),
+                    kind,
+                    profession,
+                    org,
+                    patient,
+                    user.disabled,
+                    user.org_admin,
+                    user.email.clone()
+                ],
+            )
+            .await;
+        match r {
+            Err(SqlError::Unique) => return Err(StoreError::Duplicate("a user with this login")),
+            Err(SqlError::ForeignKey) => return Err(StoreError::NotFound("organisation")),
+            other => other?,
+        };
+        tx.commit().await.map_err(Into::into)
+    }
+
+    async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<()> {
+        self.update_user("UPDATE users SET disabled = $1 WHERE user_id = $2", args![disabled, id.to_string()]).await
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        let q = format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = $1");
+        let row: Option<UserRow> = fetch_optional(&mut *self.read().await?, &q, args![id.to_string()]).await?;
+        row.map(decode_user).transpose()
+    }
+
+    async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
+        let q = format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1");
+        let row: Option<UserRow> = fetch_optional(&mut *self.read().await?, &q, args![login]).await?;
+        row.map(decode_user).transpose()
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        let q = format!("SELECT {USER_COLUMNS} FROM users ORDER BY login");
+        let rows: Vec<UserRow> = fetch_all(&mut *self.read().await?, &q, vec![]).await?;
+        rows.into_iter().map(decode_user).collect()
+    }
+
+    async fn add_token(&self, t: &ApiToken) -> StoreResult<()> {
+        let mut tx = self.backend.writer().await?;
+        tx.execute(
+            "INSERT INTO api_tokens (token_id, user_id, token_hash, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            args![
+                t.id.as_str(),
+                t.user.to_string(),
+                t.hash.as_str(),
+                to_micros(t.created_at),
+                t.expires_at.map(to_micros),
+                t.revoked_at.map(to_micros)
+            ],
+        )
+        .await
+        .map_err(unique("a token with this id"))?;
+        tx.commit().await.map_err(Into::into)
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>> {
+        let q = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1");
+        let row: Option<TokenRow> = fetch_optional(&mut *self.read().await?, &q, args![hash]).await?;
+        row.map(decode_token).transpose()
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let q = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, token_id");
+        let rows: Vec<TokenRow> = fetch_all(&mut *self.read().await?, &q, vec![]).await?;
+        rows.into_iter().map(decode_token).collect()
+    }
+
+    async fn revoke_token(&self, id: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let mut tx = self.backend.writer().await?;
+        let n = tx
+            .execute(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE token_id = $2 AND revoked_at IS NULL",
+                args![to_micros(at), id],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    async fn append(&self, append: Append) -> StoreResult<()> {
+        let mut tx = self.backend.writer().await?;
+        write_append(&mut *tx, &append).await?;
+        tx.commit().await.map_err(Into::into)
+    }
+
+    async fn patient(&self, id: PatientId) -> StoreResult<Option<PatientState>> {
+        let q = "SELECT state FROM patients WHERE patient_id = $1";
+        let state: Option<String> = fetch_scalar(&mut *self.read().await?, q, args![id.to_string()]).await?;
+        state.map(|s| from_json(&s, "patient projection")).transpose()
+    }
+
+    async fn patient_by_cpr(&self, cpr: &Cpr) -> StoreResult<Option<PatientId>> {
+        let q = "SELECT patient_id FROM patients WHERE cpr = $1";
+        let id: Option<String> = fetch_scalar(&mut *self.read().await?, q, args![cpr.expose()]).await?;
+        id.map(|i| PatientId::parse(&i).map_err(|_| rows::corrupt("patient id"))).transpose()
+    }
+
+    async fn course(&self, patient: PatientId, course: CourseId) -> StoreResult<Option<CourseState>> {
+        let q = "SELECT state FROM courses WHERE patient_id = $1 AND course_id = $2";
+        let a = args![patient.to_string(), course.to_string()];
+        let state: Option<String> = fetch_scalar(&mut *self.read().await?, q, a).await?;
+        state.map(|s| from_json(&s, "course projection")).transpose()
+    }
+
+    async fn course_summaries(&self, patient: PatientId) -> StoreResult<Vec<CourseSummary>> {
+        let q = "SELECT course_id, title, status, version FROM courses WHERE patient_id = $1 ORDER BY course_id";
+        let rows: Vec<CourseSummaryRow> = fetch_all(&mut *self.read().await?, q, args![patient.to_string()]).await?;
+        rows.into_iter().map(decode_course_summary).collect()
+    }
+
+    async fn care_team(&self, patient: PatientId) -> StoreResult<Vec<(CourseId, TeamMember)>> {
+        let q = "SELECT course_id, org_id, user_id FROM care_team WHERE patient_id = $1 ORDER BY course_id, org_id, user_id";
+        let rows: Vec<(String, String, String)> =
+            fetch_all(&mut *self.read().await?, q, args![patient.to_string()]).await?;
+        rows.into_iter().map(decode_team_row).collect()
+    }
+
+    async fn patients(&self, ids: &[PatientId]) -> StoreResult<Vec<PatientState>> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut conn = self.read().await?;
+        for chunk in ids.chunks(CHUNK) {
+            let q = format!("SELECT state FROM patients WHERE patient_id IN ({})", placeholders(1, chunk.len()));
+            let rows: Vec<(String,)> = fetch_all(&mut *conn, &q, id_list(chunk)).await?;
+            for (state,) in rows {
+                out.push(from_json(&state, "patient projection")?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn care_teams(&self, ids: &[PatientId]) -> StoreResult<Vec<(PatientId, CourseId, TeamMember)>> {
+        let mut out = Vec::new();
+        let mut conn = self.read().await?;
+        for chunk in ids.chunks(CHUNK) {
+            let q = format!(
+                "SELECT patient_id, course_id, org_id, user_id FROM care_team WHERE patient_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let rows: Vec<(String, String, String, String)> = fetch_all(&mut *conn, &q, id_list(chunk)).await?;
+            for (patient, course, org, user) in rows {
+                let patient = PatientId::parse(&patient).map_err(|_| rows::corrupt("patient id"))?;
+                let (course, member) = decode_team_row((course, org, user))?;
+                out.push((patient, course, member));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn thread(&self, patient: PatientId, thread: ThreadId) -> StoreResult<Option<ThreadState>> {
+        let q = "SELECT state FROM threads WHERE patient_id = $1 AND thread_id = $2";
+        let a = args![patient.to_string(), thread.to_string()];
+        let state: Option<String> = fetch_scalar(&mut *self.read().await?, q, a).await?;
+        state.map(|s| from_json(&s, "thread projection")).transpose()
+    }
+
+    async fn threads(&self, patient: PatientId, course: CourseId) -> StoreResult<Vec<ThreadState>> {
+        let q =
+            "SELECT state FROM threads WHERE patient_id = $1 AND course_id = $2 ORDER BY updated_at DESC, thread_id";
+        let a = args![patient.to_string(), course.to_string()];
+        let rows: Vec<(String,)> = fetch_all(&mut *self.read().await?, q, a).await?;
+        rows.into_iter().map(|(s,)| from_json(&s, "thread projection")).collect()
+    }
+
+    async fn thread_by_client_id(
+        &self,
+        patient: PatientId,
+        user: UserId,
+        client_id: &str,
+    ) -> StoreResult<Option<ThreadId>> {
+        let q = "SELECT thread_id FROM threads WHERE patient_id = $1 AND started_by = $2 AND client_id = $3";
+        let a = args![patient.to_string(), user.to_string(), client_id];
+        let id: Option<String> = fetch_scalar(&mut *self.read().await?, q, a).await?;
+        id.map(|i| ThreadId::parse(&i).map_err(|_| rows::corrupt("thread id"))).transpose()
+    }
+
+    async fn attachment(&self, patient: PatientId, id: ItemId) -> StoreResult<Option<(String, Vec<u8>)>> {
+        let q = "SELECT content_type, data FROM attachments WHERE patient_id = $1 AND attachment_id = $2";
+        fetch_optional(&mut *self.read().await?, q, args![patient.to_string(), id.to_string()]).await
+    }
+
+    async fn work_for(&self, user: UserId, org: Option<OrgId>, limit: u32) -> StoreResult<Vec<WorkItem>> {
+        let cols = WORK_COLUMNS.split(", ").map(|c| format!("w.{c}")).collect::<Vec<_>>().join(", ");
+        let q = format!(
+            "SELECT {cols} FROM work_items w WHERE w.assignee_user = $1 \
+             UNION ALL SELECT {cols} FROM work_items w WHERE w.assignee_org = $2 \
+             UNION ALL SELECT {cols} FROM courses c JOIN work_items w \
+               ON w.patient_id = c.patient_id AND w.course_id = c.course_id AND w.for_key_worker \
+               WHERE c.key_worker = $1 \
+             LIMIT $3"
+        );
+        let a = args![user.to_string(), org.map(|o| o.to_string()), i64::from(limit)];
+        let rows: Vec<WorkRow> = fetch_all(&mut *self.read().await?, &q, a).await?;
+        rows.into_iter().map(decode_work).collect()
+    }
+
+    async fn followed_changes(&self, user: UserId, org: Option<OrgId>, limit: u32) -> StoreResult<Vec<FollowedChange>> {
+        let q = "SELECT c.patient_id, c.course_id, c.title, c.origin, c.opened_org, c.updated_at, l.at \
+                 FROM (SELECT patient_id, course_id FROM care_team WHERE org_id = $2 \
+                       UNION SELECT patient_id, course_id FROM care_team WHERE user_id = $1) t \
+                 JOIN courses c ON c.patient_id = t.patient_id AND c.course_id = t.course_id \
+                 LEFT JOIN last_looks l ON l.patient_id = c.patient_id AND l.course_id = c.course_id AND l.user_id = $1 \
+                 WHERE l.at IS NULL OR c.updated_at > l.at \
+                 ORDER BY c.updated_at DESC, c.course_id LIMIT $3";
+        let a = args![user.to_string(), org.map(|o| o.to_string()), i64::from(limit)];
+        let rows: Vec<FollowedRow> = fetch_all(&mut *self.read().await?, q, a).await?;
+        rows.into_iter().map(decode_followed).collect()
+    }
+
+    async fn last_look(
+        &self,
+        patient: PatientId,
+        course: CourseId,
+        user: UserId,
+    ) -> StoreResult<Option<OffsetDateTime>> {
+        let q = "SELECT at FROM last_looks WHERE patient_id = $1 AND course_id = $2 AND user_id = $3";
+        let a = args![patient.to_string(), course.to_string(), user.to_string()];
+        let at: Option<i64> = fetch_scalar(&mut *self.read().await?, q, a).await?;
+        Ok(at.map(from_micros))
+    }
+
+    async fn events(&self, patient: PatientId, filter: EventFilter) -> StoreResult<Vec<Event>> {
+        let mut q = format!("SELECT {EVENT_COLUMNS} FROM events WHERE patient_id = $1");
+        let mut a = args![patient.to_string()];
+        if let Some(course) = filter.course {
+            a.push(course.to_string().into());
+            q.push_str(&format!(" AND course_id = ${}", a.len()));
+        }
+        if let Some(item) = filter.item {
+            a.push(item.to_string().into());
+            q.push_str(&format!(" AND item_id = ${}", a.len()));
+        }
+        if let Some(since) = filter.since {
+            a.push(to_micros(since).into());
+            q.push_str(&format!(" AND recorded_at > ${}", a.len()));
+        }
+        q.push_str(" ORDER BY seq");
+        let rows: Vec<EventRow> = fetch_all(&mut *self.read().await?, &q, a).await?;
+        rows.into_iter().map(decode_event).collect()
+    }
+
+    async fn patient_ids(&self, after: Option<PatientId>, limit: u32) -> StoreResult<Vec<PatientId>> {
+        let q = "SELECT patient_id FROM patients WHERE patient_id > $1 ORDER BY patient_id LIMIT $2";
+        let a = args![after.map(|a| a.to_string()).unwrap_or_default(), i64::from(limit)];
+        let ids: Vec<(String,)> = fetch_all(&mut *self.read().await?, q, a).await?;
+        ids.iter().map(|(i,)| PatientId::parse(i).map_err(|_| rows::corrupt("patient id"))).collect()
+    }
+
+    async fn count_patients(&self) -> StoreResult<u64> {
+        let n: Option<i64> = fetch_scalar(&mut *self.read().await?, "SELECT COUNT(*) FROM patients", vec![]).await?;
+        Ok(u64_of(n.unwrap_or(0)))
+    }
+
+    async fn replace_projections(
+        &self,
+        patient: PatientId,
+        projections: &Projections,
+        work: &[WorkItem],
+    ) -> StoreResult<()> {
+        let mut tx = self.backend.writer().await?;
+        write_projections(&mut *tx, patient, projections, work, false).await?;
+        tx.commit().await.map_err(Into::into)
+    }
+
+    async fn import(&self, logs: &[PatientLog]) -> StoreResult<()> {
+        let mut tx = self.backend.writer().await?;
+        for log in logs {
+            write_projections(&mut *tx, log.patient, &log.projections, &log.work, true).await?;
+            insert_events(&mut *tx, log.patient, &log.events).await?;
+        }
+        tx.commit().await.map_err(Into::into)
+    }
+
+    async fn append_audit(&self, drafts: &[AuditDraft]) -> StoreResult<Vec<AuditEntry>> {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.backend.writer().await?;
+        let q = format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", self.backend.lock_rows());
+        let (seq, hash): (i64, String) =
+            fetch_optional(&mut *tx, &q, vec![]).await?.ok_or_else(|| rows::corrupt("the audit head is missing"))?;
+        let entries = chain_after(&AuditHead { seq: u64_of(seq), hash }, drafts);
+        for chunk in entries.chunks(CHUNK) {
+            let mut a = Vec::with_capacity(chunk.len() * 11);
+            for e in chunk {
+                a.extend(args![
+                    i64_of(e.seq),
+                    to_micros(e.draft.at),
+                    e.draft.actor.as_str(),
+                    e.draft.org.clone(),
+                    e.draft.action.as_str(),
+                    e.draft.purpose.as_str(),
+                    e.draft.patient.map(|p| p.to_string()),
+                    e.draft.object.as_str(),
+                    e.draft.outcome.as_str(),
+                    e.prev_hash.as_str(),
+                    e.hash.as_str()
+                ]);
+            }
+            let q = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}", values_list(chunk.len(), 11));
+            tx.execute(&q, a).await?;
+        }
+        let last = entries.last().expect("drafts is not empty");
+        tx.execute(
+            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+            args![i64_of(last.seq), last.hash.as_str()],
+        )
+        .await?;
+        record_looks(&mut *tx, &entries).await?;
+        tx.commit().await?;
+        Ok(entries)
+    }
+
+    async fn notices_for(&self, user: UserId, limit: u32) -> StoreResult<Vec<Notice>> {
+        let q = format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE recipient_id = $1 ORDER BY at DESC, notice_id LIMIT $2"
+        );
+        let a = args![user.to_string(), i64::from(limit)];
+        let rows: Vec<NoticeRow> = fetch_all(&mut *self.read().await?, &q, a).await?;
+        rows.into_iter().map(decode_notice).collect()
+    }
+
+    async fn add_session(&self, s: &Session) -> StoreResult<()> {
+        let mut tx = self.backend.writer().await?;
+        tx.execute(
+            "INSERT INTO sessions (session_hash, user_id, csrf_token, created_at, expires_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            args![
+                s.hash.as_str(),
+                s.user.to_string(),
+                s.csrf_token.as_str(),
+                to_micros(s.created_at),
+                to_micros(s.expires_at),
+                s.ended_at.map(to_micros)
+            ],
+        )
+        .await?;
+        tx.commit().await.map_err(Into::into)
+    }
+
+    async fn session(&self, hash: &str) -> StoreResult<Option<Session>> {
+        let q = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_hash = $1");
+        let row: Option<SessionRow> = fetch_optional(&mut *self.read().await?, &q, args![hash]).await?;
+        row.map(decode_session).transpose()
+    }
+
+    async fn end_session(&self, hash: &str, at: OffsetDateTime) -> StoreResult<()> {
+        let mut tx = self.backend.writer().await?;
+        tx.execute(
+            "UPDATE sessions SET ended_at = $1 WHERE session_hash = $2 AND ended_at IS NULL",
+            args![to_micros(at), hash],
+        )
+        .await?;
+        tx.commit().await.map_err(Into::into)
+    }
+
+    async fn set_org_admin(&self, id: UserId, admin: bool) -> StoreResult<()> {
+        self.update_user("UPDATE users SET org_admin = $1 WHERE user_id = $2", args![admin, id.to_string()]).await
+    }
+
+    async fn set_password(&self, id: UserId, hash: &str) -> StoreResult<()> {
+        self.update_user("UPDATE users SET password_hash = $1 WHERE user_id = $2", args![hash, id.to_string()]).await
+    }
+
+    async fn set_user_email(&self, id: UserId, email: Option<&str>) -> StoreResult<()> {
+        self.update_user("UPDATE users SET email = $1 WHERE user_id = $2", args![email, id.to_string()]).await
+    }
+
+    async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>> {
+        let q = "SELECT password_hash FROM users WHERE user_id = $1";
+        let hash: Option<Option<String>> = fetch_scalar(&mut *self.read().await?, q, args![id.to_string()]).await?;
+        Ok(hash.flatten())
+    }
+
+    async fn set_contact_routes(&self, holder: &RouteHolder, routes: &[ContactRoute]) -> StoreResult<()> {
+        let key = holder_key(holder);
+        let mut tx = self.backend.writer().await?;
+        tx.execute("DELETE FROM contact_routes WHERE holder = $1", args![key.as_str()]).await?;
+        for (i, r) in routes.iter().enumerate() {
+            if r.holder != *holder {
+                return Err(StoreError::Corrupt("a contact route for another holder".into()));
+            }
+            tx.execute(
+                "INSERT INTO contact_routes (holder, ordinal, route) VALUES ($1, $2, $3)",
+                args![key.as_str(), i as i64, to_json(r)?],
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(Into::into)
+    }
+
+    async fn contact_routes(&self) -> StoreResult<Vec<ContactRoute>> {
+        let q = "SELECT route FROM contact_routes ORDER BY holder, ordinal";
+        let rows: Vec<(String,)> = fetch_all(&mut *self.read().await?, q, vec![]).await?;
+        rows.into_iter().map(|(r,)| from_json(&r, "contact route")).collect()
+    }
+
+    async fn audit_head(&self) -> StoreResult<AuditHead> {
+        let q = "SELECT seq, hash FROM audit_head WHERE id = 1";
+        let (seq, hash): (i64, String) = fetch_optional(&mut *self.read().await?, q, vec![])
+            .await?
+            .ok_or_else(|| rows::corrupt("the audit head is missing"))?;
+        Ok(AuditHead { seq: u64_of(seq), hash })
+    }
+
+    async fn audit_page(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let q = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows: Vec<AuditRow> =
+            fetch_all(&mut *self.read().await?, &q, args![i64_of(after_seq), i64::from(limit)]).await?;
+        rows.into_iter().map(decode_audit).collect()
+    }
+
+    async fn audit_for_patient(&self, patient: PatientId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let q = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE patient_id = $1 ORDER BY seq DESC LIMIT $2");
+        let rows: Vec<AuditRow> =
+            fetch_all(&mut *self.read().await?, &q, args![patient.to_string(), i64::from(limit)]).await?;
+        rows.into_iter().map(decode_audit).collect()
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Runs an `UPDATE` of one user; not found if no user has the id.
+    async fn update_user(&self, q: &str, a: Vec<Val>) -> StoreResult<()> {
+        let mut tx = self.backend.writer().await?;
+        let n = tx.execute(q, a).await?;
+        if n == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        tx.commit().await.map_err(Into::into)
+    }
+}
