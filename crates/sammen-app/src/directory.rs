@@ -112,6 +112,26 @@ impl Sammen {
         Ok(User { disabled, ..user })
     }
 
+    /// Sets (or removes) where a user's notification e-mails go.
+    pub async fn set_user_email(&self, login: &str, email: Option<&str>) -> AppResult<User> {
+        let user = self.store.user_by_login(login).await?.ok_or(AppError::NotFound("user"))?;
+        let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => {
+                let ok = e.len() <= 200
+                    && !e.contains(char::is_whitespace)
+                    && e.split_once('@').is_some_and(|(a, d)| !a.is_empty() && d.contains('.'));
+                if !ok {
+                    return Err(sammen_domain::DomainError::field("email", "give an e-mail address").into());
+                }
+                Some(e.to_string())
+            }
+            None => None,
+        };
+        self.store.set_user_email(user.id, email.as_deref()).await?;
+        self.directory_changed().await;
+        Ok(User { email, ..user })
+    }
+
     /// Makes a professional an admin of their own organisation (or stops it).
     pub async fn set_org_admin(&self, login: &str, admin: bool) -> AppResult<User> {
         let user = self.store.user_by_login(login).await?.ok_or(AppError::NotFound("user"))?;

@@ -30,14 +30,6 @@ on_both_engines!(
     other_courses_stay_out_of_sight,
 );
 
-/// Adds a professional in a new organisation of `sector`; returns (token, org id).
-async fn professional(w: &World, login: &str, sector: Sector, profession: Profession) -> (String, String) {
-    let org = w.app.add_organisation(&format!("Org {login}"), sector, None).await.unwrap();
-    w.app.add_user(login, login, UserKind::Professional { profession, org: org.id }).await.unwrap();
-    let (_, token) = w.app.issue_token(login, None).await.unwrap();
-    (token, org.id.to_string())
-}
-
 async fn patient_login(
     w: &World,
     login: &str,
@@ -56,30 +48,12 @@ fn proxy(p: sammen_domain::ids::PatientId) -> UserKind {
     UserKind::Proxy { patient: p }
 }
 
-async fn version_of_course(w: &World, patient: &str, course: &str, token: &str) -> u64 {
-    w.get(&format!("/api/patients/{patient}/courses/{course}"), token).await.1["version"].as_u64().unwrap()
-}
-
-async fn join(w: &World, patient: &str, course: &str, org: &str) {
-    let v = version_of_course(w, patient, course, &w.gp).await;
-    let body = json!({"expected_version": v, "change": {"kind": "join_care_team",
-        "member": {"type": "organisation", "org": org}, "role": "team"}});
-    let (s, r) = w.post(&format!("/api/patients/{patient}/courses/{course}/events"), &w.gp, body).await;
-    assert_eq!(s, StatusCode::CREATED, "{r}");
-}
-
 async fn record(w: &World, token: &str, patient: &str, course: &str, category: &str, title: &str) {
-    let v = version_of_course(w, patient, course, token).await;
+    let v = w.version_of_course(patient, course, token).await;
     let mut body = note(v, title);
     body["change"]["category"] = json!(category);
     let (s, r) = w.post(&format!("/api/patients/{patient}/courses/{course}/events"), token, body).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
-}
-
-async fn sharing(w: &World, token: &str, patient: &str, change: Value) -> (StatusCode, Value) {
-    let (_, current) = w.get(&format!("/api/patients/{patient}/sharing"), &w.gp).await;
-    let body = json!({"expected_version": current["version"], "change": change});
-    w.post(&format!("/api/patients/{patient}/sharing"), token, body).await
 }
 
 fn titles(course: &Value) -> BTreeSet<String> {
@@ -119,7 +93,7 @@ async fn the_matrix_holds_on_this_engine(w: World) {
     ];
     let mut author_tokens = Vec::new();
     for (i, (domain, sector, profession)) in authors.iter().enumerate() {
-        let (t, o) = professional(&w, &format!("author{i}"), *sector, *profession).await;
+        let (t, o) = w.professional(&format!("author{i}"), *sector, *profession).await;
         author_tokens.push((*domain, t, o));
     }
     let mut readers = Vec::new();
@@ -133,7 +107,7 @@ async fn the_matrix_holds_on_this_engine(w: World) {
             Sector::MunicipalEmployment => Profession::JobcentreSocialWorker,
             Sector::MunicipalSocial => Profession::SocialPsychiatryWorker,
         };
-        let (t, o) = professional(&w, &format!("reader{i}"), *sector, profession).await;
+        let (t, o) = w.professional(&format!("reader{i}"), *sector, profession).await;
         readers.push((*sector, t, o));
     }
     let categories: Vec<DataCategory> =
@@ -155,7 +129,7 @@ async fn the_matrix_holds_on_this_engine(w: World) {
         let course = c["id"].as_str().unwrap().to_string();
         let orgs = author_tokens.iter().map(|(_, _, o)| o).chain(readers.iter().map(|(_, _, o)| o));
         for org in orgs {
-            join(&w, &patient, &course, org).await;
+            w.join(&patient, &course, org).await;
         }
         for (domain, token, _) in &author_tokens {
             for category in &categories {
@@ -170,17 +144,17 @@ async fn the_matrix_holds_on_this_engine(w: World) {
             };
             match state {
                 State::None => {}
-                State::Given => assert_eq!(sharing(&w, &w.gp, &patient, consent(300)).await.0, StatusCode::CREATED),
-                State::Expired => assert_eq!(sharing(&w, &w.gp, &patient, consent(1)).await.0, StatusCode::CREATED),
+                State::Given => assert_eq!(w.sharing(&w.gp, &patient, consent(300)).await.0, StatusCode::CREATED),
+                State::Expired => assert_eq!(w.sharing(&w.gp, &patient, consent(1)).await.0, StatusCode::CREATED),
                 State::Withdrawn => {
-                    let (_, v) = sharing(&w, &w.gp, &patient, consent(300)).await;
+                    let (_, v) = w.sharing(&w.gp, &patient, consent(300)).await;
                     let id = v["consents"].as_array().unwrap().last().unwrap()["id"].clone();
-                    let (s, _) = sharing(&w, &w.gp, &patient, json!({"kind": "withdraw_consent", "consent": id})).await;
+                    let (s, _) = w.sharing(&w.gp, &patient, json!({"kind": "withdraw_consent", "consent": id})).await;
                     assert_eq!(s, StatusCode::CREATED);
                 }
                 State::Objection => {
                     let change = json!({"kind": "record_objection", "target": {"type": "organisation", "org": org}});
-                    assert_eq!(sharing(&w, &w.gp, &patient, change).await.0, StatusCode::CREATED);
+                    assert_eq!(w.sharing(&w.gp, &patient, change).await.0, StatusCode::CREATED);
                 }
             }
         }
@@ -233,8 +207,8 @@ async fn the_matrix_holds_on_this_engine(w: World) {
 async fn withdrawing_consent_stops_access_on_the_next_request(w: World) {
     let (patient, course) = w.patient_with_course().await;
     let (jobcentre, org) =
-        professional(&w, "birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
-    join(&w, &patient, &course, &org).await;
+        w.professional("birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    w.join(&patient, &course, &org).await;
     record(&w, &w.gp, &patient, &course, "plan", "Plan for tilbagevenden").await;
     record(&w, &w.gp, &patient, &course, "clinical_findings", "Undersøgelse").await;
     record(&w, &w.gp, &patient, &course, "social_employment", "Sygemeldt").await;
@@ -248,7 +222,7 @@ async fn withdrawing_consent_stops_access_on_the_next_request(w: World) {
     let consent = json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": org},
         "categories": ["plan", "social_employment"], "purpose": "Opfølgning på sygedagpenge", "course": course,
         "given_by": {"type": "patient"}, "method": "oral", "expires_at": expires});
-    let (s, v) = sharing(&w, &w.gp, &patient, consent).await;
+    let (s, v) = w.sharing(&w.gp, &patient, consent).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let consent_id = v["consents"][0]["id"].clone();
     assert_eq!(v["consents"][0]["state"], "active");
@@ -260,34 +234,34 @@ async fn withdrawing_consent_stops_access_on_the_next_request(w: World) {
 
     // The patient withdraws it themself; the very next request is filtered again.
     let jens = patient_login(&w, "jens", &patient, own).await;
-    let (s, v) = sharing(&w, &jens, &patient, json!({"kind": "withdraw_consent", "consent": consent_id})).await;
+    let (s, v) = w.sharing(&jens, &patient, json!({"kind": "withdraw_consent", "consent": consent_id})).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["consents"][0]["state"], "withdrawn");
     let (_, after) = w.get(&base, &jobcentre).await;
     assert!(titles(&after).is_empty());
     // Withdrawing twice is refused; a consent for more than a year outside health too.
-    let (s, _) = sharing(&w, &jens, &patient, json!({"kind": "withdraw_consent", "consent": consent_id})).await;
+    let (s, _) = w.sharing(&jens, &patient, json!({"kind": "withdraw_consent", "consent": consent_id})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let too_long = (w.app.now() + Duration::days(400)).format(&time::format_description::well_known::Rfc3339).unwrap();
-    let (s, v) = sharing(
-        &w,
-        &w.gp,
-        &patient,
-        json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": org},
+    let (s, v) = w
+        .sharing(
+            &w.gp,
+            &patient,
+            json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": org},
         "categories": ["plan"], "purpose": "x", "course": course, "given_by": {"type": "patient"}, "method": "written",
         "expires_at": too_long}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("one year"));
     // The jobcentre cannot grant itself access.
-    let (s, _) = sharing(
-        &w,
-        &jobcentre,
-        &patient,
-        json!({"kind": "record_objection", "target": {"type": "organisation", "org": org}}),
-    )
-    .await;
+    let (s, _) = w
+        .sharing(
+            &jobcentre,
+            &patient,
+            json!({"kind": "record_objection", "target": {"type": "organisation", "org": org}}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "team members record the patient's wishes");
     let (s, _) = w.get(&base, &jobcentre).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -295,17 +269,17 @@ async fn withdrawing_consent_stops_access_on_the_next_request(w: World) {
 
 async fn an_objection_wins(w: World) {
     let (patient, course) = w.patient_with_course().await;
-    join(&w, &patient, &course, &w.physio_org.clone()).await;
+    w.join(&patient, &course, &w.physio_org.clone()).await;
     let base = format!("/api/patients/{patient}/courses/{course}");
     assert_eq!(w.get(&base, &w.physio).await.0, StatusCode::OK);
     let jens = patient_login(&w, "jens", &patient, own).await;
-    let (s, v) = sharing(
-        &w,
-        &jens,
-        &patient,
-        json!({"kind": "record_objection", "target": {"type": "organisation", "org": w.physio_org}}),
-    )
-    .await;
+    let (s, v) = w
+        .sharing(
+            &jens,
+            &patient,
+            json!({"kind": "record_objection", "target": {"type": "organisation", "org": w.physio_org}}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let (s, v) = w.get(&base, &w.physio).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -316,7 +290,7 @@ async fn an_objection_wins(w: World) {
     assert!(objection["message"].as_str().unwrap().contains("objected"));
     let (_, view) = w.get(&format!("/api/patients/{patient}/sharing"), &jens).await;
     let id = view["objections"][0]["id"].clone();
-    let (s, _) = sharing(&w, &jens, &patient, json!({"kind": "withdraw_objection", "objection": id})).await;
+    let (s, _) = w.sharing(&jens, &patient, json!({"kind": "withdraw_objection", "objection": id})).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(w.get(&base, &w.physio).await.0, StatusCode::OK);
 }
@@ -330,14 +304,14 @@ async fn a_proxy_reads_but_never_writes(w: World) {
     assert_eq!(w.get(&base, &mother).await.0, StatusCode::NOT_FOUND);
     let mother_id = w.app.store().user_by_login("mother").await.unwrap().unwrap().id;
     let (s, _) =
-        sharing(&w, &jens, &patient, json!({"kind": "name_proxy", "user": mother_id, "relationship": "mor"})).await;
+        w.sharing(&jens, &patient, json!({"kind": "name_proxy", "user": mother_id, "relationship": "mor"})).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(w.get(&base, &mother).await.0, StatusCode::OK);
     assert_eq!(w.get(&format!("/api/patients/{patient}/access-log"), &mother).await.0, StatusCode::OK);
     assert_eq!(w.post(&format!("{base}/events"), &mother, note(2, "x")).await.0, StatusCode::FORBIDDEN);
-    let (s, _) = sharing(&w, &mother, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
+    let (s, _) = w.sharing(&mother, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a proxy changes nothing");
-    let (s, _) = sharing(&w, &jens, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
+    let (s, _) = w.sharing(&jens, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(w.get(&base, &mother).await.0, StatusCode::NOT_FOUND);
 }
@@ -347,7 +321,7 @@ async fn break_glass_opens_for_a_while_and_is_told(w: World) {
     let jens = patient_login(&w, "jens", &patient, own).await;
     // The GP is the key worker: they will be told.
     let gp_id = w.app.store().user_by_login("gp").await.unwrap().unwrap().id;
-    let v = version_of_course(&w, &patient, &course, &w.gp).await;
+    let v = w.version_of_course(&patient, &course, &w.gp).await;
     let (s, _) = w
         .post(
             &format!("/api/patients/{patient}/courses/{course}/events"),
@@ -356,9 +330,9 @@ async fn break_glass_opens_for_a_while_and_is_told(w: World) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    let (doctor, _) = professional(&w, "er.doctor", Sector::Hospital, Profession::HospitalDoctor).await;
+    let (doctor, _) = w.professional("er.doctor", Sector::Hospital, Profession::HospitalDoctor).await;
     let (caseworker, _) =
-        professional(&w, "caseworker", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+        w.professional("caseworker", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
     let base = format!("/api/patients/{patient}/courses/{course}");
     assert_eq!(w.get(&base, &doctor).await.0, StatusCode::NOT_FOUND);
     let glass = format!("/api/patients/{patient}/break-glass");
@@ -393,8 +367,8 @@ async fn break_glass_opens_for_a_while_and_is_told(w: World) {
 async fn the_access_log_shows_every_look_newest_first(w: World) {
     let (patient, course) = w.patient_with_course().await;
     let (jobcentre, org) =
-        professional(&w, "birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
-    join(&w, &patient, &course, &org).await;
+        w.professional("birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    w.join(&patient, &course, &org).await;
     w.clock.advance(Duration::minutes(5));
     w.get(&format!("/api/patients/{patient}/courses/{course}"), &jobcentre).await;
     w.clock.advance(Duration::minutes(5));
@@ -624,7 +598,7 @@ async fn other_courses_stay_out_of_sight(w: World) {
             json!({"title": "Psykose", "reason": "Hører stemmer", "started_on": "2026-02-10"}),
         )
         .await;
-    join(&w, &patient, &course, &w.physio_org.clone()).await;
+    w.join(&patient, &course, &w.physio_org.clone()).await;
     let (_, mine) = w.get(&format!("/api/patients/{patient}"), &w.physio).await;
     let listed: Vec<&str> = mine["courses"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(listed, [course.as_str()]);

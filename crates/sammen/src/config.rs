@@ -20,6 +20,27 @@ pub struct Global {
     /// Freeze the clock at this instant (RFC 3339), for demos and tests.
     #[arg(long, global = true, env = "SAMMEN_NOW", value_parser = parse_instant)]
     pub now: Option<OffsetDateTime>,
+
+    /// Notification e-mails: written as files to the data directory's outbox, or off.
+    #[arg(long, global = true, env = "SAMMEN_MAIL", value_enum, default_value = "outbox")]
+    pub mail: Mail,
+}
+
+/// Where notification e-mails go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mail {
+    /// One file per mail in `<data dir>/outbox`, for a mail relay to send.
+    Outbox,
+    Off,
+}
+
+impl Global {
+    pub fn mailer(&self) -> std::sync::Arc<dyn sammen_app::notify::Mailer> {
+        match self.mail {
+            Mail::Outbox => std::sync::Arc::new(sammen_app::notify::FileMailer::new(self.data_dir.join("outbox"))),
+            Mail::Off => std::sync::Arc::new(sammen_app::notify::NoMail),
+        }
+    }
 }
 
 fn parse_instant(s: &str) -> Result<OffsetDateTime, String> {
@@ -94,7 +115,7 @@ mod tests {
     use super::*;
 
     fn global(url: Option<&str>) -> Global {
-        Global { data_dir: PathBuf::from("/d"), database_url: url.map(String::from), now: None }
+        Global { data_dir: PathBuf::from("/d"), database_url: url.map(String::from), now: None, mail: Mail::Off }
     }
 
     #[test]

@@ -12,15 +12,18 @@ use time::{Date, Duration, OffsetDateTime, Time};
 use sammen_app::ids::RandomIds;
 use sammen_app::{Actor, AppError, Sammen};
 use sammen_domain::care::{
-    ActivityScore, EpisodeKind, GoalKind, HandoverSubject, Owner, Referral, StepKind, StepStatus, StoryText,
+    ActivityScore, EpisodeKind, GoalKind, HandoverSubject, MinutesDecision, Owner, Referral, StepKind, StepStatus,
+    StoryText,
 };
 use sammen_domain::clock::ManualClock;
+use sammen_domain::contact::{ContactRoute, Hours, RouteHolder, RouteKind};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{CourseChange, OpenCourse, SharingChange};
 use sammen_domain::directory::UserKind;
 use sammen_domain::event::{EntryType, TeamMember};
 use sammen_domain::ids::ItemId;
-use sammen_domain::ids::{CourseId, OrgId, PatientId};
+use sammen_domain::ids::{CourseId, OrgId, PatientId, ThreadId};
+use sammen_domain::messaging::{Addressee, NewThread, Reply, ThreadCategory, ThreadKind};
 use sammen_domain::sharing::{ConsentMethod, GivenBy, Recipient};
 use sammen_domain::vocab::{DataCategory, Profession, Purpose, Sector};
 use sammen_store::Store;
@@ -100,6 +103,16 @@ pub async fn load(store: Arc<dyn Store>, today: Date) -> Result<(), AppError> {
         actors.insert(*login, app.actor_for(user, Purpose::Treatment).await?);
     }
     app.add_user("admin", "Sammen drift", UserKind::Operator).await?;
+    for (login, ..) in PROFESSIONALS {
+        // A reserved domain: demo mail lands in the outbox and can never be delivered.
+        app.set_user_email(login, Some(&format!("{login}@demo.sammen.invalid"))).await?;
+    }
+    for (holder, kind, address, hours, answer_within_hours, note) in contact_routes(&orgs, &actors) {
+        let route = ContactRoute { holder: holder.clone(), kind, address, hours, answer_within_hours, note };
+        let mut routes = app.contact_routes(&holder).await?;
+        routes.push(route);
+        app.replace_routes(holder, routes).await?;
+    }
     // Each practice or unit has someone who manages its own users.
     app.set_org_admin("gp", true).await?;
     app.set_org_admin("coordinator", true).await?;
@@ -109,17 +122,82 @@ pub async fn load(store: Arc<dyn Store>, today: Date) -> Result<(), AppError> {
     back_pain(&mut story).await?;
 
     story.start = today - Duration::days(200);
-    let maria = mental_health(&mut story).await?;
-
-    // Maria names her mother as her proxy, who may read along.
-    let lise = app.add_user("lise", "Lise Sørensen", UserKind::Proxy { patient: maria }).await?;
-    story.day(30, 18);
-    story.sharing("maria", maria, SharingChange::NameProxy { user: lise.id, relationship: "mor".into() }).await?;
+    mental_health(&mut story).await?;
 
     for (login, _, _) in logins() {
         app.set_password(&login, PASSWORD).await?;
     }
     Ok(())
+}
+
+type RouteRow = (RouteHolder, RouteKind, String, Vec<Hours>, u32, String);
+
+/// How to reach the demo's organisations and a few of their people, as the studies
+/// describe it: a short telephone hour at the GP and the outpatient clinic, messages
+/// answered within days.
+fn contact_routes(orgs: &HashMap<&str, OrgId>, actors: &HashMap<&str, Actor>) -> Vec<RouteRow> {
+    let weekdays = |from: &str, to: &str| vec![Hours { days: vec![1, 2, 3, 4, 5], from: from.into(), to: to.into() }];
+    let role = |org: &str, role: &str| RouteHolder::Role { org: orgs[org], role: role.into() };
+    let person = |login: &str| RouteHolder::Professional { user: actors[login].user.id };
+    let message =
+        |holder: RouteHolder, hours: u32| (holder, RouteKind::Message, String::new(), vec![], hours, String::new());
+    vec![
+        (
+            role("gp", "telefon"),
+            RouteKind::Phone,
+            "+45 86 12 34 56".into(),
+            weekdays("08:00", "09:00"),
+            0,
+            "Telefontid for patienter og samarbejdspartnere".into(),
+        ),
+        message(role("gp", "egen læge"), 48),
+        (
+            role("gp", "egen læge"),
+            RouteKind::SecureEmail,
+            "kildegade@demo.sammen.invalid".into(),
+            vec![],
+            72,
+            String::new(),
+        ),
+        (
+            role("psychiatry", "ambulatoriet"),
+            RouteKind::Phone,
+            "+45 78 47 00 00".into(),
+            weekdays("09:00", "09:15"),
+            0,
+            "Lægetelefon for praktiserende læger".into(),
+        ),
+        message(role("psychiatry", "ambulatoriet"), 24),
+        (
+            role("physio", "fysioterapeut"),
+            RouteKind::Phone,
+            "+45 86 20 30 40".into(),
+            weekdays("08:00", "15:00"),
+            0,
+            String::new(),
+        ),
+        message(role("spine", "rygkirurgisk vurdering"), 72),
+        message(role("rehab", "genoptræningsteam"), 48),
+        (
+            role("jobcentre", "sagsbehandler"),
+            RouteKind::Phone,
+            "+45 87 12 00 00".into(),
+            vec![Hours { days: vec![1, 2, 3, 4], from: "09:00".into(), to: "12:00".into() }],
+            0,
+            String::new(),
+        ),
+        message(role("jobcentre", "sagsbehandler"), 72),
+        (
+            person("socialpsych"),
+            RouteKind::Phone,
+            "+45 20 30 40 50".into(),
+            weekdays("08:30", "15:30"),
+            0,
+            "Mobil".into(),
+        ),
+        message(person("socialpsych"), 24),
+        message(person("coordinator"), 24),
+    ]
 }
 
 fn at(day: Date, hour: u8) -> OffsetDateTime {
@@ -330,6 +408,62 @@ impl Story<'_> {
         self.change(who, course, CourseChange::JoinCareTeam { member, role: role.into() }).await.map(|_| ())
     }
 
+    /// Sends a message about the course; returns the thread.
+    #[allow(clippy::too_many_arguments)]
+    async fn message(
+        &self,
+        who: &str,
+        course: &mut Course,
+        kind: ThreadKind,
+        to: Addressee,
+        category: ThreadCategory,
+        data_category: DataCategory,
+        (subject, text): (&str, &str),
+        answer_by: Option<i64>,
+    ) -> Result<ThreadId, AppError> {
+        let cmd = NewThread {
+            kind,
+            category,
+            topic: None,
+            subject: subject.into(),
+            to: vec![to],
+            copy: vec![],
+            text: text.into(),
+            data_category,
+            references: vec![],
+            answer_by: answer_by.map(|d| self.date(d)),
+            client_id: None,
+        };
+        let (thread, _) = self.app.start_thread(&self.actors[who], course.patient, course.id, &cmd, &[]).await?;
+        // A recipient new to the care team joined it in the same write.
+        course.version = self.app.store().course(course.patient, course.id).await?.map(|c| c.version).unwrap_or(0);
+        Ok(thread.id)
+    }
+
+    /// Opens a thread and answers it.
+    async fn answer(
+        &self,
+        who: &str,
+        course: &mut Course,
+        thread: ThreadId,
+        data_category: DataCategory,
+        text: &str,
+    ) -> Result<(), AppError> {
+        self.app.read_thread(&self.actors[who], course.patient, thread).await?;
+        let reply = Reply {
+            text: text.into(),
+            data_category,
+            references: vec![],
+            corrects: None,
+            answer_by: None,
+            client_id: None,
+        };
+        self.app.reply(&self.actors[who], course.patient, thread, &reply, &[]).await?;
+        // A specialist's answer was filed on the course.
+        course.version = self.app.store().course(course.patient, course.id).await?.map(|c| c.version).unwrap_or(0);
+        Ok(())
+    }
+
     async fn leave(&self, who: &str, course: &mut Course, org: &str, reason: &str) -> Result<(), AppError> {
         let member = TeamMember::Organisation { org: self.orgs[org] };
         self.change(who, course, CourseChange::LeaveCareTeam { member, reason: reason.into() }).await.map(|_| ())
@@ -398,9 +532,9 @@ async fn back_pain(s: &mut Story<'_>) -> Result<(), AppError> {
 
     s.day(5, 10);
     s.join("gp", &mut c, "chiro", "kiropraktik").await?;
-    s.day(6, 15);
-    s.advice("chiro", &mut c, "activity", "rest", "Hvil ryggen et par dage, før du går i gang igen.").await?;
     s.day(6, 14);
+    s.advice("chiro", &mut c, "activity", "rest", "Hvil ryggen et par dage, før du går i gang igen.").await?;
+    s.day(6, 15);
     s.entry(
         "chiro",
         &mut c,
@@ -755,9 +889,91 @@ async fn back_pain(s: &mut Story<'_>) -> Result<(), AppError> {
         "Vi finder en anden plan sammen med din læge.",
     )
     .await?;
+    // Jens lets the jobcentre and the rehabilitation team share what bears on his work.
+    s.day(186, 10);
+    let purpose = "Samarbejde mellem jobcentret og genoptræningen om tilbagevenden til arbejdet";
+    s.consent("rehab.physio", &c, "rehab", &[C::SocialEmployment], purpose).await?;
+    s.day(190, 11);
+    let question = s
+        .message(
+            "jobcentre",
+            &mut c,
+            ThreadKind::Message,
+            Addressee::Role { org: s.orgs["rehab"], role: "genoptræningsteam".into() },
+            ThreadCategory::CareCoordination,
+            C::SocialEmployment,
+            (
+                "Smerter efter genoptræningen?",
+                "Jens fortæller, at han stadig har ondt efter træning, og at han er bange for at arbejde flere timer. \
+                 Er det forventeligt? Og er der opgaver på lageret, han ikke bør lave endnu?",
+            ),
+            Some(197),
+        )
+        .await?;
+    s.day(192, 9);
+    s.answer(
+        "rehab.physio",
+        &mut c,
+        question,
+        C::Plan,
+        "Ja, det er forventeligt, at det gør lidt ondt i en periode efter genoptræningen, og det er ikke et tegn på skade. \
+         Jens kan løfte op til 10 kg. Han bør vente med gentagne løft over skulderhøjde et par måneder endnu. \
+         Vi anbefaler at øge arbejdstiden lidt ad gangen, fx fem timer om ugen hver anden uge.",
+    )
+    .await?;
+    s.day(193, 8);
+    s.app.read_thread(&s.actors["jobcentre"], c.patient, question).await?;
+    // A round-table meeting with Jens about the way back to work.
+    s.day(195, 10);
+    let when = at(s.date(205), 12);
+    let conference = s
+        .care(
+            "coordinator",
+            &mut c,
+            CourseChange::ScheduleConference {
+                at: when,
+                place: "Jobcenter Aabæk, mødelokale 2, eller video: https://video.aabaek.example/rundbord".into(),
+                agenda: "1. Hvordan går det med arbejdet og smerterne?\n2. Plan for flere timer.\n3. Hvem gør hvad?"
+                    .into(),
+                participants: vec![
+                    s.role("jobcentre", "sagsbehandler"),
+                    s.role("rehab", "genoptræningsteam"),
+                    s.person("gp"),
+                ],
+                patient_invited: true,
+            },
+        )
+        .await?;
     s.day(200, 19);
     s.progress("jens", &mut c, 3, [6, 8, 7]).await?;
     s.goal("jens", &mut c, GoalKind::Personal, "At kunne spille fodbold med min søn igen").await?;
+    s.day(205, 14);
+    s.change(
+        "coordinator",
+        &mut c,
+        CourseChange::RecordMinutes {
+            conference,
+            minutes: "Deltog: Jens, hans koordinator, jobcentret og genoptræningen. Egen læge havde sendt sine bemærkninger. \
+                      Jens arbejder 20 timer om ugen og har mindre ondt. Aftalt: flere timer lidt ad gangen, \
+                      og ergoterapeuten ser på opgaverne på lageret igen."
+                .into(),
+            decisions: vec![
+                MinutesDecision::Goal { goal_kind: GoalKind::Work, text: "Arbejde 25 timer om ugen inden for tre måneder".into() },
+                MinutesDecision::Step {
+                    step_kind: StepKind::FollowUp,
+                    title: "Nyt besøg på arbejdspladsen".into(),
+                    owner: s.person("rehab.ot"),
+                    due_from: Some(s.date(220)),
+                    due_by: s.date(235),
+                    reason: "Vurdering af arbejdsopgaver ved øget arbejdstid.".into(),
+                    reason_plain: "Vi ser sammen med din leder på, hvilke opgaver du kan tage, når du arbejder flere timer.".into(),
+                    what_to_expect: "Et besøg på lageret på en time.".into(),
+                    if_it_does_not_help: "Vi finder andre opgaver eller hjælpemidler sammen med din leder.".into(),
+                },
+            ],
+        },
+    )
+    .await?;
     s.day(210, 14);
     s.entry(
         "rehab.physio",
@@ -909,6 +1125,10 @@ async fn mental_health(s: &mut Story<'_>) -> Result<PatientId, AppError> {
     )
     .await?;
     s.goal("socialpsych", &mut c, GoalKind::Recovery, "En fast ugerytme med værestedet to gange om ugen").await?;
+    // Maria names her mother as her proxy, who may read along.
+    s.day(30, 18);
+    let lise = s.app.add_user("lise", "Lise Sørensen", UserKind::Proxy { patient: maria }).await?;
+    s.sharing("maria", maria, SharingChange::NameProxy { user: lise.id, relationship: "mor".into() }).await?;
     s.day(35, 9);
     s.entry("psychiatrist", &mut c, T::Letter, C::MentalHealth, "Epikrise",
         "Indlagt i tre uger med psykose. Diagnose: paranoid skizofreni. Medicin ved udskrivelsen: olanzapin 10 mg dagligt, \
@@ -998,6 +1218,58 @@ async fn mental_health(s: &mut Story<'_>) -> Result<PatientId, AppError> {
         "Skiftet på grund af vægtøgning. Olanzapin trappes ud over to uger.",
     )
     .await?;
+    // The GP asks outpatient psychiatry who follows up on the new medicine; the answer
+    // is filed on the course.
+    s.day(80, 11);
+    let ekg = s
+        .message(
+            "gp",
+            &mut c,
+            ThreadKind::SpecialistQuestion,
+            Addressee::Role { org: s.orgs["psychiatry"], role: "ambulatoriet".into() },
+            ThreadCategory::Medication,
+            C::Medication,
+            (
+                "EKG og blodprøver under aripiprazol",
+                "Maria er skiftet til aripiprazol 10 mg. Hvem følger EKG og blodprøver fremover, og hvor ofte? \
+                 Jeg har ikke målinger fra før behandlingen.",
+            ),
+            Some(87),
+        )
+        .await?;
+    s.day(83, 15);
+    s.answer(
+        "psychiatrist",
+        &mut c,
+        ekg,
+        C::Medication,
+        "Vi tager EKG og blodprøver ved næste ambulante samtale om to uger. Derefter beder vi egen læge om at måle \
+         vægt, blodtryk og blodsukker hver tredje måned og tage EKG og kolesterol én gang om året.",
+    )
+    .await?;
+    // Maria lets her GP see what social psychiatry writes about her everyday life.
+    s.day(88, 10);
+    let purpose = "Samarbejde om ledsagelse til lægen og om hverdagen";
+    s.consent("gp", &c, "gp", &[C::Plan, C::SocialEmployment], purpose).await?;
+    s.day(90, 9);
+    let escort = s
+        .message(
+            "gp",
+            &mut c,
+            ThreadKind::Message,
+            Addressee::Professional { user: s.actors["socialpsych"].user.id, org: s.orgs["socialpsych"] },
+            ThreadCategory::PsychiatrySocial,
+            C::Plan,
+            (
+                "Ledsagelse til kontrol",
+                "Maria har tid hos mig tirsdag kl. 10 til blodprøver og EKG. Kan du følge hende, som sidst?",
+            ),
+            Some(92),
+        )
+        .await?;
+    s.day(91, 13);
+    s.answer("socialpsych", &mut c, escort, C::Plan, "Ja. Jeg henter hende kl. 9.30 og følger hende hjem igen.")
+        .await?;
     s.day(100, 14);
     s.entry(
         "socialpsych",
@@ -1043,6 +1315,23 @@ async fn mental_health(s: &mut Story<'_>) -> Result<PatientId, AppError> {
     )
     .await?;
     s.goal("maria", &mut c, GoalKind::Personal, "At kunne passe mit job i butikken igen").await?;
+    // A question the clinic has not answered, now past its date.
+    s.day(150, 12);
+    s.message(
+        "gp",
+        &mut c,
+        ThreadKind::Message,
+        Addressee::Role { org: s.orgs["psychiatry"], role: "ambulatoriet".into() },
+        ThreadCategory::Medication,
+        C::Medication,
+        (
+            "Vægtøgning trods skift af medicin",
+            "Maria har taget 6 kg på siden starten, også efter skiftet til aripiprazol, og hun er ked af det. \
+             Skal vi overveje et andet præparat, eller skal jeg henvise hende til en diætist?",
+        ),
+        Some(157),
+    )
+    .await?;
     Ok(maria)
 }
 

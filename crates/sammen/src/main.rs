@@ -108,9 +108,18 @@ enum UserCommand {
         /// Let them manage their own organisation's users.
         #[arg(long, conflicts_with = "operator")]
         org_admin: bool,
+        /// Where notification e-mails go (they never carry health data).
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Set a user's password, read from the first line of standard input.
     SetPassword { login: String },
+    /// Set (or, without --email, remove) the address notification e-mails go to.
+    SetEmail {
+        login: String,
+        #[arg(long)]
+        email: Option<String>,
+    },
     /// Make a professional an admin of their own organisation (or stop it).
     OrgAdmin {
         login: String,
@@ -263,7 +272,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve { listen, demo } => serve(&global, listen, demo).await,
         command => {
             let store = open_store(&global).await?;
-            let app = Sammen::new(store.clone(), clock(&global), Arc::new(RandomIds));
+            let app = Sammen::new(store.clone(), clock(&global), Arc::new(RandomIds)).with_mailer(global.mailer());
             administer(&global, &app, command).await
         }
     }
@@ -280,7 +289,7 @@ async fn serve(global: &Global, listen: SocketAddr, demo: bool) -> Result<(), Fa
             eprintln!("The database already has data; the demo was not loaded again.");
         }
     }
-    let app = Sammen::new(store.clone(), clock, Arc::new(RandomIds));
+    let app = Sammen::new(store.clone(), clock, Arc::new(RandomIds)).with_mailer(global.mailer());
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -344,6 +353,11 @@ fn print_config(global: &Global) -> Result<(), Failure> {
     println!("listen       = {}", std::env::var("SAMMEN_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into()));
     println!("clock        = {}", global.now.map(|t| format!("fixed at {t}")).unwrap_or_else(|| "system".into()));
     println!("log          = {}", std::env::var("SAMMEN_LOG").unwrap_or_else(|_| "info".into()));
+    let mail = match global.mail {
+        config::Mail::Outbox => format!("outbox ({})", global.data_dir.join("outbox").display()),
+        config::Mail::Off => "off".into(),
+    };
+    println!("mail         = {mail}");
     Ok(())
 }
 
@@ -415,7 +429,7 @@ async fn user(app: &Sammen, command: UserCommand) -> Result<(), Failure> {
                 println!("{}\t{name}\t{profession}\t{org_name}\t{sector}", u.login);
             }
         }
-        UserCommand::Add { login, name, profession, org, operator, org_admin } => {
+        UserCommand::Add { login, name, profession, org, operator, org_admin, email } => {
             let kind = if operator {
                 UserKind::Operator
             } else {
@@ -427,6 +441,9 @@ async fn user(app: &Sammen, command: UserCommand) -> Result<(), Failure> {
             if org_admin {
                 app.set_org_admin(&user.login, true).await?;
             }
+            if email.is_some() {
+                app.set_user_email(&user.login, email.as_deref()).await?;
+            }
             println!("Added user {} ({}).", user.login, user.id);
         }
         UserCommand::SetPassword { login } => {
@@ -434,6 +451,13 @@ async fn user(app: &Sammen, command: UserCommand) -> Result<(), Failure> {
             std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
             app.set_password(&login, line.trim_end_matches(['\r', '\n'])).await?;
             println!("Set the password of {login}.");
+        }
+        UserCommand::SetEmail { login, email } => {
+            app.set_user_email(&login, email.as_deref()).await?;
+            match email {
+                Some(_) => println!("Set the notification address of {login}."),
+                None => println!("{login} gets no notification e-mails."),
+            }
         }
         UserCommand::OrgAdmin { login, remove } => {
             app.set_org_admin(&login, !remove).await?;

@@ -162,6 +162,34 @@ impl World {
         (patient, c["id"].as_str().unwrap().to_string())
     }
 
+    /// Adds a professional in a new organisation of `sector`; returns (token, org id).
+    pub async fn professional(&self, login: &str, sector: Sector, profession: Profession) -> (String, String) {
+        let org = self.app.add_organisation(&format!("Org {login}"), sector, None).await.unwrap();
+        self.app.add_user(login, login, UserKind::Professional { profession, org: org.id }).await.unwrap();
+        let (_, token) = self.app.issue_token(login, None).await.unwrap();
+        (token, org.id.to_string())
+    }
+
+    pub async fn version_of_course(&self, patient: &str, course: &str, token: &str) -> u64 {
+        self.get(&format!("/api/patients/{patient}/courses/{course}"), token).await.1["version"].as_u64().unwrap()
+    }
+
+    /// The GP puts an organisation on the course's care team.
+    pub async fn join(&self, patient: &str, course: &str, org: &str) {
+        let v = self.version_of_course(patient, course, &self.gp).await;
+        let body = json!({"expected_version": v, "change": {"kind": "join_care_team",
+            "member": {"type": "organisation", "org": org}, "role": "team"}});
+        let (s, r) = self.post(&format!("/api/patients/{patient}/courses/{course}/events"), &self.gp, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+    }
+
+    /// A change to who may see the patient's data, at the current version.
+    pub async fn sharing(&self, token: &str, patient: &str, change: Value) -> (StatusCode, Value) {
+        let (_, current) = self.get(&format!("/api/patients/{patient}/sharing"), &self.gp).await;
+        let body = json!({"expected_version": current["version"], "change": change});
+        self.post(&format!("/api/patients/{patient}/sharing"), token, body).await
+    }
+
     pub async fn audit_count(&self) -> u64 {
         self.app.store().audit_head().await.unwrap().seq
     }
