@@ -3,7 +3,7 @@
 
 use sammen_domain::audit::{AuditAction, AuditOutcome};
 use sammen_domain::event::{NewEvent, Stream, TeamMember};
-use sammen_domain::ids::{CourseId, PatientId};
+use sammen_domain::ids::{CourseId, PatientId, UserId};
 use sammen_domain::policy::{self, Access, Decision, Facts, Filter, Reader, Relation};
 use sammen_domain::projection::{CourseState, PatientState};
 use sammen_domain::vocab::Purpose;
@@ -118,12 +118,14 @@ impl Sammen {
             events: vec![event],
             snapshot: Snapshot::Patient(next.clone()),
             work: Vec::new(),
+            followers: Vec::new(),
         };
         self.commit(Append::one(current.id, write).with_notices(notices)).await?;
         Ok(next)
     }
 
-    /// A write of a course's events, with the state and the open work after them.
+    /// A write of a course's events, with the state and the open work after them, and
+    /// everyone on the care team but the writer told that the course changed.
     pub(crate) async fn course_write(
         &self,
         expected_version: u64,
@@ -131,12 +133,25 @@ impl Sammen {
         next: &CourseState,
     ) -> AppResult<StreamWrite> {
         let dir = self.directory().await?;
+        let writers: Vec<UserId> = events.iter().map(|e| e.actor).collect();
+        let mut followers: Vec<UserId> = next
+            .team
+            .iter()
+            .flat_map(|m| match m.member {
+                TeamMember::Organisation { org } => dir.staff(org).map(|u| u.id).collect(),
+                TeamMember::Professional { user, .. } => vec![user],
+            })
+            .filter(|u| !writers.contains(u))
+            .collect();
+        followers.sort();
+        followers.dedup();
         Ok(StreamWrite {
             stream: Stream::Course(next.id),
             expected_version,
             events,
             snapshot: Snapshot::Course(Box::new(next.clone())),
             work: worklist::of_course(next, |org| dir.sector_of(org)),
+            followers,
         })
     }
 

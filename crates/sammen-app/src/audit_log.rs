@@ -15,12 +15,14 @@ use sammen_store::Store;
 
 use crate::error::AppError;
 
-/// The most entries committed in one transaction.
+/// The most requests committed in one transaction.
 const MAX_BATCH: usize = 1024;
 
 struct Request {
-    draft: AuditDraft,
-    done: oneshot::Sender<Result<u64, String>>,
+    /// Entries that must land together, in order (one read's entry, or one
+    /// worklist's entries for every patient it shows).
+    drafts: Vec<AuditDraft>,
+    done: oneshot::Sender<Result<Vec<u64>, String>>,
 }
 
 /// A handle to the audit writer. Cheap to clone.
@@ -40,54 +42,44 @@ impl AuditLog {
 
     /// Records one entry and returns its sequence number once it is durable.
     pub async fn record(&self, draft: AuditDraft) -> Result<u64, AppError> {
-        let wait = self.enqueue(draft).await?;
-        Self::durable(wait).await
+        let seqs = self.record_all(vec![draft]).await?;
+        seqs.first().copied().ok_or_else(|| AppError::Internal("the audit writer returned no entry".into()))
     }
 
-    /// Records several entries, queued together so they share commits; returns once
-    /// all are durable.
+    /// Records several entries in one commit; returns once all are durable.
     pub async fn record_all(&self, drafts: Vec<AuditDraft>) -> Result<Vec<u64>, AppError> {
-        let mut waits = Vec::with_capacity(drafts.len());
-        for draft in drafts {
-            waits.push(self.enqueue(draft).await?);
+        if drafts.is_empty() {
+            return Ok(Vec::new());
         }
-        let mut seqs = Vec::with_capacity(waits.len());
-        for wait in waits {
-            seqs.push(Self::durable(wait).await?);
-        }
-        Ok(seqs)
-    }
-
-    async fn enqueue(&self, draft: AuditDraft) -> Result<oneshot::Receiver<Result<u64, String>>, AppError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Request { draft, done })
+            .send(Request { drafts, done })
             .await
             .map_err(|_| AppError::Internal("the audit writer has stopped".into()))?;
-        Ok(wait)
-    }
-
-    async fn durable(wait: oneshot::Receiver<Result<u64, String>>) -> Result<u64, AppError> {
         match wait.await {
-            Ok(Ok(seq)) => Ok(seq),
+            Ok(Ok(seqs)) => Ok(seqs),
             Ok(Err(e)) => Err(AppError::Internal(format!("audit append failed: {e}"))),
             Err(_) => Err(AppError::Internal("the audit writer has stopped".into())),
         }
     }
 }
 
+/// Commits everything that queued while the previous commit ran, as one transaction.
+/// A request is never split across commits.
 async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>) {
-    let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Request> = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let drafts: Vec<AuditDraft> = batch.iter().map(|r| r.draft.clone()).collect();
+        let drafts: Vec<AuditDraft> = batch.iter().flat_map(|r| r.drafts.iter().cloned()).collect();
         match store.append_audit(&drafts).await {
             Ok(entries) => {
-                for (req, entry) in batch.drain(..).zip(entries) {
-                    let _ = req.done.send(Ok(entry.seq));
+                let mut seqs = entries.into_iter().map(|e| e.seq);
+                for req in batch.drain(..) {
+                    let mine: Vec<u64> = seqs.by_ref().take(req.drafts.len()).collect();
+                    let _ = req.done.send(Ok(mine));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, entries = batch.len(), "audit batch failed; the reads waiting on it are refused");
+                tracing::error!(error = %e, entries = drafts.len(), "audit batch failed; the reads waiting on it are refused");
                 for req in batch.drain(..) {
                     let _ = req.done.send(Err(e.to_string()));
                 }

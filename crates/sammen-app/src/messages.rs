@@ -251,6 +251,7 @@ fn thread_write(expected_version: u64, events: Vec<NewEvent>, next: &ThreadState
         events,
         snapshot: Snapshot::Thread(Box::new(next.clone())),
         work: worklist::of_thread(next),
+        followers: Vec::new(),
     }
 }
 

@@ -91,6 +91,7 @@ impl Sammen {
             events: vec![event],
             snapshot: Snapshot::Patient(state),
             work: Vec::new(),
+            followers: Vec::new(),
         };
         let result = self.commit(Append::one(id, write)).await;
         self.audited(actor, AuditAction::Create, actor.purpose, id, format!("patient/{id}"), result).await?;

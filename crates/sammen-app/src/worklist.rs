@@ -2,14 +2,15 @@
 //! overdue steps they own, discharge letters they wait for, conflicting advice on
 //! their patients, and courses they follow that changed since they last looked.
 //!
-//! The open work comes from the `work_items` index (one query), the changed courses
-//! from the care team index and each reader's last look (one query). Every item then
-//! passes the policy for its patient and course, like any read: an item of a patient
-//! who objects, or of data the reader may not see, is left out, and so are its counts.
-//! Each patient shown is on the audit trail.
+//! The open work comes from the `work_items` index, kept in order of assignee; the
+//! changed courses from each follower's unseen changes, written when a course changes
+//! and removed when they look. Every line then passes the policy for its patient and
+//! course, like any read: a line of a patient who objects, or of data the reader may
+//! not see, is left out, and so are its counts. Each patient shown is on the audit
+//! trail.
 
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use time::{Date, OffsetDateTime};
 
 use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome};
@@ -57,7 +58,9 @@ pub struct WorklistView {
 struct Permits<'a> {
     actor: &'a Actor,
     patients: HashMap<PatientId, PatientState>,
-    teams: HashMap<(PatientId, CourseId), Vec<TeamMember>>,
+    /// The courses whose care team the reader is on, and how.
+    member_of: HashSet<(PatientId, CourseId)>,
+    me: [TeamMember; 2],
     decided: HashMap<(PatientId, CourseId), Option<Filter>>,
     now: OffsetDateTime,
 }
@@ -65,12 +68,14 @@ struct Permits<'a> {
 impl Permits<'_> {
     fn filter(&mut self, patient: PatientId, course: CourseId) -> Option<&Filter> {
         let (actor, now) = (self.actor, self.now);
-        let (patients, teams) = (&self.patients, &self.teams);
+        let (patients, member_of, me) = (&self.patients, &self.member_of, &self.me);
         self.decided
             .entry((patient, course))
             .or_insert_with(|| {
                 let p = patients.get(&patient)?;
-                let team = teams.get(&(patient, course)).map(Vec::as_slice).unwrap_or(&[]);
+                // The policy asks of the team only whether the reader is on it, so the
+                // reader's own memberships stand in for the whole team.
+                let team: &[TeamMember] = if member_of.contains(&(patient, course)) { me } else { &[] };
                 let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
                 let facts = Facts { patient: p, course: Some(course), team, now };
                 match policy::decide(&reader, &facts, Access::ReadCourse) {
@@ -89,32 +94,27 @@ impl Permits<'_> {
 impl Sammen {
     /// The actor's worklist, with at most `limit` entries of each kind.
     pub async fn worklist(&self, actor: &Actor, limit: usize) -> AppResult<WorklistView> {
-        if actor.user.profession().is_none() {
-            return Err(AppError::Forbidden);
-        }
+        // Worklists are for professionals, who all work for an organisation.
+        let Some(org_id) = actor.user.org() else { return Err(AppError::Forbidden) };
         let now = self.now();
         let today = now.date();
         let (user, org) = (actor.user.id, actor.user.org());
         let work: Vec<WorkItem> = self
             .store
-            .work_for(user, org, SCAN_LIMIT)
+            .work_for(user, org, today, SCAN_LIMIT)
             .await?
             .into_iter()
             .filter(|w| w.show.shown(w.due, today))
             .collect();
-        let changed = self.store.followed_changes(user, org, SCAN_LIMIT).await?;
-
+        let changed = self.store.unseen_changes(user, SCAN_LIMIT).await?;
         let mut ids: Vec<PatientId> = work.iter().map(|w| w.patient).chain(changed.iter().map(|c| c.patient)).collect();
         ids.sort();
         ids.dedup();
-        let mut permits =
-            Permits { actor, patients: HashMap::new(), teams: HashMap::new(), decided: HashMap::new(), now };
-        for p in self.store.patients(&ids).await? {
-            permits.patients.insert(p.id, p);
-        }
-        for (patient, course, member) in self.store.care_teams(&ids).await? {
-            permits.teams.entry((patient, course)).or_default().push(member);
-        }
+        let memberships = self.store.memberships(user, org, Some(&ids)).await?;
+        let member_of: HashSet<(PatientId, CourseId)> = memberships.into_iter().collect();
+        let patients = self.store.patients(&ids).await?.into_iter().map(|p| (p.id, p)).collect();
+        let me = [TeamMember::Professional { user, org: org_id }, TeamMember::Organisation { org: org_id }];
+        let mut permits = Permits { actor, patients, member_of, me, decided: HashMap::new(), now };
 
         let mut lines: Vec<WorkEntry> = Vec::new();
         for w in work {
@@ -155,7 +155,7 @@ impl Sammen {
                 title: if shown { c.title } else { String::new() },
                 due: None,
                 overdue: false,
-                since: c.updated_at,
+                since: c.changed_at,
             });
         }
 

@@ -82,7 +82,13 @@ CREATE TABLE care_team (
 CREATE INDEX care_team_by_org ON care_team (org_id, patient_id);
 CREATE INDEX care_team_by_user ON care_team (user_id, patient_id) WHERE user_id <> '';
 
-CREATE TABLE audit_log (
+-- The audit trail lives apart from the record: on SQLite in a file of its own
+-- (sammen-audit.db beside sammen.db, attached as "audit"), on PostgreSQL in a schema of
+-- its own. On SQLite its commits, one for every read, then never make readers of the
+-- record drop their cached pages.
+CREATE SCHEMA audit;
+
+CREATE TABLE audit.audit_log (
     seq         BIGINT PRIMARY KEY,
     at          BIGINT NOT NULL,
     actor       TEXT NOT NULL,
@@ -95,12 +101,12 @@ CREATE TABLE audit_log (
     prev_hash   TEXT NOT NULL,
     hash        TEXT NOT NULL
 );
-CREATE INDEX audit_by_patient ON audit_log (patient_id, seq) WHERE patient_id IS NOT NULL;
+CREATE INDEX audit_by_patient ON audit.audit_log (patient_id, seq) WHERE patient_id IS NOT NULL;
 
-CREATE TABLE audit_head (
+CREATE TABLE audit.audit_head (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     seq         BIGINT NOT NULL,
     hash        TEXT NOT NULL
 );
-INSERT INTO audit_head (id, seq, hash)
+INSERT INTO audit.audit_head (id, seq, hash)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');

@@ -2,24 +2,25 @@
 //!
 //! Writes go through a single connection and `BEGIN IMMEDIATE`, so a write transaction
 //! holds the write lock from its first statement and never fails half-way on a lock
-//! upgrade; reads use a small pool and never wait for writes (WAL). `synchronous=FULL`:
-//! a commit that returned is on disk, which the audit trail's promise depends on.
+//! upgrade; reads use a small pool of read-only connections and never wait for writes
+//! (WAL). `synchronous=FULL`: a commit that returned is on disk, which the audit
+//! trail's promise depends on.
 //!
-//! Every query is shared with PostgreSQL ([`sammen_store::SqlStore`]); this crate holds
-//! only connections, transactions, value conversion and the migrations.
+//! SQLite is called through `rusqlite`, each statement on Tokio's blocking pool: one
+//! hand-off per statement, not per row, so a worklist that reads a thousand rows costs
+//! what SQLite costs. Every query is shared with PostgreSQL ([`sammen_store::SqlStore`]);
+//! this crate holds only connections, transactions, value conversion and migrations.
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool, Transaction, TypeInfo, ValueRef};
-use std::path::Path;
-use std::time::Duration;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use sammen_domain::clock::to_micros;
-use sammen_store::sql::{Backend, Sql, SqlError, SqlTx, Val};
+use sammen_store::sql::{Backend, Row, Sql, SqlError, SqlTx, Val};
 use sammen_store::{Engine, SqlStore, StoreError, StoreResult};
 
 /// The migrations, in order. Never edit one that has shipped; add a new one.
@@ -29,154 +30,310 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_messages_and_worklists.sql")),
 ];
 
+/// Read-only connections kept open for reads.
+const READERS: usize = 4;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
 /// Sammen on SQLite.
 pub type SqliteStore = SqlStore<SqliteBackend>;
 
 pub struct SqliteBackend {
-    read: SqlitePool,
-    write: SqlitePool,
+    path: PathBuf,
+    readers: Arc<Readers>,
+    writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
 }
 
-fn backend(e: sqlx::Error) -> StoreError {
+/// The read pool: idle connections, and permits for how many may be in use.
+struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn sql_error(e: sqlx::Error) -> SqlError {
-    match e.as_database_error() {
-        Some(d) if d.is_unique_violation() => SqlError::Unique,
-        Some(d) if d.is_foreign_key_violation() => SqlError::ForeignKey,
+fn sql_error(e: rusqlite::Error) -> SqlError {
+    use rusqlite::ffi;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => SqlError::Unique,
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => SqlError::ForeignKey,
+            _ => SqlError::Other(e.to_string()),
+        },
         _ => SqlError::Other(e.to_string()),
     }
 }
 
+/// The audit trail's file, beside the record's: `sammen.db` keeps `sammen-audit.db`.
+pub fn audit_path(path: &Path) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sammen".into());
+    path.with_file_name(format!("{stem}-audit.db"))
+}
+
+/// Opens a connection with Sammen's settings and the audit trail attached as `audit`.
+/// Readers open read-only.
+///
+/// The audit trail is a file of its own because every read appends to it: a commit to
+/// a file makes every other connection drop its cached pages of that file, and the
+/// record's pages should stay warm while reads are being audited.
+fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute("ATTACH DATABASE ?1 AS audit", [audit_path(path).to_string_lossy()])?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+         PRAGMA main.cache_size = -32000; PRAGMA audit.cache_size = -8000;",
+    )?;
+    if !read_only {
+        conn.execute_batch(
+            "PRAGMA main.journal_mode = WAL; PRAGMA main.synchronous = FULL; \
+             PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL;",
+        )?;
+    }
+    Ok(conn)
+}
+
 /// Opens (creating if needed) the database file and applies pending migrations.
 pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true)
-        .pragma("temp_store", "memory")
-        .pragma("cache_size", "-32000");
-    let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(backend)?;
-    let read =
-        SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await.map_err(backend)?;
-    let b = SqliteBackend { read, write };
-    b.migrate().await?;
+    let path = path.to_path_buf();
+    let writer = blocking({
+        let path = path.clone();
+        move || {
+            let mut conn = connect(&path, false).map_err(backend)?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        }
+    })
+    .await?;
+    let readers = Arc::new(Readers { idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(READERS)) });
+    let b = SqliteBackend { path, readers, writer: Arc::new(tokio::sync::Mutex::new(Some(writer))) };
     Ok(SqlStore::new(b))
 }
 
+/// Runs blocking work on Tokio's blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Backend(format!("a database task failed: {e}")))?
+}
+
+/// Applies every migration not applied yet, each in its own transaction.
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(backend)?;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+        let done: bool = tx
+            .query_row("SELECT COUNT(*) FROM schema_migrations WHERE version = ?", [version], |r| r.get::<_, i64>(0))
+            .map_err(backend)?
+            > 0;
+        if !done {
+            tx.execute_batch(sql).map_err(backend)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                [*version, to_micros(OffsetDateTime::now_utc())],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
 impl SqliteBackend {
-    /// Applies every migration not applied yet, each in its own transaction.
-    pub async fn migrate(&self) -> StoreResult<()> {
-        let mut conn = self.write.acquire().await.map_err(backend)?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-        )
-        .execute(&mut *conn)
+    /// Runs one SQL statement on the write connection: for tests that tamper with the
+    /// database on purpose, and for operators' repair scripts. Not part of the store.
+    pub async fn raw_execute(&self, sql: &str) -> StoreResult<u64> {
+        let mut w = self.write_connection().await?;
+        let sql = sql.to_string();
+        let conn = w.take().ok_or_else(|| backend("the write connection is gone"))?;
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let r = conn.execute(&sql, []).map(|n| n as u64).map_err(|e| StoreError::Backend(e.to_string()));
+            (conn, r)
+        })
         .await
         .map_err(backend)?;
-        for (version, sql) in MIGRATIONS {
-            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-            if done.is_none() {
-                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(backend)?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                    .bind(version)
-                    .bind(to_micros(OffsetDateTime::now_utc()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            }
-            tx.commit().await.map_err(backend)?;
+        *w = Some(conn);
+        result
+    }
+
+    /// The write connection, reopened if a cancelled write took the last one with it.
+    async fn write_connection(&self) -> StoreResult<OwnedMutexGuard<Option<Connection>>> {
+        let mut guard = self.writer.clone().lock_owned().await;
+        if guard.is_none() {
+            let path = self.path.clone();
+            *guard = Some(blocking(move || connect(&path, false).map_err(backend)).await?);
         }
-        Ok(())
-    }
-
-    /// Runs SQL on the write connection: for tests that tamper with the database on
-    /// purpose, and for operators' repair scripts. Not part of the store.
-    pub async fn raw_execute(&self, sql: &str) -> StoreResult<u64> {
-        sqlx::raw_sql(sql).execute(&self.write).await.map(|r| r.rows_affected()).map_err(backend)
+        Ok(guard)
     }
 }
 
-fn bind<'q>(
-    mut q: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
-    args: &'q [Val],
-) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
-    for a in args {
-        q = match a {
-            Val::Int(v) => q.bind(*v),
-            Val::Text(v) => q.bind(v.as_deref()),
-            Val::Bool(v) => q.bind(*v),
-            Val::Bytes(v) => q.bind(v.as_slice()),
-        };
+/// Binds a value as SQLite sees it.
+struct Param<'a>(&'a Val);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Val::Int(Some(i)) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Val::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+            Val::Text(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Val::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Val::Int(None) | Val::Text(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
     }
-    q
 }
 
-/// A row as values, by each value's own storage class (SQLite's types are per value).
-fn values(row: &SqliteRow) -> Result<Vec<Val>, SqlError> {
-    let mut out = Vec::with_capacity(row.columns().len());
-    for i in 0..row.columns().len() {
-        let raw = row.try_get_raw(i).map_err(sql_error)?;
-        let v = if raw.is_null() {
-            Val::Text(None)
-        } else {
-            match raw.type_info().name() {
-                "INTEGER" | "BOOLEAN" => Val::Int(Some(row.try_get_unchecked::<i64, _>(i).map_err(sql_error)?)),
-                "BLOB" => Val::Bytes(row.try_get_unchecked::<Vec<u8>, _>(i).map_err(sql_error)?),
-                "REAL" => return Err(SqlError::Other("Sammen stores no floating-point values".into())),
-                _ => Val::Text(Some(row.try_get_unchecked::<String, _>(i).map_err(sql_error)?)),
+/// Rewrites `$1`-style placeholders as plain `?`, with the arguments in the order the
+/// placeholders appear. SQLite looks numbered and named parameters up in a list, so a
+/// statement with many of them (a long `IN` list, a multi-row insert) binds in time
+/// quadratic in their number; plain `?` binds in constant time each.
+fn positional(sql: &str, args: Vec<Val>) -> (String, Vec<Val>) {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut order = Vec::new();
+    let (mut i, mut copied) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            let start = i + 1;
+            let mut end = start;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
             }
-        };
-        out.push(v);
+            out.push_str(&sql[copied..i]);
+            out.push('?');
+            order.push(sql[start..end].parse::<usize>().unwrap_or(0));
+            copied = end;
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&sql[copied..]);
+    if order.len() == args.len() && order.iter().enumerate().all(|(k, n)| *n == k + 1) {
+        return (out, args);
+    }
+    let args = order.iter().map(|n| args.get(n.wrapping_sub(1)).cloned().unwrap_or(Val::Text(None))).collect();
+    (out, args)
+}
+
+fn run_execute(conn: &Connection, sql: &str, args: Vec<Val>) -> Result<u64, SqlError> {
+    let (sql, args) = positional(sql, args);
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+    let n = stmt.execute(rusqlite::params_from_iter(args.iter().map(Param))).map_err(sql_error)?;
+    Ok(n as u64)
+}
+
+fn run_fetch(conn: &Connection, sql: &str, args: Vec<Val>) -> Result<Vec<Row>, SqlError> {
+    let (sql, args) = positional(sql, args);
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+    let columns = stmt.column_count();
+    let mut rows = stmt.query(rusqlite::params_from_iter(args.iter().map(Param))).map_err(sql_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let mut values = Vec::with_capacity(columns);
+        for i in 0..columns {
+            values.push(match row.get_ref(i).map_err(sql_error)? {
+                ValueRef::Null => Val::Text(None),
+                ValueRef::Integer(v) => Val::Int(Some(v)),
+                ValueRef::Text(t) => Val::Text(Some(
+                    std::str::from_utf8(t).map_err(|_| SqlError::Other("text that is not UTF-8".into()))?.to_owned(),
+                )),
+                ValueRef::Blob(b) => Val::Bytes(b.to_vec()),
+                ValueRef::Real(_) => return Err(SqlError::Other("Sammen stores no floating-point values".into())),
+            });
+        }
+        out.push(values);
     }
     Ok(out)
 }
 
-async fn execute(conn: &mut SqliteConnection, sql: &str, args: Vec<Val>) -> Result<u64, SqlError> {
-    bind(sqlx::query(sql), &args).execute(conn).await.map(|r| r.rows_affected()).map_err(sql_error)
+/// Runs one statement on a connection on the blocking pool, and gives it back.
+async fn on_connection<T: Send + 'static>(
+    slot: &mut Option<Connection>,
+    f: impl FnOnce(&Connection) -> Result<T, SqlError> + Send + 'static,
+) -> Result<T, SqlError> {
+    let conn = slot.take().ok_or_else(|| SqlError::Other("the connection was lost by a cancelled call".into()))?;
+    let (conn, result) = tokio::task::spawn_blocking(move || {
+        let r = f(&conn);
+        (conn, r)
+    })
+    .await
+    .map_err(|e| SqlError::Other(format!("a database task failed: {e}")))?;
+    *slot = Some(conn);
+    result
 }
 
-async fn fetch(conn: &mut SqliteConnection, sql: &str, args: Vec<Val>) -> Result<Vec<Vec<Val>>, SqlError> {
-    let rows = bind(sqlx::query(sql), &args).fetch_all(conn).await.map_err(sql_error)?;
-    rows.iter().map(values).collect()
+/// A read connection from the pool; it goes back to the pool when dropped.
+struct Reader {
+    conn: Option<Connection>,
+    readers: Arc<Readers>,
+    _permit: OwnedSemaphorePermit,
 }
 
-struct Reader(PoolConnection<Sqlite>);
-struct Writer(Transaction<'static, Sqlite>);
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.readers.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        }
+    }
+}
+
+/// The write connection inside `BEGIN IMMEDIATE`; rolled back if dropped uncommitted.
+struct Writer {
+    guard: OwnedMutexGuard<Option<Connection>>,
+    open: bool,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.open {
+            if let Some(conn) = self.guard.as_ref() {
+                // Quick and local; a rollback that fails leaves SQLite to roll back when
+                // the next BEGIN finds the transaction open.
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+    }
+}
 
 #[async_trait]
 impl Sql for Reader {
     async fn execute(&mut self, sql: &str, args: Vec<Val>) -> Result<u64, SqlError> {
-        execute(&mut self.0, sql, args).await
+        let sql = sql.to_string();
+        on_connection(&mut self.conn, move |c| run_execute(c, &sql, args)).await
     }
-    async fn fetch(&mut self, sql: &str, args: Vec<Val>) -> Result<Vec<Vec<Val>>, SqlError> {
-        fetch(&mut self.0, sql, args).await
+    async fn fetch(&mut self, sql: &str, args: Vec<Val>) -> Result<Vec<Row>, SqlError> {
+        let sql = sql.to_string();
+        on_connection(&mut self.conn, move |c| run_fetch(c, &sql, args)).await
     }
 }
 
 #[async_trait]
 impl Sql for Writer {
     async fn execute(&mut self, sql: &str, args: Vec<Val>) -> Result<u64, SqlError> {
-        execute(&mut self.0, sql, args).await
+        let sql = sql.to_string();
+        on_connection(&mut self.guard, move |c| run_execute(c, &sql, args)).await
     }
-    async fn fetch(&mut self, sql: &str, args: Vec<Val>) -> Result<Vec<Vec<Val>>, SqlError> {
-        fetch(&mut self.0, sql, args).await
+    async fn fetch(&mut self, sql: &str, args: Vec<Val>) -> Result<Vec<Row>, SqlError> {
+        let sql = sql.to_string();
+        on_connection(&mut self.guard, move |c| run_fetch(c, &sql, args)).await
     }
 }
 
 #[async_trait]
 impl SqlTx for Writer {
-    async fn commit(self: Box<Self>) -> Result<(), SqlError> {
-        self.0.commit().await.map_err(sql_error)
+    async fn commit(mut self: Box<Self>) -> Result<(), SqlError> {
+        on_connection(&mut self.guard, |c| c.execute_batch("COMMIT").map_err(sql_error)).await?;
+        self.open = false;
+        Ok(())
     }
 }
 
@@ -187,11 +344,22 @@ impl Backend for SqliteBackend {
     }
 
     async fn reader(&self) -> StoreResult<Box<dyn Sql>> {
-        Ok(Box::new(Reader(self.read.acquire().await.map_err(backend)?)))
+        let permit = self.readers.permits.clone().acquire_owned().await.map_err(backend)?;
+        let idle = self.readers.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let path = self.path.clone();
+                blocking(move || connect(&path, true).map_err(backend)).await?
+            }
+        };
+        Ok(Box::new(Reader { conn: Some(conn), readers: self.readers.clone(), _permit: permit }))
     }
 
     async fn writer(&self) -> StoreResult<Box<dyn SqlTx>> {
-        Ok(Box::new(Writer(self.write.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?)))
+        let mut guard = self.write_connection().await?;
+        on_connection(&mut guard, |c| c.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)).await?;
+        Ok(Box::new(Writer { guard, open: true }))
     }
 
     fn lock_rows(&self) -> &'static str {
@@ -199,10 +367,12 @@ impl Backend for SqliteBackend {
     }
 
     async fn schema_version(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            .fetch_one(&self.read)
-            .await
-            .map_err(backend)
+        let mut r = self.reader().await?;
+        let rows = r.fetch("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", vec![]).await?;
+        match rows.first().and_then(|row| row.first()) {
+            Some(Val::Int(Some(v))) => Ok(*v),
+            _ => Err(StoreError::Corrupt("schema_migrations".into())),
+        }
     }
 }
 
@@ -218,4 +388,19 @@ pub fn test_dir() -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("create test dir");
     dir
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_positional() {
+        let (sql, args) = positional("SELECT a FROM t WHERE x = $2 AND y = $1 AND z = $2", vec![1.into(), "b".into()]);
+        assert_eq!(sql, "SELECT a FROM t WHERE x = ? AND y = ? AND z = ?");
+        assert_eq!(args, vec![Val::from("b"), Val::from(1), Val::from("b")]);
+        let (sql, args) = positional("VALUES ($1, $2), ($3, $4)", vec![1.into(), 2.into(), 3.into(), 4.into()]);
+        assert_eq!(sql, "VALUES (?, ?), (?, ?)");
+        assert_eq!(args.len(), 4);
+    }
 }

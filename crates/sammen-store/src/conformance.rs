@@ -127,6 +127,7 @@ async fn patient_with_course(store: &dyn Store, ids: &Seq, org: OrgId, cpr: &str
                 events: vec![reg],
                 snapshot: Snapshot::Patient(state),
                 work: Vec::new(),
+                followers: Vec::new(),
             },
         ))
         .await
@@ -151,6 +152,7 @@ async fn patient_with_course(store: &dyn Store, ids: &Seq, org: OrgId, cpr: &str
                 events,
                 snapshot: Snapshot::Course(Box::new(course.clone())),
                 work: Vec::new(),
+                followers: Vec::new(),
             },
         ))
         .await
@@ -192,6 +194,7 @@ async fn change(
                 events: vec![event],
                 snapshot: Snapshot::Course(Box::new(next.clone())),
                 work: Vec::new(),
+                followers: Vec::new(),
             },
         ))
         .await?;
@@ -309,6 +312,7 @@ pub async fn registration_and_duplicate_cpr(store: Arc<dyn Store>) {
                 snapshot: Snapshot::Patient(PatientState::from_registration(other, &reg).unwrap()),
                 events: vec![reg],
                 work: Vec::new(),
+                followers: Vec::new(),
             },
         ))
         .await;
@@ -382,6 +386,7 @@ pub async fn stale_version_changes_nothing(store: Arc<dyn Store>) {
                 events: vec![ev],
                 snapshot: Snapshot::Patient(next),
                 work: Vec::new(),
+                followers: Vec::new(),
             },
         ))
         .await;
@@ -656,6 +661,7 @@ fn thread_write(
         events: vec![event],
         snapshot: Snapshot::Thread(Box::new(thread.clone())),
         work,
+        followers: Vec::new(),
     };
     (thread, write)
 }
@@ -675,6 +681,7 @@ pub async fn a_write_to_two_streams_is_all_or_nothing(store: Arc<dyn Store>) {
         events: joined.clone(),
         snapshot: Snapshot::Course(Box::new(next.clone())),
         work: Vec::new(),
+        followers: Vec::new(),
     };
     let (thread, thread_write) = thread_write(&ids, &course, o, other, "c-1");
     let file = Attachment {
@@ -694,7 +701,8 @@ pub async fn a_write_to_two_streams_is_all_or_nothing(store: Arc<dyn Store>) {
     assert_eq!(store.thread(patient, thread.id).await.unwrap(), None);
     assert!(store.attachment(patient, file.id).await.unwrap().is_none());
     assert_eq!(store.events(patient, EventFilter::default()).await.unwrap().len(), 3);
-    assert!(store.work_for(UserId::from_random_bytes(ids.random_bytes()), Some(other), 10).await.unwrap().is_empty());
+    let anyone = UserId::from_random_bytes(ids.random_bytes());
+    assert!(store.work_for(anyone, Some(other), date!(2026 - 03 - 01), 10).await.unwrap().is_empty());
     // At the right version both land, in one log without gaps.
     let fresh = Append {
         patient,
@@ -753,7 +761,8 @@ fn work(patient: PatientId, course: CourseId, stream: Stream, assignee: Assignee
         kind,
         assignee,
         due: Some(date!(2026 - 03 - 09)),
-        show: Show::AfterDue,
+        // A handover is answered until its day; the rest shows once it has passed.
+        show: if kind == WorkKind::Handover { Show::UntilDue } else { Show::AfterDue },
         since: NOW,
         title: "Opgave".into(),
         category: DataCategory::Plan,
@@ -789,6 +798,7 @@ pub async fn work_items_are_replaced_per_stream_and_found_by_assignee(store: Arc
         events: named,
         snapshot: Snapshot::Course(Box::new(next.clone())),
         work: items.clone(),
+        followers: vec![],
     };
     store.append(Append::one(patient, write)).await.unwrap();
     let kinds = |v: Vec<WorkItem>| {
@@ -796,11 +806,17 @@ pub async fn work_items_are_replaced_per_stream_and_found_by_assignee(store: Arc
         k.sort();
         k
     };
-    assert_eq!(kinds(store.work_for(gp, None, 50).await.unwrap()), vec![WorkKind::OverdueStep]);
-    assert_eq!(kinds(store.work_for(gp, Some(o), 50).await.unwrap()), vec![WorkKind::Handover, WorkKind::OverdueStep]);
+    let (due, after_due) = (date!(2026 - 03 - 09), date!(2026 - 03 - 10));
+    // On the due day the handover can still be answered and nothing is overdue yet.
+    assert_eq!(kinds(store.work_for(gp, Some(o), due, 50).await.unwrap()), vec![WorkKind::Handover]);
+    assert!(store.work_for(gp, None, due, 50).await.unwrap().is_empty());
+    // The day after: the step is overdue, the handover expired.
+    assert_eq!(kinds(store.work_for(gp, None, after_due, 50).await.unwrap()), vec![WorkKind::OverdueStep]);
+    assert_eq!(kinds(store.work_for(gp, Some(o), after_due, 50).await.unwrap()), vec![WorkKind::OverdueStep]);
     // The key worker's items follow the course's key worker.
-    assert_eq!(kinds(store.work_for(nurse, None, 50).await.unwrap()), vec![WorkKind::UnansweredHandover]);
-    let round_trip = store.work_for(gp, None, 50).await.unwrap();
+    assert_eq!(kinds(store.work_for(nurse, None, after_due, 50).await.unwrap()), vec![WorkKind::UnansweredHandover]);
+    assert!(store.work_for(gp, None, after_due, 50).await.unwrap().iter().all(|w| w.assignee != Assignee::KeyWorker));
+    let round_trip = store.work_for(gp, None, after_due, 50).await.unwrap();
     assert_eq!(round_trip, vec![items[0].clone()]);
     // The next write of the stream replaces its work.
     let more = decide::change_course(&ctx(&ids, o), &next, &note(1), &ChangeFacts::default()).unwrap();
@@ -812,17 +828,19 @@ pub async fn work_items_are_replaced_per_stream_and_found_by_assignee(store: Arc
         events: more,
         snapshot: Snapshot::Course(Box::new(after)),
         work: vec![],
+        followers: vec![],
     };
     store.append(Append::one(patient, write)).await.unwrap();
-    assert!(store.work_for(gp, Some(o), 50).await.unwrap().is_empty());
-    assert!(store.work_for(nurse, None, 50).await.unwrap().is_empty());
+    assert!(store.work_for(gp, Some(o), after_due, 50).await.unwrap().is_empty());
+    assert!(store.work_for(nurse, None, after_due, 50).await.unwrap().is_empty());
 }
 
 pub async fn last_looks_follow_the_audit_trail(store: Arc<dyn Store>) {
     let ids = ids();
     let o = OrgId::from_random_bytes(ids.random_bytes());
     let (patient, course) = patient_with_course(&*store, &ids, o, "1601801234").await;
-    let reader = UserId::from_random_bytes(ids.random_bytes());
+    let (reader, other) =
+        (UserId::from_random_bytes(ids.random_bytes()), UserId::from_random_bytes(ids.random_bytes()));
     let look = |at: OffsetDateTime, object: String, outcome| AuditDraft {
         at,
         actor: format!("user/{reader}"),
@@ -833,28 +851,16 @@ pub async fn last_looks_follow_the_audit_trail(store: Arc<dyn Store>) {
         object,
         outcome,
     };
-    // Never looked: the course counts as changed for everyone following it.
-    let changed = store.followed_changes(reader, Some(o), 10).await.unwrap();
-    assert_eq!(changed.len(), 1);
-    assert_eq!((changed[0].course, changed[0].last_look), (course.id, None));
-    assert_eq!(changed[0].title, "Low back pain");
-    let later = NOW + time::Duration::hours(1);
-    store
-        .append_audit(&[
-            look(later, format!("course/{}/briefing", course.id), AuditOutcome::Permitted),
-            look(later + time::Duration::hours(1), format!("course/{}", course.id), AuditOutcome::Denied),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(store.last_look(patient, course.id, reader).await.unwrap(), Some(later), "a denial is no look");
-    assert!(store.followed_changes(reader, Some(o), 10).await.unwrap().is_empty());
-    // An older look never moves the last look back.
-    store.append_audit(&[look(NOW, format!("course/{}", course.id), AuditOutcome::Permitted)]).await.unwrap();
-    assert_eq!(store.last_look(patient, course.id, reader).await.unwrap(), Some(later));
-    // Someone writes after the look: changed again, but not for those not following.
-    let mut moved = course.clone();
-    moved.updated_at = later + time::Duration::minutes(5);
-    let c = Context { now: moved.updated_at, ..ctx(&ids, o) };
+    // The reader's organisation is on the team.
+    assert_eq!(store.memberships(reader, Some(o), None).await.unwrap(), vec![(patient, course.id)]);
+    assert_eq!(store.memberships(reader, Some(o), Some(&[patient])).await.unwrap(), vec![(patient, course.id)]);
+    let someone_else = PatientId::from_random_bytes(ids.random_bytes());
+    assert!(store.memberships(reader, Some(o), Some(&[someone_else])).await.unwrap().is_empty());
+    let stranger = OrgId::from_random_bytes(ids.random_bytes());
+    assert!(store.memberships(reader, Some(stranger), None).await.unwrap().is_empty());
+    // Someone writes: each follower named in the write has an unseen change.
+    let at = NOW + time::Duration::minutes(5);
+    let c = Context { now: at, ..ctx(&ids, o) };
     let events = decide::change_course(&c, &course, &note(1), &ChangeFacts::default()).unwrap();
     let mut next = course.clone();
     events.iter().for_each(|e| next.apply(e));
@@ -864,11 +870,27 @@ pub async fn last_looks_follow_the_audit_trail(store: Arc<dyn Store>) {
         events,
         snapshot: Snapshot::Course(Box::new(next)),
         work: vec![],
+        followers: vec![reader, other],
     };
     store.append(Append::one(patient, write)).await.unwrap();
-    assert_eq!(store.followed_changes(reader, Some(o), 10).await.unwrap().len(), 1);
-    let stranger = OrgId::from_random_bytes(ids.random_bytes());
-    assert!(store.followed_changes(reader, Some(stranger), 10).await.unwrap().is_empty());
+    let unseen = store.unseen_changes(reader, 10).await.unwrap();
+    assert_eq!(unseen.len(), 1);
+    assert_eq!((unseen[0].course, unseen[0].changed_at, unseen[0].title.as_str()), (course.id, at, "Low back pain"));
+    // A permitted look clears it and is the last look; a denial is no look.
+    let later = NOW + time::Duration::hours(1);
+    store
+        .append_audit(&[
+            look(later, format!("course/{}/briefing", course.id), AuditOutcome::Permitted),
+            look(later + time::Duration::hours(1), format!("course/{}", course.id), AuditOutcome::Denied),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.last_look(patient, course.id, reader).await.unwrap(), Some(later));
+    assert!(store.unseen_changes(reader, 10).await.unwrap().is_empty());
+    assert_eq!(store.unseen_changes(other, 10).await.unwrap().len(), 1, "the other follower has not looked");
+    // An older look never moves the last look back.
+    store.append_audit(&[look(NOW, format!("course/{}", course.id), AuditOutcome::Permitted)]).await.unwrap();
+    assert_eq!(store.last_look(patient, course.id, reader).await.unwrap(), Some(later));
 }
 
 pub async fn patients_and_care_teams_come_in_batches(store: Arc<dyn Store>) {

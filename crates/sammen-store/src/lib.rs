@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use std::fmt;
 use thiserror::Error;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use sammen_domain::audit::{AuditDraft, AuditEntry, AuditHead};
 use sammen_domain::contact::ContactRoute;
@@ -119,6 +119,9 @@ pub struct StreamWrite {
     /// The open work the stream holds after the events (see
     /// [`sammen_domain::worklist`]); replaces what it held before.
     pub work: Vec<WorkItem>,
+    /// Who follows this course and has not seen these events yet (every professional
+    /// of the care team but the writer). Empty for other streams.
+    pub followers: Vec<UserId>,
 }
 
 /// The bytes of a file sent with a message; its description is in the message's event.
@@ -155,15 +158,14 @@ impl Append {
 
 /// A course a professional follows, that changed after their last look.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FollowedChange {
+pub struct UnseenChange {
     pub patient: PatientId,
     pub course: CourseId,
     pub title: String,
     /// Where the course's title comes from, for the policy.
     pub origin: LegalDomain,
     pub opened_org: Option<OrgId>,
-    pub updated_at: OffsetDateTime,
-    pub last_look: Option<OffsetDateTime>,
+    pub changed_at: OffsetDateTime,
 }
 
 /// A course in a patient's list of courses.
@@ -249,13 +251,21 @@ pub trait Store: Send + Sync + 'static {
     async fn attachment(&self, patient: PatientId, id: ItemId) -> StoreResult<Option<(String, Vec<u8>)>>;
 
     // Worklists.
-    /// Open work for this user: assigned to them, to their organisation, or to them as
-    /// key worker of the course.
-    async fn work_for(&self, user: UserId, org: Option<OrgId>, limit: u32) -> StoreResult<Vec<WorkItem>>;
-    /// Courses the user follows (they or their organisation are on the care team) that
-    /// changed after the user's last look, newest first.
-    async fn followed_changes(&self, user: UserId, org: Option<OrgId>, limit: u32) -> StoreResult<Vec<FollowedChange>>;
-    /// When the user last read or wrote this course (from the audit trail).
+    /// Open work for this user that is shown on `today` (see
+    /// [`sammen_domain::worklist::Show`]): assigned to them, to their organisation, or to
+    /// them as key worker of the course.
+    async fn work_for(&self, user: UserId, org: Option<OrgId>, today: Date, limit: u32) -> StoreResult<Vec<WorkItem>>;
+    /// Courses the user follows that changed after the user's last look, newest first.
+    async fn unseen_changes(&self, user: UserId, limit: u32) -> StoreResult<Vec<UnseenChange>>;
+    /// The courses whose care team the user is on, personally or through their
+    /// organisation: every one, or only those of the patients `among`.
+    async fn memberships(
+        &self,
+        user: UserId,
+        org: Option<OrgId>,
+        among: Option<&[PatientId]>,
+    ) -> StoreResult<Vec<(PatientId, CourseId)>>;
+    /// When the user last read or wrote this course (kept from the audit trail).
     async fn last_look(
         &self,
         patient: PatientId,

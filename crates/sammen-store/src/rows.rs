@@ -18,7 +18,7 @@ use sammen_domain::vocab::{DataCategory, Purpose};
 use sammen_domain::worklist::{Assignee, Show, WorkItem, WorkKind};
 
 use crate::sql::Val;
-use crate::{CourseSummary, FollowedChange, Notice, Session, StoreError, StoreResult};
+use crate::{CourseSummary, Notice, Session, StoreError, StoreResult, UnseenChange};
 
 pub fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -288,18 +288,16 @@ pub fn decode_audit(row: AuditRow) -> StoreResult<AuditEntry> {
     })
 }
 
-pub const WORK_COLUMNS: &str = "patient_id, stream, course_id, item_id, kind, assignee_user, assignee_org, \
-     for_key_worker, due, show_rule, since, title, category, origin, author_org";
-pub const WORK_COLUMN_COUNT: usize = 15;
+pub const WORK_COLUMNS: &str =
+    "assignee, patient_id, stream, item_id, kind, course_id, due, show_rule, since, title, category, origin, author_org";
+pub const WORK_COLUMN_COUNT: usize = 13;
 pub type WorkRow = (
     String,
     String,
     String,
     String,
     String,
-    Option<String>,
-    Option<String>,
-    bool,
+    String,
     Option<String>,
     String,
     i64,
@@ -309,7 +307,28 @@ pub type WorkRow = (
     Option<String>,
 );
 
-fn date_text(d: time::Date) -> String {
+/// How `work_items.assignee` names an assignee.
+pub fn assignee_key(a: &Assignee) -> String {
+    match a {
+        Assignee::User { user } => format!("user/{user}"),
+        Assignee::Org { org } => format!("org/{org}"),
+        Assignee::KeyWorker => "key_worker".into(),
+    }
+}
+
+fn parse_assignee(text: &str) -> StoreResult<Assignee> {
+    if let Some(u) = text.strip_prefix("user/") {
+        Ok(Assignee::User { user: parse(u, "user id", UserId::parse)? })
+    } else if let Some(o) = text.strip_prefix("org/") {
+        Ok(Assignee::Org { org: parse(o, "org id", OrgId::parse)? })
+    } else if text == "key_worker" {
+        Ok(Assignee::KeyWorker)
+    } else {
+        Err(corrupt("work item assignee"))
+    }
+}
+
+pub fn date_text(d: time::Date) -> String {
     // ISO dates sort as text, so the worklist can compare them in SQL.
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
@@ -321,20 +340,13 @@ fn parse_date(text: &str) -> StoreResult<time::Date> {
 
 /// A work item flattened to the columns of `work_items`, in [`WORK_COLUMNS`] order.
 pub fn work_columns(w: &WorkItem) -> Vec<Val> {
-    let (user, org, key_worker) = match w.assignee {
-        Assignee::User { user } => (Some(user.to_string()), None, false),
-        Assignee::Org { org } => (None, Some(org.to_string()), false),
-        Assignee::KeyWorker => (None, None, true),
-    };
     crate::args![
+        assignee_key(&w.assignee),
         w.patient.to_string(),
         stream_text(w.stream),
-        w.course.to_string(),
         w.item.to_string(),
         w.kind.as_str(),
-        user,
-        org,
-        key_worker,
+        w.course.to_string(),
         w.due.map(date_text),
         w.show.as_str(),
         to_micros(w.since),
@@ -346,21 +358,14 @@ pub fn work_columns(w: &WorkItem) -> Vec<Val> {
 }
 
 pub fn decode_work(row: WorkRow) -> StoreResult<WorkItem> {
-    let (patient, stream, course, item, kind, user, org, key_worker, due, show, since, title, category, origin, author) =
-        row;
-    let assignee = match (user, org, key_worker) {
-        (Some(u), _, _) => Assignee::User { user: parse(&u, "user id", UserId::parse)? },
-        (None, Some(o), _) => Assignee::Org { org: parse(&o, "org id", OrgId::parse)? },
-        (None, None, true) => Assignee::KeyWorker,
-        (None, None, false) => return Err(corrupt("work item without assignee")),
-    };
+    let (assignee, patient, stream, item, kind, course, due, show, since, title, category, origin, author) = row;
     Ok(WorkItem {
         patient: parse(&patient, "patient id", PatientId::parse)?,
         course: parse(&course, "course id", CourseId::parse)?,
         stream: parse_stream(&stream)?,
         item: parse(&item, "item id", ItemId::parse)?,
         kind: WorkKind::parse(&kind).ok_or_else(|| corrupt("work kind"))?,
-        assignee,
+        assignee: parse_assignee(&assignee)?,
         due: due.as_deref().map(parse_date).transpose()?,
         show: Show::parse(&show).ok_or_else(|| corrupt("work show rule"))?,
         since: from_micros(since),
@@ -371,17 +376,16 @@ pub fn decode_work(row: WorkRow) -> StoreResult<WorkItem> {
     })
 }
 
-pub type FollowedRow = (String, String, String, String, Option<String>, i64, Option<i64>);
+pub type UnseenRow = (String, String, String, String, Option<String>, i64);
 
-pub fn decode_followed(row: FollowedRow) -> StoreResult<FollowedChange> {
-    let (patient, course, title, origin, opened_org, updated_at, last_look) = row;
-    Ok(FollowedChange {
+pub fn decode_unseen(row: UnseenRow) -> StoreResult<UnseenChange> {
+    let (patient, course, title, origin, opened_org, changed_at) = row;
+    Ok(UnseenChange {
         patient: parse(&patient, "patient id", PatientId::parse)?,
         course: parse(&course, "course id", CourseId::parse)?,
         title,
         origin: parse(&origin, "origin", |s| s.parse())?,
         opened_org: opened_org.map(|o| parse(&o, "org id", OrgId::parse)).transpose()?,
-        updated_at: from_micros(updated_at),
-        last_look: last_look.map(from_micros),
+        changed_at: from_micros(changed_at),
     })
 }

@@ -8,7 +8,7 @@
 //! transaction.
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use sammen_domain::audit::{chain_after, AuditDraft, AuditEntry, AuditHead};
 use sammen_domain::clock::{from_micros, to_micros};
@@ -19,14 +19,14 @@ use sammen_domain::event::{Event, EventBody, NewEvent, Stream, TeamMember};
 use sammen_domain::ids::{CourseId, ItemId, OrgId, PatientId, ThreadId, UserId};
 use sammen_domain::messaging::ThreadState;
 use sammen_domain::projection::{CourseState, PatientState, Projections};
-use sammen_domain::worklist::WorkItem;
+use sammen_domain::worklist::{Assignee, WorkItem};
 
 use crate::args;
 use crate::rows::{self, *};
 use crate::sql::{fetch_all, fetch_optional, fetch_scalar, placeholders, values_list, Backend, Sql, SqlError, Val};
 use crate::{
-    Append, CourseSummary, Engine, EventFilter, FollowedChange, Notice, PatientLog, Session, Snapshot, Store,
-    StoreError, StoreResult, StreamWrite,
+    Append, CourseSummary, Engine, EventFilter, Notice, PatientLog, Session, Snapshot, Store, StoreError, StoreResult,
+    StreamWrite, UnseenChange,
 };
 
 /// Rows written per multi-row `INSERT`.
@@ -66,36 +66,40 @@ fn conflict_or_missing(expected: u64, actual: Option<i64>, what: &'static str) -
     }
 }
 
-/// The columns of `courses` beside the state: what lists and worklists need without
-/// reading the state.
-fn course_columns(c: &CourseState) -> StoreResult<Vec<Val>> {
-    Ok(args![
+/// The columns of `courses`: what lists and worklists need, without the state.
+fn course_columns(c: &CourseState) -> Vec<Val> {
+    args![
         i64_of(c.version),
         c.title.as_str(),
         course_status_text(c.status),
-        to_json(c)?,
         to_micros(c.updated_at),
         c.key_worker.map(|u| u.to_string()),
         c.origin.as_str(),
         c.opened_org.map(|o| o.to_string()),
-    ])
+    ]
 }
 
 async fn insert_course(tx: &mut dyn Sql, patient: &str, c: &CourseState) -> StoreResult<()> {
     let mut a = args![patient, c.id.to_string()];
-    a.extend(course_columns(c)?);
+    a.extend(course_columns(c));
     let r = tx
         .execute(
-            "INSERT INTO courses (patient_id, course_id, version, title, status, state, updated_at, key_worker, origin, opened_org) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO courses (patient_id, course_id, version, title, status, updated_at, key_worker, origin, opened_org) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             a,
         )
         .await;
     match r {
-        Err(SqlError::Unique) => Err(StoreError::Conflict { expected: 0, actual: 1 }),
-        Err(SqlError::ForeignKey) => Err(StoreError::NotFound("patient")),
-        other => other.map(|_| ()).map_err(Into::into),
-    }
+        Err(SqlError::Unique) => return Err(StoreError::Conflict { expected: 0, actual: 1 }),
+        Err(SqlError::ForeignKey) => return Err(StoreError::NotFound("patient")),
+        other => other?,
+    };
+    tx.execute(
+        "INSERT INTO course_states (patient_id, course_id, state) VALUES ($1, $2, $3)",
+        args![patient, c.id.to_string(), to_json(c)?],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn insert_thread(tx: &mut dyn Sql, patient: &str, t: &ThreadState) -> StoreResult<()> {
@@ -149,16 +153,23 @@ async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite) -> Sto
             (n, "patient", ("SELECT version FROM patients WHERE patient_id = $1", args![patient]))
         }
         Snapshot::Course(state) => {
-            let mut a = course_columns(state)?;
+            let mut a = course_columns(state);
             a.extend(args![patient, state.id.to_string(), expected]);
             let n = tx
                 .execute(
-                    "UPDATE courses SET version = $1, title = $2, status = $3, state = $4, updated_at = $5, \
-                     key_worker = $6, origin = $7, opened_org = $8 \
-                     WHERE patient_id = $9 AND course_id = $10 AND version = $11",
+                    "UPDATE courses SET version = $1, title = $2, status = $3, updated_at = $4, \
+                     key_worker = $5, origin = $6, opened_org = $7 \
+                     WHERE patient_id = $8 AND course_id = $9 AND version = $10",
                     a,
                 )
                 .await?;
+            if n > 0 {
+                tx.execute(
+                    "UPDATE course_states SET state = $1 WHERE patient_id = $2 AND course_id = $3",
+                    args![to_json(state)?, patient, state.id.to_string()],
+                )
+                .await?;
+            }
             let q = "SELECT version FROM courses WHERE patient_id = $1 AND course_id = $2";
             (n, "course", (q, args![patient, state.id.to_string()]))
         }
@@ -261,6 +272,10 @@ async fn replace_team(tx: &mut dyn Sql, patient: &str, course: &CourseState) -> 
 async fn replace_work(tx: &mut dyn Sql, patient: &str, stream: Stream, work: &[WorkItem]) -> StoreResult<()> {
     let stream = stream_text(stream);
     tx.execute("DELETE FROM work_items WHERE patient_id = $1 AND stream = $2", args![patient, stream.as_str()]).await?;
+    insert_work(tx, work).await
+}
+
+async fn insert_work(tx: &mut dyn Sql, work: &[WorkItem]) -> StoreResult<()> {
     for chunk in work.chunks(CHUNK) {
         let mut a = Vec::with_capacity(chunk.len() * WORK_COLUMN_COUNT);
         for w in chunk {
@@ -268,6 +283,30 @@ async fn replace_work(tx: &mut dyn Sql, patient: &str, stream: Stream, work: &[W
         }
         let q =
             format!("INSERT INTO work_items ({WORK_COLUMNS}) VALUES {}", values_list(chunk.len(), WORK_COLUMN_COUNT));
+        tx.execute(&q, a).await?;
+    }
+    Ok(())
+}
+
+/// Tells each follower of a course that it changed: an unseen change, until they look.
+async fn mark_unseen(
+    tx: &mut dyn Sql,
+    patient: &str,
+    course: CourseId,
+    at: i64,
+    followers: &[UserId],
+) -> StoreResult<()> {
+    let course = course.to_string();
+    for chunk in followers.chunks(CHUNK) {
+        let mut a = Vec::with_capacity(chunk.len() * 4);
+        for user in chunk {
+            a.extend(args![user.to_string(), patient, course.as_str(), at]);
+        }
+        let q = format!(
+            "INSERT INTO audit.unseen (user_id, patient_id, course_id, changed_at) VALUES {} \
+             ON CONFLICT (user_id, patient_id, course_id) DO UPDATE SET changed_at = excluded.changed_at",
+            values_list(chunk.len(), 4)
+        );
         tx.execute(&q, a).await?;
     }
     Ok(())
@@ -307,6 +346,9 @@ async fn write_append(tx: &mut dyn Sql, a: &Append) -> StoreResult<()> {
             }
         }
         replace_work(tx, &patient, w.stream, &w.work).await?;
+        if let (Snapshot::Course(state), false) = (&w.snapshot, w.followers.is_empty()) {
+            mark_unseen(tx, &patient, state.id, to_micros(state.updated_at), &w.followers).await?;
+        }
     }
     insert_notices(tx, &a.notices).await?;
     for f in &a.attachments {
@@ -344,7 +386,7 @@ async fn write_projections(
             args![i64_of(state.version), to_json(state)?, state.cpr.expose(), id.as_str()],
         )
         .await?;
-        for table in ["care_team", "courses", "threads", "work_items"] {
+        for table in ["care_team", "courses", "course_states", "threads", "work_items"] {
             tx.execute(&format!("DELETE FROM {table} WHERE patient_id = $1"), args![id.as_str()]).await?;
         }
     }
@@ -355,16 +397,7 @@ async fn write_projections(
     for thread in p.threads.values() {
         insert_thread(tx, &id, thread).await?;
     }
-    for chunk in work.chunks(CHUNK) {
-        let mut a = Vec::with_capacity(chunk.len() * WORK_COLUMN_COUNT);
-        for w in chunk {
-            a.extend(work_columns(w));
-        }
-        let q =
-            format!("INSERT INTO work_items ({WORK_COLUMNS}) VALUES {}", values_list(chunk.len(), WORK_COLUMN_COUNT));
-        tx.execute(&q, a).await?;
-    }
-    Ok(())
+    insert_work(tx, work).await
 }
 
 /// Upserts each reader's last look at a course, from the audit entries of a commit.
@@ -372,10 +405,15 @@ async fn record_looks(tx: &mut dyn Sql, entries: &[AuditEntry]) -> StoreResult<(
     for e in entries {
         let Some((patient, course, user)) = e.draft.course_look() else { continue };
         tx.execute(
-            "INSERT INTO last_looks (patient_id, course_id, user_id, at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO audit.last_looks (patient_id, course_id, user_id, at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (patient_id, course_id, user_id) DO UPDATE SET at = \
              CASE WHEN excluded.at > last_looks.at THEN excluded.at ELSE last_looks.at END",
             args![patient.to_string(), course.to_string(), user.to_string(), to_micros(e.draft.at)],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM audit.unseen WHERE user_id = $1 AND patient_id = $2 AND course_id = $3",
+            args![user.to_string(), patient.to_string(), course.to_string()],
         )
         .await?;
     }
@@ -548,7 +586,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn course(&self, patient: PatientId, course: CourseId) -> StoreResult<Option<CourseState>> {
-        let q = "SELECT state FROM courses WHERE patient_id = $1 AND course_id = $2";
+        let q = "SELECT state FROM course_states WHERE patient_id = $1 AND course_id = $2";
         let a = args![patient.to_string(), course.to_string()];
         let state: Option<String> = fetch_scalar(&mut *self.read().await?, q, a).await?;
         state.map(|s| from_json(&s, "course projection")).transpose()
@@ -630,32 +668,76 @@ impl<B: Backend> Store for SqlStore<B> {
         fetch_optional(&mut *self.read().await?, q, args![patient.to_string(), id.to_string()]).await
     }
 
-    async fn work_for(&self, user: UserId, org: Option<OrgId>, limit: u32) -> StoreResult<Vec<WorkItem>> {
-        let cols = WORK_COLUMNS.split(", ").map(|c| format!("w.{c}")).collect::<Vec<_>>().join(", ");
+    async fn work_for(&self, user: UserId, org: Option<OrgId>, today: Date, limit: u32) -> StoreResult<Vec<WorkItem>> {
+        // The key worker's items are found through the courses they are key worker of,
+        // by two list lookups, so the engine seeks rather than scans every key worker
+        // row. Dates are ISO text, so `Show` compares them as text (the same rule as
+        // `Show::shown`).
+        let shown = "(show_rule = 'always' OR due IS NULL \
+                      OR (show_rule = 'until_due' AND due >= $6) OR (show_rule = 'after_due' AND due < $7))";
         let q = format!(
-            "SELECT {cols} FROM work_items w WHERE w.assignee_user = $1 \
-             UNION ALL SELECT {cols} FROM work_items w WHERE w.assignee_org = $2 \
-             UNION ALL SELECT {cols} FROM courses c JOIN work_items w \
-               ON w.patient_id = c.patient_id AND w.course_id = c.course_id AND w.for_key_worker \
-               WHERE c.key_worker = $1 \
-             LIMIT $3"
+            "SELECT {WORK_COLUMNS} FROM work_items WHERE assignee = $1 AND {shown} \
+             UNION ALL SELECT {WORK_COLUMNS} FROM work_items WHERE assignee = $2 AND {shown} \
+             UNION ALL SELECT {WORK_COLUMNS} FROM work_items WHERE assignee = 'key_worker' AND {shown} \
+               AND patient_id IN (SELECT patient_id FROM courses WHERE key_worker = $3) \
+               AND course_id IN (SELECT course_id FROM courses WHERE key_worker = $4) \
+             LIMIT $5"
         );
-        let a = args![user.to_string(), org.map(|o| o.to_string()), i64::from(limit)];
+        let me = assignee_key(&Assignee::User { user });
+        let mine = org.map(|org| assignee_key(&Assignee::Org { org })).unwrap_or_default();
+        let day = rows::date_text(today);
+        let a = args![me, mine, user.to_string(), user.to_string(), i64::from(limit), day.as_str(), day.as_str()];
         let rows: Vec<WorkRow> = fetch_all(&mut *self.read().await?, &q, a).await?;
         rows.into_iter().map(decode_work).collect()
     }
 
-    async fn followed_changes(&self, user: UserId, org: Option<OrgId>, limit: u32) -> StoreResult<Vec<FollowedChange>> {
-        let q = "SELECT c.patient_id, c.course_id, c.title, c.origin, c.opened_org, c.updated_at, l.at \
-                 FROM (SELECT patient_id, course_id FROM care_team WHERE org_id = $2 \
-                       UNION SELECT patient_id, course_id FROM care_team WHERE user_id = $1) t \
-                 JOIN courses c ON c.patient_id = t.patient_id AND c.course_id = t.course_id \
-                 LEFT JOIN last_looks l ON l.patient_id = c.patient_id AND l.course_id = c.course_id AND l.user_id = $1 \
-                 WHERE l.at IS NULL OR c.updated_at > l.at \
-                 ORDER BY c.updated_at DESC, c.course_id LIMIT $3";
-        let a = args![user.to_string(), org.map(|o| o.to_string()), i64::from(limit)];
-        let rows: Vec<FollowedRow> = fetch_all(&mut *self.read().await?, q, a).await?;
-        rows.into_iter().map(decode_followed).collect()
+    async fn unseen_changes(&self, user: UserId, limit: u32) -> StoreResult<Vec<UnseenChange>> {
+        let q = "SELECT u.patient_id, u.course_id, c.title, c.origin, c.opened_org, u.changed_at \
+                 FROM audit.unseen u JOIN courses c ON c.patient_id = u.patient_id AND c.course_id = u.course_id \
+                 WHERE u.user_id = $1 ORDER BY u.changed_at DESC, u.course_id LIMIT $2";
+        let a = args![user.to_string(), i64::from(limit)];
+        let rows: Vec<UnseenRow> = fetch_all(&mut *self.read().await?, q, a).await?;
+        rows.into_iter().map(decode_unseen).collect()
+    }
+
+    async fn memberships(
+        &self,
+        user: UserId,
+        org: Option<OrgId>,
+        among: Option<&[PatientId]>,
+    ) -> StoreResult<Vec<(PatientId, CourseId)>> {
+        let (org, user) = (org.map(|o| o.to_string()).unwrap_or_default(), user.to_string());
+        let mut conn = self.read().await?;
+        let mut rows: Vec<(String, String)> = Vec::new();
+        match among {
+            None => {
+                let q = "SELECT patient_id, course_id FROM care_team WHERE org_id = $1 \
+                         UNION SELECT patient_id, course_id FROM care_team WHERE user_id = $2 AND user_id <> ''";
+                rows = fetch_all(&mut *conn, q, args![org, user]).await?;
+            }
+            Some(patients) => {
+                // Seeks by patient, so the cost follows the patients asked about, not
+                // how many the organisation follows.
+                for chunk in patients.chunks(CHUNK) {
+                    let list = placeholders(3, chunk.len());
+                    let q = format!(
+                        "SELECT patient_id, course_id FROM care_team WHERE org_id = $1 AND patient_id IN ({list}) \
+                         UNION SELECT patient_id, course_id FROM care_team \
+                         WHERE user_id = $2 AND user_id <> '' AND patient_id IN ({list})"
+                    );
+                    let mut a = args![org.as_str(), user.as_str()];
+                    a.extend(id_list(chunk));
+                    rows.extend(fetch_all::<(String, String)>(&mut *conn, &q, a).await?);
+                }
+            }
+        }
+        rows.into_iter()
+            .map(|(p, c)| {
+                let p = PatientId::parse(&p).map_err(|_| rows::corrupt("patient id"))?;
+                let c = CourseId::parse(&c).map_err(|_| rows::corrupt("course id"))?;
+                Ok((p, c))
+            })
+            .collect()
     }
 
     async fn last_look(
@@ -664,7 +746,7 @@ impl<B: Backend> Store for SqlStore<B> {
         course: CourseId,
         user: UserId,
     ) -> StoreResult<Option<OffsetDateTime>> {
-        let q = "SELECT at FROM last_looks WHERE patient_id = $1 AND course_id = $2 AND user_id = $3";
+        let q = "SELECT at FROM audit.last_looks WHERE patient_id = $1 AND course_id = $2 AND user_id = $3";
         let a = args![patient.to_string(), course.to_string(), user.to_string()];
         let at: Option<i64> = fetch_scalar(&mut *self.read().await?, q, a).await?;
         Ok(at.map(from_micros))
@@ -727,7 +809,7 @@ impl<B: Backend> Store for SqlStore<B> {
             return Ok(Vec::new());
         }
         let mut tx = self.backend.writer().await?;
-        let q = format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", self.backend.lock_rows());
+        let q = format!("SELECT seq, hash FROM audit.audit_head WHERE id = 1{}", self.backend.lock_rows());
         let (seq, hash): (i64, String) =
             fetch_optional(&mut *tx, &q, vec![]).await?.ok_or_else(|| rows::corrupt("the audit head is missing"))?;
         let entries = chain_after(&AuditHead { seq: u64_of(seq), hash }, drafts);
@@ -748,12 +830,12 @@ impl<B: Backend> Store for SqlStore<B> {
                     e.hash.as_str()
                 ]);
             }
-            let q = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}", values_list(chunk.len(), 11));
+            let q = format!("INSERT INTO audit.audit_log ({AUDIT_COLUMNS}) VALUES {}", values_list(chunk.len(), 11));
             tx.execute(&q, a).await?;
         }
         let last = entries.last().expect("drafts is not empty");
         tx.execute(
-            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+            "UPDATE audit.audit_head SET seq = $1, hash = $2 WHERE id = 1",
             args![i64_of(last.seq), last.hash.as_str()],
         )
         .await?;
@@ -846,7 +928,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn audit_head(&self) -> StoreResult<AuditHead> {
-        let q = "SELECT seq, hash FROM audit_head WHERE id = 1";
+        let q = "SELECT seq, hash FROM audit.audit_head WHERE id = 1";
         let (seq, hash): (i64, String) = fetch_optional(&mut *self.read().await?, q, vec![])
             .await?
             .ok_or_else(|| rows::corrupt("the audit head is missing"))?;
@@ -854,14 +936,14 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn audit_page(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        let q = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let q = format!("SELECT {AUDIT_COLUMNS} FROM audit.audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows: Vec<AuditRow> =
             fetch_all(&mut *self.read().await?, &q, args![i64_of(after_seq), i64::from(limit)]).await?;
         rows.into_iter().map(decode_audit).collect()
     }
 
     async fn audit_for_patient(&self, patient: PatientId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        let q = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE patient_id = $1 ORDER BY seq DESC LIMIT $2");
+        let q = format!("SELECT {AUDIT_COLUMNS} FROM audit.audit_log WHERE patient_id = $1 ORDER BY seq DESC LIMIT $2");
         let rows: Vec<AuditRow> =
             fetch_all(&mut *self.read().await?, &q, args![patient.to_string(), i64::from(limit)]).await?;
         rows.into_iter().map(decode_audit).collect()

@@ -52,10 +52,32 @@ pub struct BenchArgs {
     /// Concurrent clients for the throughput measurements.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Only these measurements (after the import): reads, appends, briefing, worklist.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    only: Vec<Measure>,
     /// The PostgreSQL server to create the benchmark database on. Without it, only
     /// SQLite is measured.
     #[arg(long, env = "SAMMEN_BENCH_POSTGRES_URL", hide_env_values = true)]
     postgres_url: Option<String>,
+}
+
+/// The groups of measurements `--only` can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Measure {
+    /// Course reads, audited and not, and the policy check's share.
+    Reads,
+    /// Appends by one and by several writers.
+    Appends,
+    /// The briefing and the timeline of a large course.
+    Briefing,
+    /// A GP's worklist.
+    Worklist,
+}
+
+impl BenchArgs {
+    fn measures(&self, m: Measure) -> bool {
+        self.only.is_empty() || self.only.contains(&m)
+    }
 }
 
 /// One course and a reader entitled to it.
@@ -144,14 +166,33 @@ async fn bench_engine(engine: &str, store: Arc<dyn Store>, args: &BenchArgs) -> 
 
     let app = Sammen::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
     let targets = targets(&app, &*store, 2_000, args.seed).await?;
+    if args.measures(Measure::Reads) {
+        bench_reads(engine, &app, &targets, args).await?;
+    }
+    if args.measures(Measure::Appends) {
+        bench_appends(engine, &app, &targets, args, 1).await?;
+    }
+    if args.measures(Measure::Briefing) {
+        bench_briefing(engine, &app, &targets[0], args).await?;
+    }
+    if args.measures(Measure::Appends) {
+        bench_appends(engine, &app, &targets, args, args.concurrency).await?;
+    }
+    if args.measures(Measure::Worklist) {
+        bench_worklist(engine, store, args).await?;
+    }
+    Ok(())
+}
 
+/// Course reads through the use case, audited and not, and the policy check alone.
+async fn bench_reads(engine: &str, app: &Sammen, targets: &[Target], args: &BenchArgs) -> Result<(), Failure> {
     // Reads: one client, audited.
     let one = run_clients(
         1,
         args.reads / 4,
-        &targets,
+        targets,
         |app, t| async move { app.read_course(&t.actor, t.patient, t.course).await.map(|_| ()) },
-        &app,
+        app,
     )
     .await?;
     row(engine, "read course, audited, 1 client", &one);
@@ -159,22 +200,22 @@ async fn bench_engine(engine: &str, store: Arc<dyn Store>, args: &BenchArgs) -> 
     let many = run_clients(
         args.concurrency,
         args.reads,
-        &targets,
+        targets,
         |app, t| async move { app.read_course(&t.actor, t.patient, t.course).await.map(|_| ()) },
-        &app,
+        app,
     )
     .await?;
     row(engine, &format!("read course, audited, {} clients", args.concurrency), &many);
 
     // The same reads without the audit entry: load + policy, nothing else.
-    let unaudited = run_clients(args.concurrency, args.reads, &targets, unaudited_read, &app).await?;
+    let unaudited = run_clients(args.concurrency, args.reads, targets, unaudited_read, app).await?;
     row(engine, &format!("read course, unaudited, {} clients", args.concurrency), &unaudited);
 
     // The policy check alone (decide + filter), on records already in memory, over the
     // same targets: its share of a read.
-    let policy_check = policy_check(&app, &targets, args.reads / 4).await?;
+    let policy_check = policy_check(app, targets, args.reads / 4).await?;
     row(engine, "policy check alone (decide + filter)", &policy_check);
-    let unaudited_one = run_clients(1, args.reads / 4, &targets, unaudited_read, &app).await?;
+    let unaudited_one = run_clients(1, args.reads / 4, targets, unaudited_read, app).await?;
     row(engine, "read course, unaudited, 1 client", &unaudited_one);
     println!(
         "| {engine} | policy check's share of a read (p50) | | {:.2} % of audited, {:.2} % of unaudited | | |",
@@ -182,7 +223,18 @@ async fn bench_engine(engine: &str, store: Arc<dyn Store>, args: &BenchArgs) -> 
         100.0 * policy_check.pct(0.5) / unaudited_one.pct(0.5)
     );
 
-    // Appends: one writer, then several on different courses.
+    Ok(())
+}
+
+/// Appends of one entry through the use case, by `writers` concurrent writers on
+/// different courses (a conflict is retried).
+async fn bench_appends(
+    engine: &str,
+    app: &Sammen,
+    targets: &[Target],
+    args: &BenchArgs,
+    writers: usize,
+) -> Result<(), Failure> {
     let append = |app: Sammen, t: Target| async move {
         loop {
             let current = app.store().course(t.patient, t.course).await?.ok_or(AppError::NotFound("course"))?;
@@ -199,11 +251,61 @@ async fn bench_engine(engine: &str, store: Arc<dyn Store>, args: &BenchArgs) -> 
             }
         }
     };
-    let one = run_clients(1, args.appends, &targets, append, &app).await?;
-    row(engine, "append entry, 1 writer", &one);
-    bench_briefing(engine, &app, &targets[0], args).await?;
-    let many = run_clients(args.concurrency, args.appends, &targets, append, &app).await?;
-    row(engine, &format!("append entry, {} writers", args.concurrency), &many);
+    let sample = run_clients(writers, args.appends, targets, append, app).await?;
+    let what =
+        if writers == 1 { "append entry, 1 writer".to_string() } else { format!("append entry, {writers} writers") };
+    row(engine, &what, &sample);
+    Ok(())
+}
+
+/// The worklist of a GP whose practice follows about [`generate::PATIENTS_PER_PRACTICE`]
+/// patients. The clock stands just after the generated histories end, so open steps,
+/// handovers and questions are due around now (some overdue). Another professional of
+/// the practice then writes in one course in twenty, so "changed since I last looked"
+/// holds what a working day would.
+async fn bench_worklist(engine: &str, store: Arc<dyn Store>, args: &BenchArgs) -> Result<(), Failure> {
+    use sammen_domain::clock::ManualClock;
+    let clock = Arc::new(ManualClock::new(generate::ANCHOR + time::Duration::days(1)));
+    let app = Sammen::new(store.clone(), clock, Arc::new(RandomIds));
+    let login = |j: usize| format!("syn.general-practice.0.{j}");
+    let gp = store.user_by_login(&login(0)).await.map_err(AppError::from)?.ok_or(AppError::NotFound("user"))?;
+    let nurse = store.user_by_login(&login(1)).await.map_err(AppError::from)?.ok_or(AppError::NotFound("user"))?;
+    let gp = app.actor_for(gp, Purpose::Treatment).await?;
+    let nurse = app.actor_for(nurse, Purpose::Treatment).await?;
+    let followed = store.memberships(gp.user.id, gp.user.org(), None).await.map_err(AppError::from)?;
+    let mut patients: Vec<PatientId> = followed.iter().map(|(p, _)| *p).collect();
+    patients.sort();
+    patients.dedup();
+    for (patient, course) in followed.iter().step_by(20) {
+        let current =
+            store.course(*patient, *course).await.map_err(AppError::from)?.ok_or(AppError::NotFound("course"))?;
+        let change = CourseChange::RecordEntry {
+            entry_type: EntryType::Note,
+            category: DataCategory::ClinicalFindings,
+            title: "Telefonkonsultation".into(),
+            text: "Har det bedre.".into(),
+            occurred_on: app.now().date(),
+        };
+        app.change_course(&nurse, *patient, *course, current.version, &change).await?;
+    }
+    let view = app.worklist(&gp, 20).await?;
+    let open: usize = view.counts.values().sum();
+    let runs = (args.reads / 40).max(200);
+    let mut latencies = Vec::with_capacity(runs);
+    let started = Instant::now();
+    for _ in 0..runs {
+        let s = Instant::now();
+        std::hint::black_box(app.worklist(&gp, 20).await?);
+        latencies.push(s.elapsed());
+    }
+    let sample = Sample { latencies, wall: started.elapsed() };
+    let what = format!(
+        "worklist, GP following {} patients ({} courses), {open} lines, {} shown, audited",
+        patients.len(),
+        followed.len(),
+        view.items.len()
+    );
+    row(engine, &what, &sample);
     Ok(())
 }
 

@@ -17,22 +17,29 @@ use time::{Duration, Month, OffsetDateTime};
 
 use sammen_app::ids::SeededIds;
 use sammen_app::{AppError, Sammen};
+use sammen_domain::care::{EpisodeKind, HandoverSubject, Owner, StepKind};
 use sammen_domain::clock::{IdSource, ManualClock};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{self, ChangeFacts, Context, CourseChange, OpenCourse};
 use sammen_domain::directory::{Organisation, User, UserKind};
 use sammen_domain::event::{EntryType, NewEvent, TeamMember};
-use sammen_domain::ids::OrgId;
-use sammen_domain::projection::Projections;
+use sammen_domain::ids::{CourseId, OrgId};
+use sammen_domain::messaging::{
+    self, Addressee, MessageFacts, NewThread, Reply, ThreadCategory, ThreadKind, ThreadState,
+};
+use sammen_domain::projection::{CourseState, Projections};
 use sammen_domain::vocab::{DataCategory, Profession, Sector};
 use sammen_store::{PatientLog, Store};
 
-/// Organisations per sector in the synthetic directory.
-const ORGS_PER_SECTOR: usize = 12;
+/// Organisations per sector in the synthetic directory: at least this many, and one
+/// general practice per [`PATIENTS_PER_PRACTICE`] patients, about the list of a
+/// Danish practice.
+const MIN_ORGS_PER_SECTOR: usize = 12;
+pub const PATIENTS_PER_PRACTICE: u64 = 2_000;
 /// Patients written per transaction.
 const BATCH: usize = 250;
 /// Every generated history ends before this instant.
-const ANCHOR: OffsetDateTime = datetime!(2026-06-01 08:00 UTC);
+pub const ANCHOR: OffsetDateTime = datetime!(2026-06-01 08:00 UTC);
 
 const GIVEN: &[&str] = &[
     "Anne", "Bo", "Camilla", "Dennis", "Emma", "Frederik", "Gitte", "Henrik", "Ida", "Jakob", "Karen", "Lars", "Mette",
@@ -225,13 +232,13 @@ struct Directory {
     sector_of: HashMap<OrgId, Sector>,
 }
 
-async fn directory(app: &Sammen, store: &dyn Store) -> Result<Directory, AppError> {
+async fn directory(app: &Sammen, store: &dyn Store, per_sector: usize) -> Result<Directory, AppError> {
     let mut orgs: HashMap<Sector, Vec<Organisation>> = HashMap::new();
     let mut staff: HashMap<OrgId, Vec<User>> = HashMap::new();
     let existing = store.users().await?;
     let existing_orgs = store.organisations().await?;
     for sector in Sector::ALL {
-        for k in 0..ORGS_PER_SECTOR {
+        for k in 0..per_sector {
             let name = format!("Syntetisk {sector} {k}");
             let org = match existing_orgs.iter().find(|o| o.name == name) {
                 Some(o) => o.clone(),
@@ -264,7 +271,8 @@ pub struct Report {
 /// Generates `n` patients from `seed` into the store behind `app`.
 pub async fn generate(app: &Sammen, n: u64, seed: u64, mut progress: impl FnMut(u64)) -> Result<Report, AppError> {
     let store = app.store().clone();
-    let dir = directory(app, &*store).await?;
+    let per_sector = MIN_ORGS_PER_SECTOR.max(n.div_ceil(PATIENTS_PER_PRACTICE) as usize);
+    let dir = directory(app, &*store, per_sector).await?;
     let ids = SeededIds::new(seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005a_11e0);
     let mut used_cpr: HashSet<String> = HashSet::new();
@@ -325,13 +333,7 @@ fn patient(
     let gp = dir.staff[&gp_org.id][0].clone();
     let mut now = ANCHOR - Duration::days(rng.gen_range(120..720));
     let name = format!("{} {}", GIVEN.choose(rng).expect("names"), FAMILY.choose(rng).expect("names"));
-    let ctx = |actor: &User, now: OffsetDateTime| Context {
-        actor: actor.id,
-        org: actor.org(),
-        domain: actor.org().and_then(|o| dir.sector_of.get(&o)).map(|s| s.legal_domain()).unwrap_or_default(),
-        now,
-        ids: ids as &dyn IdSource,
-    };
+    let ctx = |actor: &User, now: OffsetDateTime| context(dir, ids, actor, now);
 
     let (patient, reg) = decide::register_patient(&ctx(&gp, now), cpr(rng, used), &name)?;
     let mut events: Vec<NewEvent> = vec![reg];
@@ -389,13 +391,148 @@ fn patient(
                 events.push(e);
             }
         }
+        let last = pathway.steps.last().map(|s| s.sector).unwrap_or(Sector::GeneralPractice);
+        let work = OpenWork { course: course_id, owner_org: team[&last], gp_org: gp_org.id, sector: last };
+        for e in open_work(&work, &projections, dir, ids, rng, now)? {
+            projections.apply(patient, &e);
+            events.push(e);
+        }
     }
-    let work = projections
+    let mut work: Vec<_> = projections
         .courses
         .values()
         .flat_map(|c| sammen_domain::worklist::of_course(c, |org| dir.sector_of.get(&org).copied()))
         .collect();
+    work.extend(projections.threads.values().flat_map(sammen_domain::worklist::of_thread));
     Ok(PatientLog { patient, events, projections, work })
+}
+
+/// Who acts, for a synthetic event: their organisation's legal domain.
+fn context<'a>(dir: &Directory, ids: &'a SeededIds, actor: &User, now: OffsetDateTime) -> Context<'a> {
+    Context {
+        actor: actor.id,
+        org: actor.org(),
+        domain: actor.org().and_then(|o| dir.sector_of.get(&o)).map(|s| s.legal_domain()).unwrap_or_default(),
+        now,
+        ids: ids as &dyn IdSource,
+    }
+}
+
+/// Where a course stands when its history ends: whose step is open, and its GP.
+struct OpenWork {
+    course: CourseId,
+    owner_org: OrgId,
+    gp_org: OrgId,
+    sector: Sector,
+}
+
+/// The open work a course holds when its history ends, so worklists have something to
+/// show: for 30 % of courses a next step with its owner, due around [`ANCHOR`] (some
+/// overdue); for 3 % a handover of it back to the GP, for 5 % contradicting advice, for
+/// 5 % a question to the GP with an answer date (half of them answered), and for half of
+/// the psychiatric courses a discharge letter still awaited.
+fn open_work(
+    w: &OpenWork,
+    projections: &Projections,
+    dir: &Directory,
+    ids: &SeededIds,
+    rng: &mut ChaCha8Rng,
+    now: OffsetDateTime,
+) -> Result<Vec<NewEvent>, AppError> {
+    let ctx = |actor: &User, now: OffsetDateTime| context(dir, ids, actor, now);
+    let mut course = projections.courses[&w.course].clone();
+    let mut events = Vec::new();
+    let owner_staff = &dir.staff[&w.owner_org][0];
+    let gp = &dir.staff[&w.gp_org][0];
+    let around_anchor = |rng: &mut ChaCha8Rng, from: i64, to: i64| {
+        (ANCHOR + Duration::days(rng.gen_range(from..=to))).date().max(now.date())
+    };
+    let mut decide_on = |course: &mut CourseState, who: &User, change: CourseChange, sector: Option<Sector>| {
+        let facts = ChangeFacts { org_sector: sector };
+        let decided = decide::change_course(&ctx(who, now), course, &change, &facts)?;
+        for e in &decided {
+            course.apply(e);
+        }
+        events.extend(decided);
+        Ok::<_, AppError>(())
+    };
+    // Most courses in the studies are finished; about one in three still has a next
+    // step, due around the anchor.
+    let roll = rng.gen_range(0..100);
+    if roll < 30 {
+        let step = CourseChange::PlanStep {
+            step_kind: StepKind::FollowUp,
+            title: "Opfølgning".into(),
+            owner: Owner::Role { org: w.owner_org, role: "team".into() },
+            due_from: None,
+            due_by: around_anchor(rng, -14, 45).max(course.started_on),
+            reason: "Planlagt opfølgning.".into(),
+            reason_plain: "Vi ser, hvordan det går.".into(),
+            what_to_expect: String::new(),
+            if_it_does_not_help: String::new(),
+        };
+        decide_on(&mut course, owner_staff, step, None)?;
+    }
+    if roll < 3 && w.owner_org != w.gp_org {
+        let step_id = course.care.steps.last().map(|s| s.id).expect("the step just planned");
+        let handover = CourseChange::ProposeHandover {
+            subject: HandoverSubject::Step { step: step_id },
+            to: Owner::Role { org: w.gp_org, role: "egen læge".into() },
+            reason: "Opfølgningen hører til hos egen læge.".into(),
+            respond_by: Some(around_anchor(rng, -7, 14)),
+            referral: None,
+        };
+        decide_on(&mut course, owner_staff, handover, Some(Sector::GeneralPractice))?;
+    } else if (90..95).contains(&roll) {
+        decide_on(&mut course, gp, advice("keep_active"), None)?;
+        decide_on(&mut course, owner_staff, advice("rest"), None)?;
+    }
+    if w.sector == Sector::HospitalPsychiatry && rng.gen_bool(0.5) {
+        let discharge = CourseChange::RecordEpisode {
+            episode_kind: EpisodeKind::Discharge,
+            org: w.owner_org,
+            on: now.date(),
+            note: String::new(),
+        };
+        decide_on(&mut course, owner_staff, discharge, Some(Sector::HospitalPsychiatry))?;
+    }
+    if rng.gen_range(0..100) < 5 && w.owner_org != w.gp_org {
+        let question = NewThread {
+            kind: ThreadKind::Message,
+            category: ThreadCategory::CareCoordination,
+            topic: None,
+            subject: "Status".into(),
+            to: vec![Addressee::Role { org: w.gp_org, role: "egen læge".into() }],
+            copy: vec![],
+            text: "Hvordan går det hos jer?".into(),
+            data_category: DataCategory::Plan,
+            references: vec![],
+            answer_by: Some(around_anchor(rng, -7, 14)),
+            client_id: None,
+        };
+        let recipients = vec![(Owner::Role { org: w.gp_org, role: "egen læge".into() }, false)];
+        let facts = MessageFacts::default();
+        let (_, started) =
+            messaging::start_thread(&ctx(owner_staff, now), &course, &question, recipients, None, &facts)?;
+        let thread = ThreadState::from_start(course.patient, &started).expect("a thread start");
+        events.push(started);
+        if rng.gen_bool(0.5) {
+            let reply = Reply {
+                text: "Det går fint.".into(),
+                data_category: DataCategory::Plan,
+                references: vec![],
+                corrects: None,
+                answer_by: None,
+                client_id: None,
+            };
+            events.push(messaging::reply(&ctx(gp, now), &course, &thread, &reply, &facts)?);
+        }
+    }
+    Ok(events)
+}
+
+fn advice(stance: &str) -> CourseChange {
+    CourseChange::GiveAdvice { topic: "activity".into(), stance: stance.into(), text: String::new() }
 }
 
 /// A clock and id source for generation: deterministic, anchored before today.

@@ -161,7 +161,7 @@ fn operator_tour_on_postgres() {
     operator_tour(&dir.0, Some(&db.url()));
     assert!(!dir.0.join("sammen.db").exists(), "PostgreSQL was used, not SQLite");
     rt.block_on(async {
-        db.store.backend().raw_execute("UPDATE audit_log SET outcome = 'denied' WHERE seq = 7").await.unwrap();
+        db.store.backend().raw_execute("UPDATE audit.audit_log SET outcome = 'denied' WHERE seq = 7").await.unwrap();
     });
     let message = err(&sammen(&dir.0, Some(&db.url()), &["audit", "verify"]));
     assert!(message.contains("audit entry 7"), "{message}");
@@ -178,10 +178,10 @@ fn audit_verify_names_the_first_altered_or_removed_entry() {
         rt.block_on(async { sammen_store_sqlite::open(&db).await.unwrap().backend().raw_execute(sql).await.unwrap() })
     };
 
-    tamper("UPDATE audit_log SET actor = 'user/someone-else' WHERE seq = 12");
+    tamper("UPDATE audit.audit_log SET actor = 'user/someone-else' WHERE seq = 12");
     let message = err(&sammen(&dir.0, None, &["audit", "verify"]));
     assert!(message.contains("audit entry 12") && message.contains("altered"), "{message}");
-    tamper("DELETE FROM audit_log WHERE seq = 5");
+    tamper("DELETE FROM audit.audit_log WHERE seq = 5");
     let message = err(&sammen(&dir.0, None, &["audit", "verify"]));
     assert!(message.contains("audit entry 5 is missing"), "{message}");
 
@@ -193,7 +193,7 @@ fn audit_verify_names_the_first_altered_or_removed_entry() {
             .await
             .unwrap()
             .backend()
-            .raw_execute("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)")
+            .raw_execute("DELETE FROM audit.audit_log WHERE seq = (SELECT MAX(seq) FROM audit.audit_log)")
             .await
             .unwrap()
     });
@@ -212,7 +212,10 @@ fn rebuild_repairs_a_damaged_projection() {
         let store = sammen_store_sqlite::open(&db).await.unwrap();
         let n = store
             .backend()
-            .raw_execute("UPDATE courses SET state = json_set(state, '$.title', 'Forkert') WHERE title = 'Psykose'")
+            .raw_execute(
+                "UPDATE course_states SET state = json_set(state, '$.title', 'Forkert') \
+                 WHERE course_id = (SELECT course_id FROM courses WHERE title = 'Psykose')",
+            )
             .await
             .unwrap();
         assert_eq!(n, 1);

@@ -187,7 +187,7 @@ async fn worklist(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<WorklistQuery>,
 ) -> Result<Json<WorklistView>, Problem> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let limit = q.limit.unwrap_or(20).clamp(1, 500);
     Ok(Json(state.sammen.worklist(&actor, limit).await?))
 }
 
