@@ -300,15 +300,16 @@ impl Sammen {
         Ok(())
     }
 
-    /// What each recipient would receive of a message of `category` with `references`,
-    /// as the policy would see them on the care team.
+    /// What each recipient would receive of `what` ("a message", "a handover") about
+    /// `category` with `references`, as the policy would see them on the care team.
     #[allow(clippy::too_many_arguments)]
-    async fn recipient_previews(
+    pub(crate) async fn recipient_previews(
         &self,
         actor: &Actor,
         patient: &PatientState,
         course: &CourseState,
         recipients: &[(Owner, bool)],
+        what: &str,
         category: DataCategory,
         references: &[ItemId],
     ) -> AppResult<Vec<RecipientPreview>> {
@@ -333,14 +334,14 @@ impl Sammen {
                 None => (
                     false,
                     Some(format!(
-                        "{} may not receive messages about this patient: the patient has objected to them",
+                        "{} may not receive {what} about this patient: the patient has objected to them",
                         org.name
                     )),
                 ),
                 Some(f) if !f.shows(category, actor.domain(), actor.user.org(), Some(course.id)).0 => (
                     false,
                     Some(format!(
-                        "{} may not receive a message about {}: the patient has not consented to that",
+                        "{} may not receive {what} about {}: the patient has not consented to that",
                         org.name,
                         category.as_str().replace('_', " ")
                     )),
@@ -384,7 +385,7 @@ impl Sammen {
         let result = async {
             Self::check_references(&c, &granted.filter, &cmd.references)?;
             let recipients = messaging::expand(&c, &cmd.to, &cmd.copy, actor.user.id, actor.user.org())?;
-            self.recipient_previews(actor, &p, &c, &recipients, cmd.data_category, &cmd.references).await
+            self.recipient_previews(actor, &p, &c, &recipients, "a message", cmd.data_category, &cmd.references).await
         }
         .await;
         let object = format!("course/{course}/threads/preview");
@@ -453,7 +454,8 @@ impl Sammen {
     ) -> AppResult<ThreadState> {
         Self::check_references(c, &granted.filter, &cmd.references)?;
         let recipients = messaging::expand(c, &cmd.to, &cmd.copy, actor.user.id, actor.user.org())?;
-        let previews = self.recipient_previews(actor, p, c, &recipients, cmd.data_category, &cmd.references).await?;
+        let previews =
+            self.recipient_previews(actor, p, c, &recipients, "a message", cmd.data_category, &cmd.references).await?;
         if let Some(refused) = previews.iter().find(|r| !r.receives) {
             let reason = refused.reason.clone().unwrap_or_default();
             return Err(DomainError::Rejected { reason: format!("{reason}. Nothing was sent") }.into());
@@ -554,7 +556,9 @@ impl Sammen {
             .chain(starter.map(|s| (s, false)))
             .filter(|(o, _)| !matches!(o, Owner::Professional { user, .. } if *user == actor.user.id))
             .collect();
-        let previews = self.recipient_previews(actor, p, c, &participants, cmd.data_category, &cmd.references).await?;
+        let previews = self
+            .recipient_previews(actor, p, c, &participants, "a message", cmd.data_category, &cmd.references)
+            .await?;
         if let Some(refused) = previews.iter().find(|r| !r.receives) {
             let reason = refused.reason.clone().unwrap_or_default();
             return Err(DomainError::Rejected { reason: format!("{reason}. Nothing was sent") }.into());

@@ -220,10 +220,39 @@ impl Sammen {
                 }
                 _ => {}
             }
-            let events = decide::change_course(&self.context(actor), &current, change, &facts)?;
+            let ctx = self.context(actor);
+            let mut events = decide::change_course(&ctx, &current, change, &facts)?;
             let mut next = current.clone();
             for e in &events {
                 next.apply(e);
+            }
+            // The receiver of a handover or referral must be able to read it: refused if
+            // the patient has not let them, and put on the care team if not on it yet.
+            if let CourseChange::ProposeHandover { to, .. } = change {
+                let p = self.store.patient(patient).await?.ok_or(AppError::NotFound("patient"))?;
+                let receiver = [(to.clone(), false)];
+                let preview = self
+                    .recipient_previews(actor, &p, &current, &receiver, "a handover", DataCategory::Plan, &[])
+                    .await?;
+                if let Some(refused) = preview.iter().find(|r| !r.receives) {
+                    let reason = refused.reason.clone().unwrap_or_default();
+                    return Err(DomainError::Rejected { reason }.into());
+                }
+                if preview.iter().any(|r| r.joins_care_team) {
+                    let member = match to {
+                        Owner::Role { org, .. } => TeamMember::Organisation { org: *org },
+                        Owner::Professional { user, org } => TeamMember::Professional { user: *user, org: *org },
+                    };
+                    let role = match to {
+                        Owner::Role { role, .. } => role.clone(),
+                        Owner::Professional { .. } => "modtager af henvisning".into(),
+                    };
+                    let join = CourseChange::JoinCareTeam { member, role };
+                    for e in decide::change_course(&ctx, &next, &join, &ChangeFacts::default())? {
+                        next.apply(&e);
+                        events.push(e);
+                    }
+                }
             }
             let notices = self.care_notices(&current, &next, &events).await?;
             let write = self.course_write(expected_version, events.clone(), &next).await?;

@@ -5,7 +5,9 @@
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
-use crate::care::{AdviceConflict, Goal, Handover, HandoverState, ItemMeta, Owner, Step, StepStatus, Story};
+use crate::care::{
+    AdviceConflict, Conference, Goal, Handover, HandoverState, ItemMeta, Owner, Step, StepStatus, Story,
+};
 use crate::event::Event;
 use crate::ids::{ItemId, OrgId, UserId};
 use crate::projection::{CourseState, Membership};
@@ -47,6 +49,8 @@ pub struct Briefing {
     pub conflicts: Vec<AdviceConflict>,
     pub missing_letters: Vec<ItemId>,
     pub progress: Vec<Trend>,
+    /// Case conferences not yet held, soonest first.
+    pub conferences: Vec<Conference>,
     pub team: Vec<Membership>,
     pub key_worker: Option<UserId>,
 }
@@ -118,6 +122,12 @@ pub fn briefing(
         conflicts: care.conflicts.iter().filter(|c| c.resolution.is_none()).cloned().collect(),
         missing_letters: care.letters.iter().filter(|l| l.received.is_none()).map(|l| l.id).collect(),
         progress,
+        conferences: {
+            let mut upcoming: Vec<Conference> =
+                care.conferences.iter().filter(|c| c.minutes.is_none() && c.at >= now).cloned().collect();
+            upcoming.sort_by_key(|c| c.at);
+            upcoming
+        },
         team: course.team.clone(),
         key_worker: course.key_worker,
     }
@@ -169,7 +179,7 @@ fn word<T: Serialize>(v: T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
-/// Every episode, step, handover, referral, advice and entry in time order.
+/// Every episode, step, handover, referral, conference, advice and entry in time order.
 pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> {
     let today = now.date();
     let care = &course.care;
@@ -234,6 +244,20 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             why_plain: h.referral.as_ref().map(|r| r.reason_plain.clone()).unwrap_or_default(),
             status: word(h.state_at(now)),
             phase: Phase::Past,
+        });
+    }
+    for c in &care.conferences {
+        let held = c.minutes.is_some();
+        items.push(TimelineItem {
+            id: c.id,
+            kind: "conference",
+            on: c.at.date(),
+            title: c.agenda.lines().next().unwrap_or_default().to_string(),
+            org: c.meta.org,
+            who: Some(c.meta.by),
+            why_plain: c.place.clone(),
+            status: if held { "held".into() } else { "planned".into() },
+            phase: if held { Phase::Past } else { phase(c.at.date(), today, false) },
         });
     }
     for a in &care.advice {

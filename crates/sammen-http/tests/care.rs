@@ -13,6 +13,7 @@ use sammen_domain::vocab::{Profession, Sector};
 
 on_both_engines!(
     a_referral_is_handed_over_and_accepted_once,
+    a_referral_reaches_a_receiver_new_to_the_team_only_if_they_may_read_it,
     contradicting_advice_is_flagged_and_resolved,
     the_briefing_shows_what_changed_since_my_last_look,
     the_patient_writes_their_story_goals_and_progress,
@@ -111,6 +112,38 @@ async fn a_referral_is_handed_over_and_accepted_once(w: World) {
     assert_eq!(referral["why_plain"], "En fysioterapeut hjælper dig med øvelser");
     assert_eq!(referral["status"], "accepted");
     assert_eq!(t["names"][w.physio_org.as_str()], "Fysioterapeuterne");
+}
+
+async fn a_referral_reaches_a_receiver_new_to_the_team_only_if_they_may_read_it(w: World) {
+    let c = setup(&w).await;
+    let (spine, spine_org) = w.professional("spine", Sector::Hospital, Profession::HospitalDoctor).await;
+    let (_, jobcentre_org) =
+        w.professional("jobcentre", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    let owner = json!({"type": "role", "org": c.gp_org, "role": "egen læge"});
+    let step_id = c.item(&w.gp, step(owner, "2026-04-15")).await;
+    let propose = |org: &str| {
+        json!({"kind": "propose_handover", "subject": {"type": "step", "step": step_id},
+            "to": {"type": "role", "org": org, "role": "rygcenter"}, "reason": "Vurdering", "respond_by": null,
+            "referral": {"question": "Vurdering af vedvarende smerter", "findings": "", "tried": "Træning",
+                "red_flags_checked": "Alle", "reason_plain": "En specialist ser på din ryg", "told_to_expect": ""}})
+    };
+    // Employment law: the jobcentre may not receive a referral without the patient's consent.
+    let version = c.version().await;
+    let (s, v) = c.change(&w.gp, propose(&jobcentre_org)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("not consented"), "{v}");
+    assert_eq!(c.version().await, version, "nothing was written");
+    // The Spine Centre, not yet on the team, joins it with the referral, finds it on its
+    // worklist and accepts it.
+    assert_eq!(w.get(&c.base(), &spine).await.0, StatusCode::NOT_FOUND);
+    let v = c.ok(&w.gp, propose(&spine_org)).await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 2, "the handover and the join: {v}");
+    let (_, worklist) = w.get("/api/me/worklist", &spine).await;
+    assert_eq!(worklist["counts"]["handover"], 1, "{worklist}");
+    let handover = worklist["items"][0]["item"].clone();
+    c.ok(&spine, json!({"kind": "accept_handover", "handover": handover})).await;
+    let (_, course) = w.get(&c.base(), &spine).await;
+    assert_eq!(course["care"]["steps"][0]["owner"]["org"], json!(spine_org));
 }
 
 async fn contradicting_advice_is_flagged_and_resolved(w: World) {

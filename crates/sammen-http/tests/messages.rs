@@ -364,6 +364,8 @@ async fn conference_minutes_become_goals_and_steps(w: World) {
     let conference = scheduled["events"][0]["item"].clone();
     let (_, notices) = w.get("/api/me/notices", &w.physio).await;
     assert_eq!(notices[0]["kind"], "conference", "{notices}");
+    let (_, briefing) = w.get(&format!("{}/briefing", c.course_url()), &w.gp).await;
+    assert_eq!(briefing["conferences"][0]["agenda"], "Plan for træning og arbejde", "{briefing}");
     w.clock.advance(Duration::days(3) + Duration::hours(2));
     let minutes = c
         .change(json!({"kind": "record_minutes", "conference": conference, "minutes": "Aftalt: træning to gange om ugen.",
@@ -379,6 +381,11 @@ async fn conference_minutes_become_goals_and_steps(w: World) {
     assert_eq!(care["goals"][0]["text"], "Gå 30 minutter uden smerter");
     assert_eq!(care["steps"][0]["owner"]["org"], json!(w.physio_org));
     assert_eq!(care["conferences"][0]["minutes"]["decided"].as_array().unwrap().len(), 2);
+    let (_, timeline) = w.get(&format!("{}/timeline", c.course_url()), &w.gp).await;
+    let held = timeline["items"].as_array().unwrap().iter().find(|i| i["kind"] == "conference").unwrap();
+    assert_eq!((held["status"].as_str(), held["phase"].as_str()), (Some("held"), Some("past")));
+    let (_, briefing) = w.get(&format!("{}/briefing", c.course_url()), &w.gp).await;
+    assert!(briefing["conferences"].as_array().unwrap().is_empty());
 }
 
 async fn the_care_team_shows_how_to_reach_each_member_now(w: World) {
