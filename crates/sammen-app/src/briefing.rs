@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use sammen_domain::audit::{AuditAction, AuditOutcome};
 use sammen_domain::briefing::{self, Briefing, TimelineItem};
+use sammen_domain::directory::UserKind;
 use sammen_domain::ids::{CourseId, PatientId};
 use sammen_domain::policy::{self, Access, Withheld};
 use sammen_store::EventFilter;
@@ -20,6 +21,8 @@ pub type Names = BTreeMap<String, String>;
 pub struct BriefingView {
     pub patient_name: String,
     pub course_title: String,
+    /// The course's version, for a change made from the briefing.
+    pub version: u64,
     #[serde(flatten)]
     pub briefing: Briefing,
     pub withheld: Vec<Withheld>,
@@ -56,12 +59,13 @@ impl Sammen {
         };
         let (view, withheld) = policy::filter_course(&c, &granted.filter);
         let briefing = briefing::briefing(&view, since, &events, self.now());
-        let names = self.names().await?;
+        let names = self.names(patient).await?;
         let object = format!("course/{course}/briefing");
         self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
         Ok(BriefingView {
             patient_name: p.name,
             course_title: view.title.clone(),
+            version: c.version,
             briefing,
             withheld,
             names,
@@ -75,18 +79,22 @@ impl Sammen {
             self.authorized_course(actor, patient, course, Access::ReadCourse, AuditAction::Read).await?;
         let (view, withheld) = policy::filter_course(&c, &granted.filter);
         let items = briefing::timeline(&view, self.now());
-        let names = self.names().await?;
+        let names = self.names(patient).await?;
         let object = format!("course/{course}/timeline");
         self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
         Ok(TimelineView { course_title: view.title.clone(), items, withheld, names, access: (&granted).into() })
     }
 
-    /// Every professional's and organisation's name, by id (from the directory cache).
-    async fn names(&self) -> AppResult<Names> {
+    /// Every professional's and organisation's name, by id (from the directory cache),
+    /// and the names of this patient's own logins (the patient agrees goals too). No
+    /// other patient's name is ever in the map.
+    async fn names(&self, patient: PatientId) -> AppResult<Names> {
         let dir = self.directory().await?;
         let mut names = Names::new();
         for u in &dir.users {
-            if u.org().is_some() {
+            let own =
+                matches!(u.kind, UserKind::Patient { patient: p } | UserKind::Proxy { patient: p } if p == patient);
+            if u.org().is_some() || own {
                 names.insert(u.id.to_string(), u.name.clone());
             }
         }

@@ -99,6 +99,7 @@ impl Sammen {
             disabled: false,
             org_admin: false,
             email: None,
+            language: None,
         };
         self.store.add_user(&user).await?;
         self.directory_changed().await;
@@ -132,6 +133,16 @@ impl Sammen {
         Ok(User { email, ..user })
     }
 
+    /// Remembers the language a person chose for the pages.
+    pub async fn set_language(&self, actor: &Actor, language: &str) -> AppResult<()> {
+        if !matches!(language, "da" | "en") {
+            return Err(sammen_domain::DomainError::UnknownValue { what: "language", expected: "da, en".into() }.into());
+        }
+        self.store.set_user_language(actor.user.id, language).await?;
+        self.directory_changed().await;
+        Ok(())
+    }
+
     /// Makes a professional an admin of their own organisation (or stops it).
     pub async fn set_org_admin(&self, login: &str, admin: bool) -> AppResult<User> {
         let user = self.store.user_by_login(login).await?.ok_or(AppError::NotFound("user"))?;
@@ -144,6 +155,14 @@ impl Sammen {
         self.store.set_org_admin(user.id, admin).await?;
         self.directory_changed().await;
         Ok(User { org_admin: admin, ..user })
+    }
+
+    /// The organisations and their active professionals, for choosing an owner, a
+    /// receiver or a recipient. Reference data: no patient in it.
+    pub async fn listing(&self) -> AppResult<(Vec<Organisation>, Vec<User>)> {
+        let dir = self.directory().await?;
+        let staff = dir.users.iter().filter(|u| u.org().is_some() && !u.disabled).cloned().collect();
+        Ok((dir.orgs.clone(), staff))
     }
 
     /// Every user with their organisation, for `sammen user list`.

@@ -43,7 +43,7 @@ use sammen_store::Store;
 
 pub use audit_log::AuditLog;
 pub use error::AppError;
-pub use records::{CourseSummaryView, CourseView, HistoryView, PatientView};
+pub use records::{CourseSummaryView, CourseView, HistoryView, PatientHit, PatientView};
 
 pub type AppResult<T> = Result<T, AppError>;
 

@@ -180,6 +180,13 @@ fn thread_view(
     })
 }
 
+/// Whether a thread exists for a reader at all: its first message (which carries the
+/// subject) must be one they may see. Listing and opening use this one rule, so a
+/// listed thread always opens.
+fn opens_for(t: &ThreadState, filter: &Filter) -> bool {
+    t.messages.first().is_some_and(|m| filter.shows(m.category, m.body.origin, m.org, Some(t.course)).0)
+}
+
 fn waiting_for(t: &ThreadState, reader: &Actor) -> bool {
     let asks = t.answer_by.is_some() || t.kind == ThreadKind::SpecialistQuestion;
     asks && t.recipients.iter().any(|r| r.to.includes(reader.user.id, reader.user.org()) && r.owes_answer(&t.messages))
@@ -277,9 +284,7 @@ impl Sammen {
             return Err(AppError::NotFound("thread"));
         };
         let (_, c, granted) = self.authorized_course(actor, patient, t.course, access, action).await?;
-        let visible =
-            t.messages.first().is_some_and(|m| granted.filter.shows(m.category, m.body.origin, m.org, Some(c.id)).0);
-        if !visible {
+        if !opens_for(&t, &granted.filter) {
             let object = format!("course/{}/thread/{thread}", c.id);
             self.audit(actor, action, granted.purpose, Some(patient), object, AuditOutcome::Denied).await?;
             return Err(AppError::NotFound("thread"));
@@ -615,7 +620,10 @@ impl Sammen {
         let mut threads = Vec::new();
         let mut withheld_threads = 0;
         for t in self.store.threads(patient, course).await? {
-            match thread_view(&t, &granted.filter, &dir, actor, &granted, today) {
+            // A thread is listed only if the reader could open it.
+            let view =
+                opens_for(&t, &granted.filter).then(|| thread_view(&t, &granted.filter, &dir, actor, &granted, today));
+            match view.flatten() {
                 Some(v) => threads.push(ThreadSummary {
                     id: v.id,
                     kind: v.kind,

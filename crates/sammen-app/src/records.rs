@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use sammen_domain::audit::{AuditAction, AuditOutcome};
+use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome};
 use sammen_domain::care::{CareEvent, MinutesDecision, Owner};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{self, ChangeFacts, CourseChange, OpenCourse};
@@ -43,6 +43,13 @@ pub struct PatientView {
     pub version: u64,
     pub courses: Vec<CourseSummaryView>,
     pub access: AccessNote,
+}
+
+/// A patient found by a search.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatientHit {
+    pub id: PatientId,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +113,51 @@ impl Sammen {
             return Err(AppError::NotFound("patient"));
         };
         self.patient(actor, id).await
+    }
+
+    /// Finds patients the actor may see by name (part of it, any case), among the
+    /// patients whose care team they are on. Each patient found is on the audit trail.
+    pub async fn search_patients_by_name(&self, actor: &Actor, query: &str) -> AppResult<Vec<PatientHit>> {
+        let query = query.trim().to_lowercase();
+        if query.chars().count() < 2 {
+            return Err(DomainError::field("query", "write at least two letters of the name").into());
+        }
+        let Some(org) = actor.user.org() else { return Err(AppError::Forbidden) };
+        let memberships = self.store.memberships(actor.user.id, Some(org), None).await?;
+        let mut ids: Vec<PatientId> = memberships.iter().map(|(p, _)| *p).collect();
+        ids.sort();
+        ids.dedup();
+        let me = [TeamMember::Professional { user: actor.user.id, org }, TeamMember::Organisation { org }];
+        let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
+        let now = self.now();
+        let mut hits = Vec::new();
+        for p in self.store.patients(&ids).await? {
+            if !p.name.to_lowercase().contains(&query) {
+                continue;
+            }
+            // Reached through their care teams; the patient's objection still wins.
+            let facts = Facts { patient: &p, course: None, team: &me, now };
+            if policy::decide(&reader, &facts, Access::ReadPatient).is_permit() {
+                hits.push(PatientHit { id: p.id, name: p.name.clone() });
+            }
+        }
+        hits.sort_by(|a, b| a.name.cmp(&b.name));
+        hits.truncate(50);
+        let drafts = hits
+            .iter()
+            .map(|h| AuditDraft {
+                at: now,
+                actor: policy::audit_actor(actor.user.id),
+                org: Some(format!("org/{org}")),
+                action: AuditAction::Query,
+                purpose: actor.purpose,
+                patient: Some(h.id),
+                object: "patient?name".into(),
+                outcome: AuditOutcome::Permitted,
+            })
+            .collect();
+        self.audit.record_all(drafts).await?;
+        Ok(hits)
     }
 
     pub async fn patient(&self, actor: &Actor, id: PatientId) -> AppResult<PatientView> {

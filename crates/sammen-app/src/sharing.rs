@@ -207,6 +207,22 @@ impl Sammen {
         self.audited(actor, AuditAction::Create, Purpose::BreakGlass, patient, object, result).await
     }
 
+    /// Break-glass by CPR number, for a professional who cannot find the patient among
+    /// their own: the same opening, with the same checks.
+    pub async fn open_break_glass_by_cpr(
+        &self,
+        actor: &Actor,
+        cpr: &sammen_domain::cpr::Cpr,
+        reason: &str,
+    ) -> AppResult<(PatientId, BreakGlass)> {
+        let Some(id) = self.store.patient_by_cpr(cpr).await? else {
+            let object = "patient?cpr/break-glass".to_string();
+            self.audit(actor, AuditAction::Query, Purpose::BreakGlass, None, object, AuditOutcome::Refused).await?;
+            return Err(AppError::NotFound("patient"));
+        };
+        Ok((id, self.open_break_glass(actor, id, reason).await?))
+    }
+
     async fn break_glass_notices(&self, p: &PatientState, at: OffsetDateTime) -> AppResult<Vec<Notice>> {
         let mut recipients: Vec<UserId> = self
             .store

@@ -6,7 +6,8 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
 use crate::care::{
-    AdviceConflict, Conference, Goal, Handover, HandoverState, ItemMeta, Owner, Step, StepStatus, Story,
+    Advice, AdviceConflict, AdviceState, Conference, ExpectedLetter, Goal, Handover, HandoverState, ItemMeta, Owner,
+    Step, StepStatus, Story,
 };
 use crate::event::Event;
 use crate::ids::{ItemId, OrgId, UserId};
@@ -47,7 +48,9 @@ pub struct Briefing {
     pub changed: Vec<Change>,
     pub open_handovers: Vec<OpenHandover>,
     pub conflicts: Vec<AdviceConflict>,
-    pub missing_letters: Vec<ItemId>,
+    /// The advice in force, so the reader knows what the patient has been told.
+    pub advice: Vec<Advice>,
+    pub missing_letters: Vec<ExpectedLetter>,
     pub progress: Vec<Trend>,
     /// Case conferences not yet held, soonest first.
     pub conferences: Vec<Conference>,
@@ -120,7 +123,8 @@ pub fn briefing(
             .collect(),
         open_handovers,
         conflicts: care.conflicts.iter().filter(|c| c.resolution.is_none()).cloned().collect(),
-        missing_letters: care.letters.iter().filter(|l| l.received.is_none()).map(|l| l.id).collect(),
+        advice: care.advice.iter().filter(|a| a.state == AdviceState::InForce).cloned().collect(),
+        missing_letters: care.letters.iter().filter(|l| l.received.is_none()).cloned().collect(),
         progress,
         conferences: {
             let mut upcoming: Vec<Conference> =

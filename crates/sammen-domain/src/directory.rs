@@ -81,6 +81,9 @@ pub struct User {
     /// Where notifications go (they carry no health data). Optional.
     #[serde(default)]
     pub email: Option<String>,
+    /// The language they chose for the pages (`da` or `en`); Danish when unset.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 impl User {

@@ -53,6 +53,7 @@ fn professional(ids: &Ids, org: &Organisation) -> User {
         disabled: false,
         org_admin: false,
         email: None,
+        language: None,
     }
 }
 

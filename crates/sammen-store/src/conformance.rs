@@ -110,6 +110,7 @@ fn professional(ids: &Seq, login: &str, org: OrgId) -> User {
         disabled: false,
         org_admin: false,
         email: None,
+        language: None,
     }
 }
 
@@ -239,6 +240,7 @@ pub async fn directory_round_trips(store: Arc<dyn Store>) {
         disabled: false,
         org_admin: false,
         email: None,
+        language: Some("en".into()),
     };
     store.add_user(&patient_user).await.unwrap();
     assert_eq!(store.users().await.unwrap(), vec![patient_user, user.clone()]);

@@ -298,6 +298,7 @@ pub trait Store: Send + Sync + 'static {
     async fn set_password(&self, id: UserId, hash: &str) -> StoreResult<()>;
     async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>>;
     async fn set_user_email(&self, id: UserId, email: Option<&str>) -> StoreResult<()>;
+    async fn set_user_language(&self, id: UserId, language: &str) -> StoreResult<()>;
 
     // How to reach people (directory data).
     /// Replaces every route of one holder (a professional, or a role at an

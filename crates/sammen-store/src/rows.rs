@@ -183,9 +183,21 @@ pub fn decode_org(row: OrgRow) -> StoreResult<Organisation> {
     })
 }
 
-pub const USER_COLUMNS: &str = "user_id, login, name, kind, profession, org_id, patient_id, disabled, org_admin, email";
-pub type UserRow =
-    (String, String, String, String, Option<String>, Option<String>, Option<String>, bool, bool, Option<String>);
+pub const USER_COLUMNS: &str =
+    "user_id, login, name, kind, profession, org_id, patient_id, disabled, org_admin, email, language";
+pub type UserRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+    bool,
+    Option<String>,
+    Option<String>,
+);
 
 /// A user flattened to the columns of `users` (kind, profession, org, patient).
 pub fn user_columns(u: &User) -> (&'static str, Option<&'static str>, Option<String>, Option<String>) {
@@ -200,7 +212,7 @@ pub fn user_columns(u: &User) -> (&'static str, Option<&'static str>, Option<Str
 }
 
 pub fn decode_user(row: UserRow) -> StoreResult<User> {
-    let (id, login, name, kind, profession, org, patient, disabled, org_admin, email) = row;
+    let (id, login, name, kind, profession, org, patient, disabled, org_admin, email, language) = row;
     let patient_of = |p: Option<String>| -> StoreResult<PatientId> {
         parse(&p.ok_or_else(|| corrupt("user patient"))?, "patient id", PatientId::parse)
     };
@@ -214,7 +226,7 @@ pub fn decode_user(row: UserRow) -> StoreResult<User> {
         "operator" => UserKind::Operator,
         _ => return Err(corrupt("user kind")),
     };
-    Ok(User { id: parse(&id, "user id", UserId::parse)?, login, name, kind, disabled, org_admin, email })
+    Ok(User { id: parse(&id, "user id", UserId::parse)?, login, name, kind, disabled, org_admin, email, language })
 }
 
 pub const NOTICE_COLUMNS: &str = "notice_id, recipient_id, patient_id, at, kind, object";

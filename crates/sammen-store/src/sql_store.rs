@@ -402,20 +402,34 @@ async fn write_projections(
 
 /// Upserts each reader's last look at a course, from the audit entries of a commit.
 async fn record_looks(tx: &mut dyn Sql, entries: &[AuditEntry]) -> StoreResult<()> {
+    // One look per reader and course: the latest. (A statement may not upsert a row twice.)
+    let mut looks: std::collections::BTreeMap<(PatientId, CourseId, UserId), i64> = Default::default();
     for e in entries {
-        let Some((patient, course, user)) = e.draft.course_look() else { continue };
-        tx.execute(
-            "INSERT INTO audit.last_looks (patient_id, course_id, user_id, at) VALUES ($1, $2, $3, $4) \
+        if let Some(key) = e.draft.course_look() {
+            let at = looks.entry(key).or_insert(i64::MIN);
+            *at = (*at).max(to_micros(e.draft.at));
+        }
+    }
+    let looks: Vec<_> = looks.into_iter().collect();
+    for chunk in looks.chunks(CHUNK) {
+        let mut upsert = Vec::with_capacity(chunk.len() * 4);
+        let mut seen = Vec::with_capacity(chunk.len() * 3);
+        for ((patient, course, user), at) in chunk {
+            upsert.extend(args![patient.to_string(), course.to_string(), user.to_string(), *at]);
+            seen.extend(args![user.to_string(), patient.to_string(), course.to_string()]);
+        }
+        let q = format!(
+            "INSERT INTO audit.last_looks (patient_id, course_id, user_id, at) VALUES {} \
              ON CONFLICT (patient_id, course_id, user_id) DO UPDATE SET at = \
              CASE WHEN excluded.at > last_looks.at THEN excluded.at ELSE last_looks.at END",
-            args![patient.to_string(), course.to_string(), user.to_string(), to_micros(e.draft.at)],
-        )
-        .await?;
-        tx.execute(
-            "DELETE FROM audit.unseen WHERE user_id = $1 AND patient_id = $2 AND course_id = $3",
-            args![user.to_string(), patient.to_string(), course.to_string()],
-        )
-        .await?;
+            values_list(chunk.len(), 4)
+        );
+        tx.execute(&q, upsert).await?;
+        let q = format!(
+            "DELETE FROM audit.unseen WHERE (user_id, patient_id, course_id) IN (VALUES {})",
+            values_list(chunk.len(), 3)
+        );
+        tx.execute(&q, seen).await?;
     }
     Ok(())
 }
@@ -479,8 +493,8 @@ impl<B: Backend> Store for SqlStore<B> {
         let mut tx = self.backend.writer().await?;
         let r = tx
             .execute(
-                "INSERT INTO users (user_id, login, name, kind, profession, org_id, patient_id, disabled, org_admin, email) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO users (user_id, login, name, kind, profession, org_id, patient_id, disabled, org_admin, email, \
+                 language) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 args![
                     user.id.to_string(),
                     user.login.as_str(),
@@ -491,7 +505,8 @@ impl<B: Backend> Store for SqlStore<B> {
                     patient,
                     user.disabled,
                     user.org_admin,
-                    user.email.clone()
+                    user.email.clone(),
+                    user.language.clone()
                 ],
             )
             .await;
@@ -896,6 +911,10 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn set_user_email(&self, id: UserId, email: Option<&str>) -> StoreResult<()> {
         self.update_user("UPDATE users SET email = $1 WHERE user_id = $2", args![email, id.to_string()]).await
+    }
+
+    async fn set_user_language(&self, id: UserId, language: &str) -> StoreResult<()> {
+        self.update_user("UPDATE users SET language = $1 WHERE user_id = $2", args![language, id.to_string()]).await
     }
 
     async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>> {

@@ -420,6 +420,51 @@ async fn bench_briefing(engine: &str, app: &Sammen, target: &Target, args: &Benc
     )
     .await?;
     row(engine, &format!("timeline, {}-event course, audited", course.course.version), &timeline);
+    bench_pages(engine, app, target, course.course.version, reads).await
+}
+
+/// The web pages of the large course, through the whole HTTP stack in process (routing,
+/// session, use case, template): the professional's briefing and the patient's own
+/// course page with its timeline. Reports server time and the bytes of the page.
+async fn bench_pages(engine: &str, app: &Sammen, target: &Target, events: u64, reads: usize) -> Result<(), Failure> {
+    use sammen_domain::directory::UserKind;
+    use tower::ServiceExt;
+
+    let password = sammen_app::ids::secret_hex();
+    let pro = target.actor.user.login.clone();
+    app.set_password(&pro, &password).await?;
+    let patient_login = format!("bench-patient-{}", &sammen_app::ids::secret_hex()[..8]);
+    app.add_user(&patient_login, "Bench Patient", UserKind::Patient { patient: target.patient }).await?;
+    app.set_password(&patient_login, &password).await?;
+    let router = sammen_http::app(sammen_http::AppState::new(app.clone()));
+    let pages = [
+        ("briefing page (professional)", pro.as_str(), format!("/p/{}/c/{}", target.patient, target.course)),
+        ("my course page with timeline (patient)", patient_login.as_str(), format!("/me/c/{}", target.course)),
+    ];
+    for (what, login, path) in pages {
+        let (_, secret) = app.sign_in(login, &password, "bench").await?;
+        let mut latencies = Vec::with_capacity(reads);
+        let mut bytes = 0;
+        let started = Instant::now();
+        for _ in 0..reads {
+            let request = axum::http::Request::get(&path)
+                .header("cookie", format!("sammen_session={secret}"))
+                .body(axum::body::Body::empty())
+                .map_err(|e| Failure(e.to_string()))?;
+            let t = Instant::now();
+            let response = router.clone().oneshot(request).await.map_err(|e| Failure(e.to_string()))?;
+            let status = response.status();
+            let body =
+                axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(|e| Failure(e.to_string()))?;
+            latencies.push(t.elapsed());
+            if !status.is_success() {
+                return Err(Failure(format!("{what}: HTTP {status}")));
+            }
+            bytes = body.len();
+        }
+        let sample = Sample { latencies, wall: started.elapsed() };
+        row(engine, &format!("{what}, {events}-event course, {:.1} kB HTML", bytes as f64 / 1024.0), &sample);
+    }
     Ok(())
 }
 

@@ -1,0 +1,347 @@
+//! The patient's own pages (and, read-only, their proxy's): my course in plain words,
+//! my story and goals, my progress, who may see what, and who has looked.
+
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use minijinja::context;
+use serde_json::json;
+use std::collections::HashSet;
+
+use sammen_app::AppError;
+use sammen_domain::care::StepStatus;
+use sammen_domain::decide::{CourseChange, SharingChange};
+use sammen_domain::directory::UserKind;
+use sammen_domain::ids::{CourseId, PatientId};
+use sammen_domain::vocab::{DataCategory, Purpose};
+
+use super::{advice, see_other, svg, Web, WebError};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/me/c/{course}", get(course_page))
+        .route("/me/c/{course}/story", get(story_page).post(story_submit))
+        .route("/me/c/{course}/progress", get(progress_page).post(progress_submit))
+        .route("/me/sharing", get(sharing_page).post(sharing_submit))
+        .route("/me/access-log", get(access_log_page))
+}
+
+type Fields = Vec<(String, String)>;
+
+fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
+    f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+/// What became of a form: done (back to the page, post/redirect/get), or refused with a
+/// message to show on the page again.
+enum Outcome {
+    Done(Response),
+    Refused(String, StatusCode),
+}
+
+/// Sorts a change's result into an [`Outcome`]; anything but a refusal of the change
+/// itself (forbidden, not found, internal) is an error page.
+fn outcome(web: &Web, result: Result<(), AppError>, back: &str) -> Result<Outcome, WebError> {
+    match result {
+        Ok(()) => Ok(Outcome::Done(see_other(back))),
+        Err(e @ AppError::Domain(_)) => {
+            let err = web.err(e);
+            Ok(Outcome::Refused(err.message, err.status))
+        }
+        Err(e) => Err(web.err(e)),
+    }
+}
+
+/// Reads a change from the form's JSON shape and applies it at the form's version.
+async fn apply_course_change(
+    state: &AppState,
+    web: &Web,
+    (p, c): (PatientId, CourseId),
+    f: &Fields,
+    change: serde_json::Value,
+    refusal: (&'static str, &'static str),
+) -> Result<(), AppError> {
+    let change = serde_json::from_value::<CourseChange>(change)
+        .map_err(|_| AppError::from(sammen_domain::DomainError::field(refusal.0, refusal.1)))?;
+    let version = field(f, "version").parse().unwrap_or(0);
+    state.sammen.change_course(&web.actor, p, c, version, &change).await.map(|_| ())
+}
+
+/// The patient whose record this person reads: their own, or the one they are proxy for.
+fn whose(web: &Web) -> Result<PatientId, WebError> {
+    match web.actor.user.kind {
+        UserKind::Patient { patient } | UserKind::Proxy { patient } => Ok(patient),
+        _ => Err(web.err(AppError::Forbidden)),
+    }
+}
+
+fn writes(web: &Web) -> bool {
+    matches!(web.actor.user.kind, UserKind::Patient { .. })
+}
+
+fn course_id(web: &Web, course: &str) -> Result<CourseId, WebError> {
+    CourseId::parse(course).map_err(|e| web.err(e.into()))
+}
+
+/// The home page for a patient: their first open course (or a note that there is none).
+pub async fn my_course(State(state): State<AppState>, web: Web) -> Result<Response, WebError> {
+    let p = whose(&web)?;
+    let me = state.sammen.patient(&web.actor, p).await.map_err(|e| web.err(e))?;
+    let first =
+        me.courses.iter().find(|c| c.status == sammen_domain::projection::CourseStatus::Open).or(me.courses.first());
+    match first {
+        Some(c) => course_view(&state, &web, c.id).await,
+        None => web.page("patient/course.html", context! { page => "course", no_course => true, name => me.name }),
+    }
+}
+
+async fn course_page(
+    State(state): State<AppState>,
+    web: Web,
+    Path(course): Path<String>,
+) -> Result<Response, WebError> {
+    let c = course_id(&web, &course)?;
+    course_view(&state, &web, c).await
+}
+
+/// My course: what has happened and where, what happens now and next and why, who my
+/// key worker is and how to reach them, and what happens if a step does not help.
+async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Response, WebError> {
+    let p = whose(web)?;
+    let s = &state.sammen;
+    let me = s.patient(&web.actor, p).await.map_err(|e| web.err(e))?;
+    let course = s.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
+    let mut timeline = s.timeline(&web.actor, p, c).await.map_err(|e| web.err(e))?;
+    advice::localise_timeline(&mut timeline, web.lang);
+    let team = s.care_team_view(&web.actor, p, c).await.map_err(|e| web.err(e))?;
+    let today = s.now().date();
+    let care = &course.course.care;
+    let now_steps: Vec<_> = care
+        .steps
+        .iter()
+        .filter(|st| {
+            matches!(st.status, StepStatus::InProgress | StepStatus::Booked)
+                || (st.awaits_start() && st.due_by <= today + time::Duration::days(14))
+        })
+        .collect();
+    let next_steps: Vec<_> =
+        care.steps.iter().filter(|st| st.awaits_start() && st.due_by > today + time::Duration::days(14)).collect();
+    // Agreed messages where the team disagreed; otherwise the advice in force, one per topic.
+    let label = |topic: &str, stance: &str| advice::label(topic, stance, web.lang);
+    let open: HashSet<&str> =
+        care.conflicts.iter().filter(|c| c.resolution.is_none()).map(|c| c.topic.as_str()).collect();
+    let mut topics_shown = HashSet::new();
+    let mut advice = Vec::new();
+    for c in care.conflicts.iter().rev() {
+        let Some(r) = &c.resolution else { continue };
+        if open.contains(c.topic.as_str()) || !topics_shown.insert(c.topic.clone()) {
+            continue;
+        }
+        if let Some((topic, stance)) = label(&c.topic, &r.stance) {
+            advice.push(context! { topic => topic, stance => stance, text => &r.agreed_message, agreed => true });
+        }
+    }
+    for a in care.advice.iter().rev() {
+        let in_force = a.state == sammen_domain::care::AdviceState::InForce;
+        if !in_force || open.contains(a.topic.as_str()) || !topics_shown.insert(a.topic.clone()) {
+            continue;
+        }
+        if let Some((topic, stance)) = label(&a.topic, &a.stance) {
+            advice.push(context! { topic => topic, stance => stance, text => &a.text, agreed => false });
+        }
+    }
+    let conferences: Vec<_> = care.conferences.iter().filter(|c| c.patient_invited && c.minutes.is_none()).collect();
+    let picture = svg::timeline(&timeline, today, web.lang);
+    web.page(
+        "patient/course.html",
+        context! {
+            page => "course", name => me.name, courses => me.courses, course => course, view => timeline,
+            picture => picture, team => team, now_steps => now_steps, next_steps => next_steps, advice => advice,
+            open_conflicts => !open.is_empty(), conferences => conferences,
+            writes => writes(web),
+        },
+    )
+}
+
+async fn story_page(State(state): State<AppState>, web: Web, Path(course): Path<String>) -> Result<Response, WebError> {
+    let c = course_id(&web, &course)?;
+    story_view(&state, &web, c, None, StatusCode::OK).await
+}
+
+async fn story_view(
+    state: &AppState,
+    web: &Web,
+    c: CourseId,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let p = whose(web)?;
+    let course = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
+    web.page_as(
+        "patient/story.html",
+        context! { page => "story", course => course, writes => writes(web), error => error },
+        status,
+    )
+}
+
+async fn story_submit(
+    State(state): State<AppState>,
+    web: Web,
+    Path(course): Path<String>,
+    Form(f): Form<Fields>,
+) -> Result<Response, WebError> {
+    web.check_csrf(&state, field(&f, "csrf")).await?;
+    let (p, c) = (whose(&web)?, course_id(&web, &course)?);
+    let change = if field(&f, "what") == "goal" {
+        json!({"kind": "set_goal", "goal_kind": "personal", "text": field(&f, "goal")})
+    } else {
+        json!({"kind": "write_story", "story": {"history": field(&f, "history"), "tried": field(&f, "tried"),
+            "what_matters": field(&f, "what_matters"), "preferences": field(&f, "preferences"),
+            "practical_needs": field(&f, "practical_needs")}})
+    };
+    let result = apply_course_change(&state, &web, (p, c), &f, change, ("story", "the form does not fit")).await;
+    match outcome(&web, result, &format!("/me/c/{course}/story"))? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(message, status) => story_view(&state, &web, c, Some(message), status).await,
+    }
+}
+
+async fn progress_page(
+    State(state): State<AppState>,
+    web: Web,
+    Path(course): Path<String>,
+) -> Result<Response, WebError> {
+    let c = course_id(&web, &course)?;
+    progress_view(&state, &web, c, None, StatusCode::OK).await
+}
+
+async fn progress_view(
+    state: &AppState,
+    web: &Web,
+    c: CourseId,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let p = whose(web)?;
+    let b = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
+    let mut trend: Vec<sammen_domain::briefing::Trend> = b
+        .course
+        .care
+        .measurements
+        .iter()
+        .map(|m| sammen_domain::briefing::Trend { on: m.on, pain: m.pain, psfs: m.psfs() })
+        .collect();
+    trend.sort_by_key(|t| t.on);
+    let chart = svg::progress_chart(&trend, web.lang);
+    // The activities the patient named last time, so they rate the same ones again.
+    let activities: Vec<String> = b
+        .course
+        .care
+        .measurements
+        .iter()
+        .max_by_key(|m| m.on)
+        .map(|m| m.activities.iter().map(|a| a.activity.clone()).collect())
+        .unwrap_or_default();
+    web.page_as(
+        "patient/progress.html",
+        context! { page => "progress", course => b, chart => chart, activities => activities,
+        today => state.sammen.now().date().to_string(), writes => writes(web), error => error },
+        status,
+    )
+}
+
+async fn progress_submit(
+    State(state): State<AppState>,
+    web: Web,
+    Path(course): Path<String>,
+    Form(f): Form<Fields>,
+) -> Result<Response, WebError> {
+    web.check_csrf(&state, field(&f, "csrf")).await?;
+    let (p, c) = (whose(&web)?, course_id(&web, &course)?);
+    let mut activities = Vec::new();
+    for i in 1..=5 {
+        let (a, s) = (field(&f, &format!("activity_{i}")).trim(), field(&f, &format!("score_{i}")).trim());
+        if !a.is_empty() || !s.is_empty() {
+            activities.push(json!({"activity": a, "score": s.parse::<i64>().unwrap_or(-1)}));
+        }
+    }
+    let pain = field(&f, "pain").trim();
+    let change = json!({"kind": "record_progress", "on": state.sammen.now().date().to_string(),
+        "pain": if pain.is_empty() { serde_json::Value::Null } else { json!(pain.parse::<i64>().unwrap_or(-1)) },
+        "activities": activities});
+    let result = apply_course_change(&state, &web, (p, c), &f, change, ("pain", "give numbers from 0 to 10")).await;
+    match outcome(&web, result, &format!("/me/c/{course}/progress"))? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(message, status) => progress_view(&state, &web, c, Some(message), status).await,
+    }
+}
+
+async fn sharing_page(State(state): State<AppState>, web: Web) -> Result<Response, WebError> {
+    sharing_view(&state, &web, None, StatusCode::OK).await
+}
+
+async fn sharing_view(
+    state: &AppState,
+    web: &Web,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let p = whose(web)?;
+    let s = &state.sammen;
+    let view = s.sharing(&web.actor, p).await.map_err(|e| web.err(e))?;
+    let me = s.patient(&web.actor, p).await.map_err(|e| web.err(e))?;
+    let (orgs, staff) = s.listing().await.map_err(|e| web.err(e))?;
+    let org_names: std::collections::BTreeMap<String, String> =
+        orgs.iter().map(|o| (o.id.to_string(), o.name.clone())).collect();
+    let people: std::collections::BTreeMap<String, String> =
+        staff.iter().map(|u| (u.id.to_string(), u.name.clone())).collect();
+    let categories: Vec<&str> =
+        DataCategory::ALL.iter().filter(|c| **c != DataCategory::Identity).map(|c| c.as_str()).collect();
+    web.page_as(
+        "patient/sharing.html",
+        context! { page => "sharing", sharing => view, courses => me.courses, orgs => orgs, org_names => org_names,
+        people => people, categories => categories, writes => writes(web), error => error,
+        max_day => (s.now() + time::Duration::days(364)).date().to_string(),
+        today => s.now().date().to_string() },
+        status,
+    )
+}
+
+async fn sharing_submit(State(state): State<AppState>, web: Web, Form(f): Form<Fields>) -> Result<Response, WebError> {
+    web.check_csrf(&state, field(&f, "csrf")).await?;
+    let p = whose(&web)?;
+    let v = |n: &str| field(&f, n).trim().to_string();
+    let categories: Vec<String> = f.iter().filter(|(k, _)| k == "categories").map(|(_, v)| v.clone()).collect();
+    let change = match v("action").as_str() {
+        "give" => json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": v("org")},
+            "categories": categories, "purpose": v("purpose"), "course": v("course"), "given_by": {"type": "patient"},
+            "method": "written", "expires_at": format!("{}T23:59:59Z", v("expires_on"))}),
+        "withdraw" => json!({"kind": "withdraw_consent", "consent": v("item"), "reason": ""}),
+        "object" => json!({"kind": "record_objection", "target": {"type": "organisation", "org": v("org")}}),
+        "unobject" => json!({"kind": "withdraw_objection", "objection": v("item"), "reason": ""}),
+        _ => json!({}),
+    };
+    let result = match serde_json::from_value::<SharingChange>(change) {
+        Ok(change) => {
+            let version = v("version").parse().unwrap_or(0);
+            state.sammen.change_sharing(&web.actor, p, version, &change).await.map(|_| ())
+        }
+        Err(_) => Err(sammen_domain::DomainError::field("consent", "fill in every field").into()),
+    };
+    match outcome(&web, result, "/me/sharing")? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(message, status) => sharing_view(&state, &web, Some(message), status).await,
+    }
+}
+
+async fn access_log_page(State(state): State<AppState>, web: Web) -> Result<Response, WebError> {
+    let p = whose(&web)?;
+    let log = state.sammen.access_log(&web.actor, p, 500).await.map_err(|e| web.err(e))?;
+    // The reader's own looks would bury everyone else's; they are counted, not listed.
+    let (own, others): (Vec<_>, Vec<_>) =
+        log.into_iter().partition(|e| e.purpose == Purpose::OwnRecord && e.who == web.actor.user.name);
+    web.page("patient/access_log.html", context! { page => "access_log", log => others, own_looks => own.len() })
+}
