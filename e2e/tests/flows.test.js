@@ -165,3 +165,37 @@ test('the patient writes a goal and records progress; a bad number is refused an
   await signOut(page);
   await page.close();
 });
+
+test('a professional outside the team opens the record in an emergency, and the patient sees it', async () => {
+  // The GP reads Jens's CPR number off his page, as a colleague on the phone would.
+  const gp = await signIn(context, 'gp');
+  await gp.getByRole('link', { name: /Find patient/ }).click();
+  await gp.getByLabel(/CPR-nummer eller navn/).fill('Jens');
+  await gp.getByRole('button', { name: 'Søg' }).click();
+  await gp.getByRole('link', { name: 'Jens Madsen' }).click();
+  const cpr = (await gp.locator('p', { hasText: 'CPR-nummer' }).locator('span').innerText()).trim();
+  assert.match(cpr, /^\d{6}-\d{4}$/);
+  await signOut(gp);
+  await gp.close();
+
+  const page = await signIn(context, 'psychologist');
+  await page.getByRole('link', { name: /Find patient/ }).click();
+  await page.getByText('Nødadgang', { exact: true }).click();
+  await page.getByLabel('Patientens CPR-nummer').fill(cpr);
+  await page.getByLabel('Begrundelse').fill('Akut henvendelse uden for åbningstid; patienten er forvirret.');
+  await page.getByRole('button', { name: 'Åbn nødadgang' }).click();
+  await page.waitForLoadState('load');
+  await assert.doesNotReject(page.getByRole('heading', { name: 'Jens Madsen' }).waitFor());
+  await assert.doesNotReject(page.getByRole('alert').getByText(/Nødadgang er åben/).waitFor());
+  assert.ok(!page.url().includes(cpr.replace('-', '')) && !page.url().includes(cpr), 'no CPR number in the address');
+  await accessible(page);
+  await signOut(page);
+  await page.close();
+
+  const jens = await signIn(context, 'jens');
+  await jens.getByRole('link', { name: 'Hvem må se' }).click();
+  const emergency = jens.locator('section[aria-labelledby="emergency"]');
+  await assert.doesNotReject(emergency.getByText('Ida Kjær').waitFor());
+  await signOut(jens);
+  await jens.close();
+});

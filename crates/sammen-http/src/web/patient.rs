@@ -161,7 +161,7 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
             page => "course", name => me.name, courses => me.courses, course => course, view => timeline,
             picture => picture, team => team, now_steps => now_steps, next_steps => next_steps, advice => advice,
             open_conflicts => !open.is_empty(), conferences => conferences,
-            writes => writes(web),
+            writes => writes(web), today => today.to_string(),
         },
     )
 }
