@@ -150,6 +150,7 @@ test('the patient writes a goal and records progress; a bad number is refused an
   await page.waitForLoadState('load');
   await assert.doesNotReject(page.getByRole('alert').waitFor());
   assert.equal(await page.locator('table.data tbody tr').count(), rows, 'a refused measure is not saved');
+  assert.equal(await page.getByLabel('Smerte i dag').inputValue(), '11', 'what was typed is shown again');
   await page.getByLabel('Smerte i dag').fill('2');
   // Last time's activities are filled in, to be rated again; each named one needs a number.
   for (let n = 1; n <= 5; n++) {

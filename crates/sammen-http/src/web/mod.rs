@@ -176,10 +176,7 @@ impl Web {
 impl FromRequestParts<AppState> for Web {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let chosen = parts
-            .uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("lang=")).map(str::to_string));
+        let chosen = Query::<LangQuery>::try_from_uri(&parts.uri).ok().and_then(|q| q.0.lang);
         let fallback = language(&parts.headers, chosen.as_deref());
         let Some(secret) = session_cookie(&parts.headers) else {
             return Err(Redirect::to("/login").into_response());

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use minijinja::context;
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use sammen_app::AppError;
 use sammen_domain::care::StepStatus;
@@ -35,21 +35,50 @@ fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
     f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
 }
 
-/// What became of a form: done (back to the page, post/redirect/get), or refused with a
-/// message to show on the page again.
+/// A refused form: the message, the status, and what the person typed, so the page
+/// shows it again and nothing is lost.
+struct Refused {
+    message: String,
+    status: StatusCode,
+    posted: Fields,
+}
+
+impl Refused {
+    /// The page's context for a form shown again: `error`, and `posted` (what was typed
+    /// in each field, by name; for ticked boxes see [`Refused::all`]).
+    fn context(refused: &Option<Refused>) -> (Option<&str>, BTreeMap<&str, &str>, StatusCode) {
+        match refused {
+            Some(r) => {
+                let mut posted = BTreeMap::new();
+                for (k, v) in &r.posted {
+                    posted.entry(k.as_str()).or_insert(v.as_str());
+                }
+                (Some(r.message.as_str()), posted, r.status)
+            }
+            None => (None, BTreeMap::new(), StatusCode::OK),
+        }
+    }
+
+    /// Every value posted under a name (the ticked boxes of a group).
+    fn all<'a>(refused: &'a Option<Refused>, name: &str) -> Vec<&'a str> {
+        refused.iter().flat_map(|r| r.posted.iter()).filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// What became of a form: done (back to the page, post/redirect/get), or refused.
 enum Outcome {
     Done(Response),
-    Refused(String, StatusCode),
+    Refused(Refused),
 }
 
 /// Sorts a change's result into an [`Outcome`]; anything but a refusal of the change
 /// itself (forbidden, not found, internal) is an error page.
-fn outcome(web: &Web, result: Result<(), AppError>, back: &str) -> Result<Outcome, WebError> {
+fn outcome(web: &Web, result: Result<(), AppError>, back: &str, posted: Fields) -> Result<Outcome, WebError> {
     match result {
         Ok(()) => Ok(Outcome::Done(see_other(back))),
         Err(e @ AppError::Domain(_)) => {
             let err = web.err(e);
-            Ok(Outcome::Refused(err.message, err.status))
+            Ok(Outcome::Refused(Refused { message: err.message, status: err.status, posted }))
         }
         Err(e) => Err(web.err(e)),
     }
@@ -168,21 +197,16 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
 
 async fn story_page(State(state): State<AppState>, web: Web, Path(course): Path<String>) -> Result<Response, WebError> {
     let c = course_id(&web, &course)?;
-    story_view(&state, &web, c, None, StatusCode::OK).await
+    story_view(&state, &web, c, None).await
 }
 
-async fn story_view(
-    state: &AppState,
-    web: &Web,
-    c: CourseId,
-    error: Option<String>,
-    status: StatusCode,
-) -> Result<Response, WebError> {
+async fn story_view(state: &AppState, web: &Web, c: CourseId, refused: Option<Refused>) -> Result<Response, WebError> {
+    let (error, posted, status) = Refused::context(&refused);
     let p = whose(web)?;
     let course = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     web.page_as(
         "patient/story.html",
-        context! { page => "story", course => course, writes => writes(web), error => error },
+        context! { page => "story", course => course, writes => writes(web), error => error, posted => posted },
         status,
     )
 }
@@ -203,9 +227,9 @@ async fn story_submit(
             "practical_needs": field(&f, "practical_needs")}})
     };
     let result = apply_course_change(&state, &web, (p, c), &f, change, ("story", "the form does not fit")).await;
-    match outcome(&web, result, &format!("/me/c/{course}/story"))? {
+    match outcome(&web, result, &format!("/me/c/{course}/story"), f)? {
         Outcome::Done(r) => Ok(r),
-        Outcome::Refused(message, status) => story_view(&state, &web, c, Some(message), status).await,
+        Outcome::Refused(r) => story_view(&state, &web, c, Some(r)).await,
     }
 }
 
@@ -215,16 +239,16 @@ async fn progress_page(
     Path(course): Path<String>,
 ) -> Result<Response, WebError> {
     let c = course_id(&web, &course)?;
-    progress_view(&state, &web, c, None, StatusCode::OK).await
+    progress_view(&state, &web, c, None).await
 }
 
 async fn progress_view(
     state: &AppState,
     web: &Web,
     c: CourseId,
-    error: Option<String>,
-    status: StatusCode,
+    refused: Option<Refused>,
 ) -> Result<Response, WebError> {
+    let (error, posted, status) = Refused::context(&refused);
     let p = whose(web)?;
     let b = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     let mut trend: Vec<sammen_domain::briefing::Trend> = b
@@ -248,7 +272,7 @@ async fn progress_view(
     web.page_as(
         "patient/progress.html",
         context! { page => "progress", course => b, chart => chart, activities => activities,
-        today => state.sammen.now().date().to_string(), writes => writes(web), error => error },
+        today => state.sammen.now().date().to_string(), writes => writes(web), error => error, posted => posted },
         status,
     )
 }
@@ -273,22 +297,18 @@ async fn progress_submit(
         "pain": if pain.is_empty() { serde_json::Value::Null } else { json!(pain.parse::<i64>().unwrap_or(-1)) },
         "activities": activities});
     let result = apply_course_change(&state, &web, (p, c), &f, change, ("pain", "give numbers from 0 to 10")).await;
-    match outcome(&web, result, &format!("/me/c/{course}/progress"))? {
+    match outcome(&web, result, &format!("/me/c/{course}/progress"), f)? {
         Outcome::Done(r) => Ok(r),
-        Outcome::Refused(message, status) => progress_view(&state, &web, c, Some(message), status).await,
+        Outcome::Refused(r) => progress_view(&state, &web, c, Some(r)).await,
     }
 }
 
 async fn sharing_page(State(state): State<AppState>, web: Web) -> Result<Response, WebError> {
-    sharing_view(&state, &web, None, StatusCode::OK).await
+    sharing_view(&state, &web, None).await
 }
 
-async fn sharing_view(
-    state: &AppState,
-    web: &Web,
-    error: Option<String>,
-    status: StatusCode,
-) -> Result<Response, WebError> {
+async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> Result<Response, WebError> {
+    let (error, posted, status) = Refused::context(&refused);
     let p = whose(web)?;
     let s = &state.sammen;
     let view = s.sharing(&web.actor, p).await.map_err(|e| web.err(e))?;
@@ -303,7 +323,8 @@ async fn sharing_view(
     web.page_as(
         "patient/sharing.html",
         context! { page => "sharing", sharing => view, courses => me.courses, orgs => orgs, org_names => org_names,
-        people => people, categories => categories, writes => writes(web), error => error,
+        people => people, categories => categories, writes => writes(web), error => error, posted => posted,
+                   ticked => Refused::all(&refused, "categories"),
         max_day => (s.now() + time::Duration::days(364)).date().to_string(),
         today => s.now().date().to_string() },
         status,
@@ -331,9 +352,9 @@ async fn sharing_submit(State(state): State<AppState>, web: Web, Form(f): Form<F
         }
         Err(_) => Err(sammen_domain::DomainError::field("consent", "fill in every field").into()),
     };
-    match outcome(&web, result, "/me/sharing")? {
+    match outcome(&web, result, "/me/sharing", f)? {
         Outcome::Done(r) => Ok(r),
-        Outcome::Refused(message, status) => sharing_view(&state, &web, Some(message), status).await,
+        Outcome::Refused(r) => sharing_view(&state, &web, Some(r)).await,
     }
 }
 
