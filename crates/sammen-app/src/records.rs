@@ -123,7 +123,7 @@ impl Sammen {
             return Err(DomainError::field("query", "write at least two letters of the name").into());
         }
         let Some(org) = actor.user.org() else { return Err(AppError::Forbidden) };
-        let memberships = self.store.memberships(actor.user.id, Some(org), None).await?;
+        let memberships = self.store.memberships(actor.user.id, Some(org)).await?;
         let mut ids: Vec<PatientId> = memberships.iter().map(|(p, _)| *p).collect();
         ids.sort();
         ids.dedup();

@@ -10,7 +10,7 @@
 //! trail.
 
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use time::{Date, OffsetDateTime};
 
 use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome};
@@ -19,7 +19,8 @@ use sammen_domain::ids::{CourseId, ItemId, PatientId, ThreadId};
 use sammen_domain::policy::{self, Access, Decision, Facts, Filter, Reader};
 use sammen_domain::projection::PatientState;
 use sammen_domain::vocab::DataCategory;
-use sammen_domain::worklist::{self, WorkItem, WorkKind};
+use sammen_domain::worklist::{self, WorkKind};
+use sammen_store::ReaderLine;
 
 use crate::{Actor, AppError, AppResult, Sammen};
 
@@ -58,24 +59,22 @@ pub struct WorklistView {
 struct Permits<'a> {
     actor: &'a Actor,
     patients: HashMap<PatientId, PatientState>,
-    /// The courses whose care team the reader is on, and how.
-    member_of: HashSet<(PatientId, CourseId)>,
     me: [TeamMember; 2],
     decided: HashMap<(PatientId, CourseId), Option<Filter>>,
     now: OffsetDateTime,
 }
 
 impl Permits<'_> {
-    fn filter(&mut self, patient: PatientId, course: CourseId) -> Option<&Filter> {
+    fn filter(&mut self, patient: PatientId, course: CourseId, on_team: bool) -> Option<&Filter> {
         let (actor, now) = (self.actor, self.now);
-        let (patients, member_of, me) = (&self.patients, &self.member_of, &self.me);
+        let (patients, me) = (&self.patients, &self.me);
         self.decided
             .entry((patient, course))
             .or_insert_with(|| {
                 let p = patients.get(&patient)?;
                 // The policy asks of the team only whether the reader is on it, so the
                 // reader's own memberships stand in for the whole team.
-                let team: &[TeamMember] = if member_of.contains(&(patient, course)) { me } else { &[] };
+                let team: &[TeamMember] = if on_team { me } else { &[] };
                 let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
                 let facts = Facts { patient: p, course: Some(course), team, now };
                 match policy::decide(&reader, &facts, Access::ReadCourse) {
@@ -99,26 +98,17 @@ impl Sammen {
         let now = self.now();
         let today = now.date();
         let (user, org) = (actor.user.id, actor.user.org());
-        let work: Vec<WorkItem> = self
-            .store
-            .work_for(user, org, today, SCAN_LIMIT)
-            .await?
-            .into_iter()
-            .filter(|w| w.show.shown(w.due, today))
-            .collect();
-        let changed = self.store.unseen_changes(user, SCAN_LIMIT).await?;
-        let mut ids: Vec<PatientId> = work.iter().map(|w| w.patient).chain(changed.iter().map(|c| c.patient)).collect();
-        ids.sort();
-        ids.dedup();
-        let memberships = self.store.memberships(user, org, Some(&ids)).await?;
-        let member_of: HashSet<(PatientId, CourseId)> = memberships.into_iter().collect();
-        let patients = self.store.patients(&ids).await?.into_iter().map(|p| (p.id, p)).collect();
+        let mut work = self.store.work_for(user, org, today, SCAN_LIMIT).await?;
+        work.lines.retain(|l| l.item.show.shown(l.item.due, today));
+        let mut changed = self.store.unseen_changes(user, org, SCAN_LIMIT).await?;
+        let mut patients = std::mem::take(&mut work.patients);
+        patients.extend(changed.patients.drain());
         let me = [TeamMember::Professional { user, org: org_id }, TeamMember::Organisation { org: org_id }];
-        let mut permits = Permits { actor, patients, member_of, me, decided: HashMap::new(), now };
+        let mut permits = Permits { actor, patients, me, decided: HashMap::new(), now };
 
         let mut lines: Vec<WorkEntry> = Vec::new();
-        for w in work {
-            let Some(filter) = permits.filter(w.patient, w.course) else { continue };
+        for ReaderLine { item: w, on_team } in work.lines {
+            let Some(filter) = permits.filter(w.patient, w.course, on_team) else { continue };
             if !filter.shows(w.category, w.origin, w.author_org, Some(w.course)).0 {
                 continue;
             }
@@ -142,8 +132,8 @@ impl Sammen {
         // organisation, or as key worker): one line is enough.
         let mut seen = std::collections::HashSet::new();
         lines.retain(|l| seen.insert((l.item, l.kind)));
-        for c in changed {
-            let Some(filter) = permits.filter(c.patient, c.course) else { continue };
+        for ReaderLine { item: c, on_team } in changed.lines {
+            let Some(filter) = permits.filter(c.patient, c.course, on_team) else { continue };
             let shown = filter.shows(DataCategory::Plan, c.origin, c.opened_org, Some(c.course)).0;
             lines.push(WorkEntry {
                 kind: WorkKind::Changed,

@@ -21,7 +21,9 @@ use sammen_domain::projection::{CourseState, PatientState, Projections};
 use sammen_domain::vocab::{DataCategory, Profession, Purpose, Sector};
 use sammen_domain::worklist::{Assignee, Show, WorkItem, WorkKind};
 
-use crate::{Append, Attachment, EventFilter, PatientLog, Snapshot, Store, StoreError, StreamWrite};
+use crate::{
+    Append, Attachment, EventFilter, ForReader, PatientLog, ReaderLine, Snapshot, Store, StoreError, StreamWrite,
+};
 
 /// Generates one `#[tokio::test]` per conformance case. `$fresh` is an async function
 /// returning `Option<F>` where `F: Fixture`; `None` skips (engine not configured).
@@ -704,7 +706,7 @@ pub async fn a_write_to_two_streams_is_all_or_nothing(store: Arc<dyn Store>) {
     assert!(store.attachment(patient, file.id).await.unwrap().is_none());
     assert_eq!(store.events(patient, EventFilter::default()).await.unwrap().len(), 3);
     let anyone = UserId::from_random_bytes(ids.random_bytes());
-    assert!(store.work_for(anyone, Some(other), date!(2026 - 03 - 01), 10).await.unwrap().is_empty());
+    assert!(store.work_for(anyone, Some(other), date!(2026 - 03 - 01), 10).await.unwrap().lines.is_empty());
     // At the right version both land, in one log without gaps.
     let fresh = Append {
         patient,
@@ -803,23 +805,29 @@ pub async fn work_items_are_replaced_per_stream_and_found_by_assignee(store: Arc
         followers: vec![],
     };
     store.append(Append::one(patient, write)).await.unwrap();
-    let kinds = |v: Vec<WorkItem>| {
-        let mut k: Vec<WorkKind> = v.into_iter().map(|w| w.kind).collect();
+    let kinds = |v: ForReader<WorkItem>| {
+        let mut k: Vec<WorkKind> = v.items().map(|w| w.kind).collect();
         k.sort();
         k
     };
     let (due, after_due) = (date!(2026 - 03 - 09), date!(2026 - 03 - 10));
     // On the due day the handover can still be answered and nothing is overdue yet.
     assert_eq!(kinds(store.work_for(gp, Some(o), due, 50).await.unwrap()), vec![WorkKind::Handover]);
-    assert!(store.work_for(gp, None, due, 50).await.unwrap().is_empty());
+    assert!(store.work_for(gp, None, due, 50).await.unwrap().lines.is_empty());
     // The day after: the step is overdue, the handover expired.
     assert_eq!(kinds(store.work_for(gp, None, after_due, 50).await.unwrap()), vec![WorkKind::OverdueStep]);
     assert_eq!(kinds(store.work_for(gp, Some(o), after_due, 50).await.unwrap()), vec![WorkKind::OverdueStep]);
     // The key worker's items follow the course's key worker.
     assert_eq!(kinds(store.work_for(nurse, None, after_due, 50).await.unwrap()), vec![WorkKind::UnansweredHandover]);
-    assert!(store.work_for(gp, None, after_due, 50).await.unwrap().iter().all(|w| w.assignee != Assignee::KeyWorker));
+    assert!(store.work_for(gp, None, after_due, 50).await.unwrap().items().all(|w| w.assignee != Assignee::KeyWorker));
+    // Each line tells whether the reader is on the course's team (the organisation is,
+    // the GP alone is not), and brings its patient's state.
     let round_trip = store.work_for(gp, None, after_due, 50).await.unwrap();
-    assert_eq!(round_trip, vec![items[0].clone()]);
+    assert_eq!(round_trip.lines, vec![ReaderLine { item: items[0].clone(), on_team: false }]);
+    assert_eq!(round_trip.patients.keys().collect::<Vec<_>>(), vec![&patient]);
+    assert_eq!(round_trip.patients[&patient].cpr.expose(), "1501801234");
+    let through_org = store.work_for(gp, Some(o), after_due, 50).await.unwrap();
+    assert!(through_org.lines.iter().all(|l| l.on_team) && !through_org.lines.is_empty());
     // The next write of the stream replaces its work.
     let more = decide::change_course(&ctx(&ids, o), &next, &note(1), &ChangeFacts::default()).unwrap();
     let mut after = next.clone();
@@ -833,8 +841,8 @@ pub async fn work_items_are_replaced_per_stream_and_found_by_assignee(store: Arc
         followers: vec![],
     };
     store.append(Append::one(patient, write)).await.unwrap();
-    assert!(store.work_for(gp, Some(o), after_due, 50).await.unwrap().is_empty());
-    assert!(store.work_for(nurse, None, after_due, 50).await.unwrap().is_empty());
+    assert!(store.work_for(gp, Some(o), after_due, 50).await.unwrap().lines.is_empty());
+    assert!(store.work_for(nurse, None, after_due, 50).await.unwrap().lines.is_empty());
 }
 
 pub async fn last_looks_follow_the_audit_trail(store: Arc<dyn Store>) {
@@ -854,12 +862,9 @@ pub async fn last_looks_follow_the_audit_trail(store: Arc<dyn Store>) {
         outcome,
     };
     // The reader's organisation is on the team.
-    assert_eq!(store.memberships(reader, Some(o), None).await.unwrap(), vec![(patient, course.id)]);
-    assert_eq!(store.memberships(reader, Some(o), Some(&[patient])).await.unwrap(), vec![(patient, course.id)]);
-    let someone_else = PatientId::from_random_bytes(ids.random_bytes());
-    assert!(store.memberships(reader, Some(o), Some(&[someone_else])).await.unwrap().is_empty());
+    assert_eq!(store.memberships(reader, Some(o)).await.unwrap(), vec![(patient, course.id)]);
     let stranger = OrgId::from_random_bytes(ids.random_bytes());
-    assert!(store.memberships(reader, Some(stranger), None).await.unwrap().is_empty());
+    assert!(store.memberships(reader, Some(stranger)).await.unwrap().is_empty());
     // Someone writes: each follower named in the write has an unseen change.
     let at = NOW + time::Duration::minutes(5);
     let c = Context { now: at, ..ctx(&ids, o) };
@@ -875,9 +880,14 @@ pub async fn last_looks_follow_the_audit_trail(store: Arc<dyn Store>) {
         followers: vec![reader, other],
     };
     store.append(Append::one(patient, write)).await.unwrap();
-    let unseen = store.unseen_changes(reader, 10).await.unwrap();
-    assert_eq!(unseen.len(), 1);
-    assert_eq!((unseen[0].course, unseen[0].changed_at, unseen[0].title.as_str()), (course.id, at, "Low back pain"));
+    let unseen = store.unseen_changes(reader, Some(o), 10).await.unwrap();
+    assert_eq!(unseen.lines.len(), 1);
+    let first = &unseen.lines[0];
+    assert_eq!((first.item.course, first.item.changed_at, first.item.title.as_str()), (course.id, at, "Low back pain"));
+    assert!(first.on_team, "the reader's organisation is on the team");
+    assert_eq!(unseen.patients[&patient].id, patient);
+    let elsewhere = store.unseen_changes(reader, Some(stranger), 10).await.unwrap();
+    assert!(!elsewhere.lines[0].on_team, "working elsewhere, the reader is not on the team");
     // A permitted look clears it and is the last look; a denial is no look.
     let later = NOW + time::Duration::hours(1);
     store
@@ -888,8 +898,12 @@ pub async fn last_looks_follow_the_audit_trail(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.last_look(patient, course.id, reader).await.unwrap(), Some(later));
-    assert!(store.unseen_changes(reader, 10).await.unwrap().is_empty());
-    assert_eq!(store.unseen_changes(other, 10).await.unwrap().len(), 1, "the other follower has not looked");
+    assert!(store.unseen_changes(reader, Some(o), 10).await.unwrap().lines.is_empty());
+    assert_eq!(
+        store.unseen_changes(other, None, 10).await.unwrap().lines.len(),
+        1,
+        "the other follower has not looked"
+    );
     // An older look never moves the last look back.
     store.append_audit(&[look(NOW, format!("course/{}", course.id), AuditOutcome::Permitted)]).await.unwrap();
     assert_eq!(store.last_look(patient, course.id, reader).await.unwrap(), Some(later));

@@ -156,6 +156,29 @@ impl Append {
     }
 }
 
+/// Lines for one reader's worklist, each with what the policy asks about the reader
+/// and the patient: whether the reader is on the course's care team (personally or
+/// through their organisation), and the patient's state, once per patient. Read in
+/// one query per source, so a worklist costs a few statements, not one per patient.
+#[derive(Debug, Clone)]
+pub struct ForReader<T> {
+    pub lines: Vec<ReaderLine<T>>,
+    pub patients: std::collections::HashMap<PatientId, PatientState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderLine<T> {
+    pub item: T,
+    /// The reader is on the care team of the line's course.
+    pub on_team: bool,
+}
+
+impl<T> ForReader<T> {
+    pub fn items(&self) -> impl Iterator<Item = &T> {
+        self.lines.iter().map(|l| &l.item)
+    }
+}
+
 /// A course a professional follows, that changed after their last look.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnseenChange {
@@ -253,18 +276,25 @@ pub trait Store: Send + Sync + 'static {
     // Worklists.
     /// Open work for this user that is shown on `today` (see
     /// [`sammen_domain::worklist::Show`]): assigned to them, to their organisation, or to
-    /// them as key worker of the course.
-    async fn work_for(&self, user: UserId, org: Option<OrgId>, today: Date, limit: u32) -> StoreResult<Vec<WorkItem>>;
-    /// Courses the user follows that changed after the user's last look, newest first.
-    async fn unseen_changes(&self, user: UserId, limit: u32) -> StoreResult<Vec<UnseenChange>>;
-    /// The courses whose care team the user is on, personally or through their
-    /// organisation: every one, or only those of the patients `among`.
-    async fn memberships(
+    /// them as key worker of the course; with whether they are on each course's team.
+    async fn work_for(
         &self,
         user: UserId,
         org: Option<OrgId>,
-        among: Option<&[PatientId]>,
-    ) -> StoreResult<Vec<(PatientId, CourseId)>>;
+        today: Date,
+        limit: u32,
+    ) -> StoreResult<ForReader<WorkItem>>;
+    /// Courses the user follows that changed after the user's last look, newest first;
+    /// with whether they are on each course's team.
+    async fn unseen_changes(
+        &self,
+        user: UserId,
+        org: Option<OrgId>,
+        limit: u32,
+    ) -> StoreResult<ForReader<UnseenChange>>;
+    /// The courses whose care team the user is on, personally or through their
+    /// organisation.
+    async fn memberships(&self, user: UserId, org: Option<OrgId>) -> StoreResult<Vec<(PatientId, CourseId)>>;
     /// When the user last read or wrote this course (kept from the audit trail).
     async fn last_look(
         &self,

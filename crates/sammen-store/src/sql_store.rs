@@ -23,10 +23,13 @@ use sammen_domain::worklist::{Assignee, WorkItem};
 
 use crate::args;
 use crate::rows::{self, *};
-use crate::sql::{fetch_all, fetch_optional, fetch_scalar, placeholders, values_list, Backend, Sql, SqlError, Val};
+use crate::sql::{
+    fetch_all, fetch_optional, fetch_scalar, placeholders, values_list, Backend, FromRow, FromVal, Row, Sql, SqlError,
+    Val,
+};
 use crate::{
-    Append, CourseSummary, Engine, EventFilter, Notice, PatientLog, Session, Snapshot, Store, StoreError, StoreResult,
-    StreamWrite, UnseenChange,
+    Append, CourseSummary, Engine, EventFilter, ForReader, Notice, PatientLog, ReaderLine, Session, Snapshot, Store,
+    StoreError, StoreResult, StreamWrite, UnseenChange,
 };
 
 /// Rows written per multi-row `INSERT`.
@@ -441,6 +444,49 @@ fn holder_key(h: &RouteHolder) -> String {
     }
 }
 
+/// Whether the reader (organisation `$org`, user `$user`) is on the care team of the
+/// course of the row `alias`: a seek on the care team's key.
+fn on_team(alias: &str, org: usize, user: usize) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM care_team t WHERE t.patient_id = {alias}.patient_id AND t.course_id = {alias}.course_id \
+         AND (t.org_id = ${org} OR (t.user_id = ${user} AND t.user_id <> '')))"
+    )
+}
+
+/// Decodes rows whose last two columns are the patient's state and [`on_team`]; each
+/// patient's state is decoded once, however many lines are theirs.
+fn for_reader<R: FromRow, T: HasPatient>(
+    rows: Vec<Row>,
+    decode: impl Fn(R) -> StoreResult<T>,
+) -> StoreResult<ForReader<T>> {
+    let mut out = ForReader { lines: Vec::with_capacity(rows.len()), patients: Default::default() };
+    for mut row in rows {
+        let on_team = row.pop().and_then(bool::from_val).ok_or_else(|| rows::corrupt("on team"))?;
+        let state = row.pop().and_then(String::from_val).ok_or_else(|| rows::corrupt("patient state"))?;
+        let item = decode(R::from_row(row)?)?;
+        if let std::collections::hash_map::Entry::Vacant(v) = out.patients.entry(item.patient()) {
+            v.insert(from_json(&state, "patient projection")?);
+        }
+        out.lines.push(ReaderLine { item, on_team });
+    }
+    Ok(out)
+}
+
+/// A line that concerns one patient.
+trait HasPatient {
+    fn patient(&self) -> PatientId;
+}
+impl HasPatient for WorkItem {
+    fn patient(&self) -> PatientId {
+        self.patient
+    }
+}
+impl HasPatient for UnseenChange {
+    fn patient(&self) -> PatientId {
+        self.patient
+    }
+}
+
 fn id_list<T: ToString>(ids: &[T]) -> Vec<Val> {
     ids.iter().map(|i| Val::from(i.to_string())).collect()
 }
@@ -683,7 +729,13 @@ impl<B: Backend> Store for SqlStore<B> {
         fetch_optional(&mut *self.read().await?, q, args![patient.to_string(), id.to_string()]).await
     }
 
-    async fn work_for(&self, user: UserId, org: Option<OrgId>, today: Date, limit: u32) -> StoreResult<Vec<WorkItem>> {
+    async fn work_for(
+        &self,
+        user: UserId,
+        org: Option<OrgId>,
+        today: Date,
+        limit: u32,
+    ) -> StoreResult<ForReader<WorkItem>> {
         // The key worker's items are found through the courses they are key worker of,
         // by two list lookups, so the engine seeks rather than scans every key worker
         // row. Dates are ISO text, so `Show` compares them as text (the same rule as
@@ -691,61 +743,47 @@ impl<B: Backend> Store for SqlStore<B> {
         let shown = "(show_rule = 'always' OR due IS NULL \
                       OR (show_rule = 'until_due' AND due >= $6) OR (show_rule = 'after_due' AND due < $7))";
         let q = format!(
-            "SELECT {WORK_COLUMNS} FROM work_items WHERE assignee = $1 AND {shown} \
-             UNION ALL SELECT {WORK_COLUMNS} FROM work_items WHERE assignee = $2 AND {shown} \
-             UNION ALL SELECT {WORK_COLUMNS} FROM work_items WHERE assignee = 'key_worker' AND {shown} \
-               AND patient_id IN (SELECT patient_id FROM courses WHERE key_worker = $3) \
-               AND course_id IN (SELECT course_id FROM courses WHERE key_worker = $4) \
-             LIMIT $5"
+            "SELECT w.*, p.state, {on_team} FROM ( \
+               SELECT {WORK_COLUMNS} FROM work_items WHERE assignee = $1 AND {shown} \
+               UNION ALL SELECT {WORK_COLUMNS} FROM work_items WHERE assignee = $2 AND {shown} \
+               UNION ALL SELECT {WORK_COLUMNS} FROM work_items WHERE assignee = 'key_worker' AND {shown} \
+                 AND patient_id IN (SELECT patient_id FROM courses WHERE key_worker = $3) \
+                 AND course_id IN (SELECT course_id FROM courses WHERE key_worker = $4) \
+             ) w JOIN patients p ON p.patient_id = w.patient_id LIMIT $5",
+            on_team = on_team("w", 8, 9)
         );
         let me = assignee_key(&Assignee::User { user });
         let mine = org.map(|org| assignee_key(&Assignee::Org { org })).unwrap_or_default();
         let day = rows::date_text(today);
-        let a = args![me, mine, user.to_string(), user.to_string(), i64::from(limit), day.as_str(), day.as_str()];
-        let rows: Vec<WorkRow> = fetch_all(&mut *self.read().await?, &q, a).await?;
-        rows.into_iter().map(decode_work).collect()
+        let (org, user) = (org.map(|o| o.to_string()).unwrap_or_default(), user.to_string());
+        let a = args![me, mine, user.as_str(), user.as_str(), i64::from(limit), day.as_str(), day.as_str(), org, user];
+        let rows = self.read().await?.fetch(&q, a).await.map_err(StoreError::from)?;
+        for_reader(rows, |r: WorkRow| decode_work(r))
     }
 
-    async fn unseen_changes(&self, user: UserId, limit: u32) -> StoreResult<Vec<UnseenChange>> {
-        let q = "SELECT u.patient_id, u.course_id, c.title, c.origin, c.opened_org, u.changed_at \
-                 FROM audit.unseen u JOIN courses c ON c.patient_id = u.patient_id AND c.course_id = u.course_id \
-                 WHERE u.user_id = $1 ORDER BY u.changed_at DESC, u.course_id LIMIT $2";
-        let a = args![user.to_string(), i64::from(limit)];
-        let rows: Vec<UnseenRow> = fetch_all(&mut *self.read().await?, q, a).await?;
-        rows.into_iter().map(decode_unseen).collect()
-    }
-
-    async fn memberships(
+    async fn unseen_changes(
         &self,
         user: UserId,
         org: Option<OrgId>,
-        among: Option<&[PatientId]>,
-    ) -> StoreResult<Vec<(PatientId, CourseId)>> {
+        limit: u32,
+    ) -> StoreResult<ForReader<UnseenChange>> {
+        let q = format!(
+            "SELECT u.patient_id, u.course_id, c.title, c.origin, c.opened_org, u.changed_at, p.state, {on_team} \
+             FROM audit.unseen u JOIN courses c ON c.patient_id = u.patient_id AND c.course_id = u.course_id \
+             JOIN patients p ON p.patient_id = u.patient_id \
+             WHERE u.user_id = $1 ORDER BY u.changed_at DESC, u.course_id LIMIT $2",
+            on_team = on_team("u", 3, 1)
+        );
+        let a = args![user.to_string(), i64::from(limit), org.map(|o| o.to_string()).unwrap_or_default()];
+        let rows = self.read().await?.fetch(&q, a).await.map_err(StoreError::from)?;
+        for_reader(rows, |r: UnseenRow| decode_unseen(r))
+    }
+
+    async fn memberships(&self, user: UserId, org: Option<OrgId>) -> StoreResult<Vec<(PatientId, CourseId)>> {
         let (org, user) = (org.map(|o| o.to_string()).unwrap_or_default(), user.to_string());
-        let mut conn = self.read().await?;
-        let mut rows: Vec<(String, String)> = Vec::new();
-        match among {
-            None => {
-                let q = "SELECT patient_id, course_id FROM care_team WHERE org_id = $1 \
-                         UNION SELECT patient_id, course_id FROM care_team WHERE user_id = $2 AND user_id <> ''";
-                rows = fetch_all(&mut *conn, q, args![org, user]).await?;
-            }
-            Some(patients) => {
-                // Seeks by patient, so the cost follows the patients asked about, not
-                // how many the organisation follows.
-                for chunk in patients.chunks(CHUNK) {
-                    let list = placeholders(3, chunk.len());
-                    let q = format!(
-                        "SELECT patient_id, course_id FROM care_team WHERE org_id = $1 AND patient_id IN ({list}) \
-                         UNION SELECT patient_id, course_id FROM care_team \
-                         WHERE user_id = $2 AND user_id <> '' AND patient_id IN ({list})"
-                    );
-                    let mut a = args![org.as_str(), user.as_str()];
-                    a.extend(id_list(chunk));
-                    rows.extend(fetch_all::<(String, String)>(&mut *conn, &q, a).await?);
-                }
-            }
-        }
+        let q = "SELECT patient_id, course_id FROM care_team WHERE org_id = $1 \
+                 UNION SELECT patient_id, course_id FROM care_team WHERE user_id = $2 AND user_id <> ''";
+        let rows: Vec<(String, String)> = fetch_all(&mut *self.read().await?, q, args![org, user]).await?;
         rows.into_iter()
             .map(|(p, c)| {
                 let p = PatientId::parse(&p).map_err(|_| rows::corrupt("patient id"))?;

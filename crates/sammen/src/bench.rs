@@ -272,7 +272,7 @@ async fn bench_worklist(engine: &str, store: Arc<dyn Store>, args: &BenchArgs) -
     let nurse = store.user_by_login(&login(1)).await.map_err(AppError::from)?.ok_or(AppError::NotFound("user"))?;
     let gp = app.actor_for(gp, Purpose::Treatment).await?;
     let nurse = app.actor_for(nurse, Purpose::Treatment).await?;
-    let followed = store.memberships(gp.user.id, gp.user.org(), None).await.map_err(AppError::from)?;
+    let followed = store.memberships(gp.user.id, gp.user.org()).await.map_err(AppError::from)?;
     let mut patients: Vec<PatientId> = followed.iter().map(|(p, _)| *p).collect();
     patients.sort();
     patients.dedup();
