@@ -160,6 +160,35 @@ impl Sammen {
         Ok(hits)
     }
 
+    /// The patients this caller may read, in id order: a patient or proxy their one
+    /// record; a professional the patients whose care team they are on (personally or
+    /// through their organisation) who do not object. Ids only: each record read after
+    /// is asked of the policy and audited on its own.
+    pub async fn patients_in_reach(&self, actor: &Actor) -> AppResult<Vec<PatientId>> {
+        match actor.user.kind {
+            UserKind::Patient { patient } | UserKind::Proxy { patient } => return Ok(vec![patient]),
+            UserKind::Operator => return Ok(Vec::new()),
+            UserKind::Professional { .. } => {}
+        }
+        let Some(org) = actor.user.org() else { return Ok(Vec::new()) };
+        let mut ids: Vec<PatientId> =
+            self.store.memberships(actor.user.id, Some(org)).await?.into_iter().map(|(p, _)| p).collect();
+        ids.sort();
+        ids.dedup();
+        let me = [TeamMember::Professional { user: actor.user.id, org }, TeamMember::Organisation { org }];
+        let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
+        let now = self.now();
+        let mut reach = Vec::with_capacity(ids.len());
+        for p in self.store.patients(&ids).await? {
+            let facts = Facts { patient: &p, course: None, team: &me, now };
+            if policy::decide(&reader, &facts, Access::ReadPatient).is_permit() {
+                reach.push(p.id);
+            }
+        }
+        reach.sort();
+        Ok(reach)
+    }
+
     pub async fn patient(&self, actor: &Actor, id: PatientId) -> AppResult<PatientView> {
         let object = format!("patient/{id}");
         let (p, granted) = self.authorized_patient(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;

@@ -3,6 +3,7 @@
 //! storage or decides access itself.
 
 mod api;
+pub mod fhir;
 mod problem;
 pub mod web;
 
@@ -61,6 +62,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api", api::routes())
+        .nest("/fhir", fhir::routes())
+        // Clients post Bundles to the base with a trailing slash.
+        .route("/fhir/", axum::routing::post(fhir::bundles_not_yet))
         .merge(web::routes())
         .route_layer(middleware::from_fn(record_route))
         .fallback(not_found)

@@ -79,14 +79,7 @@ pub struct Authenticated(pub Actor);
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = Problem;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        if let Some(secret) = bearer {
+        if let Some(secret) = bearer_token(&parts.headers) {
             return Ok(Authenticated(state.sammen.authenticate_token(secret).await?));
         }
         let Some(cookie) = crate::web::session_cookie(&parts.headers) else {
@@ -102,6 +95,16 @@ impl FromRequestParts<AppState> for Authenticated {
         }
         Ok(Authenticated(actor))
     }
+}
+
+/// The secret of `Authorization: Bearer <token>`, if there is one.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 fn patient_id(text: &str) -> Result<PatientId, Problem> {

@@ -1,0 +1,66 @@
+//! `GET /fhir/metadata`: the CapabilityStatement, built from [`KINDS`], so it states
+//! exactly what the routes do.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::{fhir_json, FHIR_JSON, KINDS};
+
+pub async fn metadata() -> Response {
+    fhir_json(StatusCode::OK, &statement())
+}
+
+pub fn statement() -> Value {
+    let resources: Vec<Value> = KINDS
+        .iter()
+        .map(|k| {
+            let mut interactions = vec![json!({ "code": "read" }), json!({ "code": "search-type" })];
+            if k.create {
+                interactions.push(json!({ "code": "create" }));
+            }
+            let mut params =
+                vec![json!({ "name": "_id", "type": "token" }), json!({ "name": "_count", "type": "number" })];
+            if k.in_record && k.name != "Patient" {
+                params.push(json!({ "name": "patient", "type": "reference" }));
+                params.push(json!({ "name": "subject", "type": "reference" }));
+            }
+            params.extend(k.params.iter().map(|(n, t)| json!({ "name": n, "type": t })));
+            let mut r = json!({
+                "type": k.name,
+                "interaction": interactions,
+                "versioning": "no-version",
+                "readHistory": false,
+                "updateCreate": false,
+                "searchParam": params,
+            });
+            if k.name == "Patient" {
+                r["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }]);
+            }
+            r
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-23",
+        "publisher": "Sammen",
+        "kind": "instance",
+        "software": { "name": "Sammen", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": { "description": "Sammen: the shared course of treatment, over HL7 FHIR R4" },
+        "fhirVersion": "4.0.1",
+        "format": [FHIR_JSON, "application/json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Every interaction but this statement needs a bearer token. Reads and searches return only what the patient's consent and the care team allow the caller, and each is written to the patient's access log.",
+            "security": {
+                "cors": false,
+                "description": "A bearer token issued by Sammen (sammen token issue) in the Authorization header."
+            },
+            "resource": resources,
+        }],
+    })
+}

@@ -1,0 +1,218 @@
+//! HL7 FHIR R4 (4.0.1) under `/fhir`, over the same use cases, policy and audit trail
+//! as the JSON API: a FHIR read of a patient's data is a read of the course through
+//! `Sammen`, so it is asked of the policy, filtered and audited like any other.
+//!
+//! `GET /fhir/metadata` is public, as the standard expects; everything else needs a
+//! bearer token. Errors are OperationOutcomes. Answers are `application/fhir+json`.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, RawQuery};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+use sammen_app::{Actor, AppError};
+
+use crate::{AppState, Problem};
+
+mod capability;
+mod create;
+pub mod resources;
+mod search;
+
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", axum::routing::post(bundles_not_yet))
+        .route("/metadata", get(capability::metadata))
+        .route("/Patient/{id}/$everything", get(search::everything))
+        .route("/{kind}", get(search::search_type).post(create::create))
+        .route("/{kind}/{id}", get(search::read))
+        .fallback(unknown_address)
+}
+
+/// Batch and transaction Bundles are not implemented yet; the CapabilityStatement does
+/// not claim them.
+pub async fn bundles_not_yet() -> FhirError {
+    FhirError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not-supported",
+        "Sammen does not take batch or transaction Bundles yet; POST each resource to its type.",
+    )
+}
+
+async fn unknown_address() -> FhirError {
+    FhirError::new(StatusCode::NOT_FOUND, "not-supported", "There is no FHIR interaction at this address.")
+}
+
+/// The resource types Sammen maps, and what each supports.
+pub struct Kind {
+    pub name: &'static str,
+    /// Search parameters besides the common ones (`_id`, `_count`).
+    pub params: &'static [(&'static str, &'static str)],
+    /// Belongs to a patient's record (searchable by `patient`/`subject`).
+    pub in_record: bool,
+    pub create: bool,
+}
+
+pub const KINDS: &[Kind] = &[
+    Kind { name: "Patient", params: &[], in_record: true, create: false },
+    Kind { name: "CarePlan", params: &[("status", "token")], in_record: true, create: false },
+    Kind { name: "Goal", params: &[("lifecycle-status", "token")], in_record: true, create: false },
+    Kind { name: "Task", params: &[("status", "token")], in_record: true, create: false },
+    Kind { name: "Observation", params: &[("code", "token"), ("date", "date")], in_record: true, create: true },
+    Kind { name: "Organization", params: &[("identifier", "token")], in_record: false, create: false },
+    Kind { name: "Practitioner", params: &[], in_record: false, create: false },
+];
+
+pub fn kind(name: &str) -> Result<&'static Kind, FhirError> {
+    KINDS.iter().find(|k| k.name == name).ok_or_else(|| {
+        FhirError::new(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            "Sammen does not serve this resource type; GET /fhir/metadata lists those it does.",
+        )
+    })
+}
+
+/// An error as an OperationOutcome. Its text never names a patient or their data.
+#[derive(Debug)]
+pub struct FhirError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub text: String,
+    internal: Option<String>,
+}
+
+impl FhirError {
+    pub fn new(status: StatusCode, code: &'static str, text: impl Into<String>) -> Self {
+        FhirError { status, code, text: text.into(), internal: None }
+    }
+
+    pub fn invalid(text: impl Into<String>) -> Self {
+        FhirError::new(StatusCode::BAD_REQUEST, "invalid", text)
+    }
+}
+
+impl From<Problem> for FhirError {
+    fn from(p: Problem) -> Self {
+        let code = match p.status {
+            StatusCode::UNAUTHORIZED => "login",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not-found",
+            StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED => "conflict",
+            StatusCode::UNPROCESSABLE_ENTITY => "business-rule",
+            StatusCode::BAD_REQUEST => "invalid",
+            _ => "exception",
+        };
+        FhirError { status: p.status, code, text: p.message, internal: p.internal }
+    }
+}
+
+impl From<AppError> for FhirError {
+    fn from(e: AppError) -> Self {
+        Problem::from(e).into()
+    }
+}
+
+pub fn outcome(severity: &str, code: &str, text: &str) -> Value {
+    json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{ "severity": severity, "code": code, "diagnostics": text }],
+    })
+}
+
+impl IntoResponse for FhirError {
+    fn into_response(self) -> Response {
+        if let Some(detail) = &self.internal {
+            tracing::error!(detail = %detail, "internal error in the FHIR API");
+        }
+        let mut res = fhir_json(self.status, &outcome("error", self.code, &self.text));
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+pub fn fhir_json(status: StatusCode, body: &Value) -> Response {
+    let mut res = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/fhir+json; charset=utf-8"));
+    res
+}
+
+/// The caller, from `Authorization: Bearer <token>` only: other systems, not browsers.
+pub struct Caller(pub Actor);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = FhirError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, FhirError> {
+        let secret =
+            crate::api::bearer_token(&parts.headers).ok_or_else(|| FhirError::from(AppError::Unauthenticated))?;
+        Ok(Caller(state.sammen.authenticate_token(secret).await?))
+    }
+}
+
+/// The base address links are built on: the address the client used, so a client that
+/// follows `next` links stays on the server it spoke to.
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{proto}://{host}/fhir")
+}
+
+/// A request body as a FHIR JSON resource: the right content type and valid JSON.
+pub fn resource_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, FhirError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if mime != FHIR_JSON && mime != "application/json" {
+        return Err(FhirError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            "Send the resource as application/fhir+json or application/json.",
+        ));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        FhirError::invalid(format!("The body is not valid JSON (line {}, column {}).", e.line(), e.column()))
+    })?;
+    if !v.is_object() {
+        return Err(FhirError::invalid("The body must be a JSON object: one FHIR resource."));
+    }
+    Ok(v)
+}
+
+pub type Params = Vec<(String, String)>;
+
+pub fn params(raw: RawQuery) -> Result<Params, FhirError> {
+    let q = raw.0.unwrap_or_default();
+    let mut out = Vec::new();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.push((decode(k)?, decode(v)?));
+    }
+    Ok(out)
+}
+
+fn decode(s: &str) -> Result<String, FhirError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let h = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                out.push(h.ok_or_else(|| FhirError::invalid("The query has a malformed %-escape."))?);
+                i += 2;
+            }
+            b'%' => return Err(FhirError::invalid("The query has a malformed %-escape.")),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| FhirError::invalid("The query is not UTF-8."))
+}

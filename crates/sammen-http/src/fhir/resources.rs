@@ -1,0 +1,285 @@
+//! The course in FHIR R4 terms. Each function maps what the reader may see (a
+//! [`CourseView`] is already filtered by the policy) to one resource, as
+//! `serde_json::Value`: only the elements Sammen maps, so a full FHIR model crate is
+//! not needed.
+//!
+//! Resource ids carry the patient they belong to, so a read finds the record (and
+//! asks the policy) without a lookup table: a course's CarePlan is
+//! `<patient><course>`, a goal, step or measurement `<patient><item>`, each id as 32
+//! hex digits (64 in all, FHIR's longest id).
+
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+
+use sammen_app::records::{CourseView, PatientView};
+use sammen_domain::care::{Goal, GoalStatus, Measurement, Owner, Step, StepStatus};
+use sammen_domain::directory::{Organisation, User};
+use sammen_domain::ids::{CourseId, ItemId, PatientId, UserId};
+use sammen_domain::projection::CourseStatus;
+
+/// DK Core's identifier systems.
+pub const CPR_SYSTEM: &str = "urn:oid:1.2.208.176.1.2";
+pub const SOR_SYSTEM: &str = "urn:oid:1.2.208.176.1.1";
+/// LOINC: pain severity, 0-10 verbal numeric rating, reported.
+pub const PAIN_CODE: &str = "72514-3";
+pub const LOINC: &str = "http://loinc.org";
+const OBSERVATION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+/// Sammen's own code system for what has no standard code (kinds of goals and steps,
+/// PSFS activities named by the patient).
+pub const SAMMEN_SYSTEM: &str = "https://sammen.dk/fhir/CodeSystem/sammen";
+
+/// A resource id for something in a patient's record.
+pub fn compound_id(patient: PatientId, part: &impl ToString) -> String {
+    format!("{}{}", simple(&patient), simple(part))
+}
+
+/// The patient and the part of a compound id; `None` if it is not one.
+pub fn split_id(id: &str) -> Option<(PatientId, String)> {
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let patient = PatientId::parse(&id[..32]).ok()?;
+    Some((patient, id[32..].to_string()))
+}
+
+fn simple(id: &impl ToString) -> String {
+    id.to_string().replace('-', "")
+}
+
+pub fn instant(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn date(d: Date) -> String {
+    d.to_string()
+}
+
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn patient_ref(p: PatientId) -> Value {
+    json!({ "reference": format!("Patient/{p}") })
+}
+
+fn care_plan_ref(p: PatientId, c: CourseId) -> Value {
+    json!({ "reference": format!("CarePlan/{}", compound_id(p, &c)) })
+}
+
+fn meta(at: OffsetDateTime) -> Value {
+    json!({ "lastUpdated": instant(at) })
+}
+
+/// Who recorded or owns something: a professional, else the patient themself.
+fn author_ref(by: UserId, patient: PatientId, staff: &[User]) -> Value {
+    match staff.iter().find(|u| u.id == by) {
+        Some(u) => json!({ "reference": format!("Practitioner/{}", u.id), "display": u.name }),
+        None => patient_ref(patient),
+    }
+}
+
+pub fn patient(p: &PatientView, updated: Option<OffsetDateTime>) -> Value {
+    let mut name = json!({ "use": "official", "text": p.name });
+    let parts: Vec<&str> = p.name.split_whitespace().collect();
+    if let Some((family, given)) = parts.split_last() {
+        name["family"] = json!(family);
+        if !given.is_empty() {
+            name["given"] = json!(given);
+        }
+    }
+    let mut r = json!({
+        "resourceType": "Patient",
+        "id": p.id.to_string(),
+        "meta": { "versionId": p.version.to_string() },
+        "identifier": [{ "use": "official", "system": CPR_SYSTEM, "value": p.cpr.expose() }],
+        "active": true,
+        "name": [name],
+    });
+    if let Some(at) = updated {
+        r["meta"]["lastUpdated"] = json!(instant(at));
+    }
+    if let Some(born) = p.cpr.birth_date() {
+        r["birthDate"] = json!(date(born));
+    }
+    r
+}
+
+pub fn organization(o: &Organisation) -> Value {
+    let mut r = json!({
+        "resourceType": "Organization",
+        "id": o.id.to_string(),
+        "active": true,
+        "type": [{ "coding": [{ "system": SAMMEN_SYSTEM, "code": word(&o.sector) }], "text": word(&o.sector) }],
+        "name": o.name,
+    });
+    if let Some(sor) = &o.sor {
+        r["identifier"] = json!([{ "use": "official", "system": SOR_SYSTEM, "value": sor.as_str() }]);
+    }
+    r
+}
+
+pub fn practitioner(u: &User) -> Value {
+    json!({
+        "resourceType": "Practitioner",
+        "id": u.id.to_string(),
+        "active": !u.disabled,
+        "name": [{ "text": u.name }],
+        "qualification": u.profession().map(|p| vec![json!({ "code": { "text": word(&p) } })]).unwrap_or_default(),
+    })
+}
+
+pub fn care_plan(c: &CourseView) -> Value {
+    let course = &c.course;
+    let p = course.patient;
+    let status = match course.status {
+        CourseStatus::Open => "active",
+        CourseStatus::Closed => "completed",
+    };
+    let mut r = json!({
+        "resourceType": "CarePlan",
+        "id": compound_id(p, &course.id),
+        "meta": { "versionId": course.version.to_string(), "lastUpdated": instant(course.updated_at) },
+        "status": status,
+        "intent": "plan",
+        "subject": patient_ref(p),
+        "period": { "start": date(course.started_on) },
+        "created": instant(course.opened_at),
+    });
+    // A title the reader may not see is left out (the policy emptied it).
+    if !course.title.is_empty() {
+        r["title"] = json!(course.title);
+    }
+    if !course.reason.is_empty() {
+        r["description"] = json!(course.reason);
+    }
+    if let Some(org) = course.opened_org {
+        r["author"] = json!({ "reference": format!("Organization/{org}") });
+    }
+    let goals: Vec<Value> =
+        course.care.goals.iter().map(|g| json!({ "reference": format!("Goal/{}", compound_id(p, &g.id)) })).collect();
+    if !goals.is_empty() {
+        r["goal"] = json!(goals);
+    }
+    let activities: Vec<Value> = course
+        .care
+        .steps
+        .iter()
+        .map(|s| json!({ "reference": { "reference": format!("Task/{}", compound_id(p, &s.id)) } }))
+        .collect();
+    if !activities.is_empty() {
+        r["activity"] = json!(activities);
+    }
+    if !c.withheld.is_empty() {
+        let n: usize = c.withheld.iter().map(|w| w.items).sum();
+        r["note"] = json!([{ "text": format!("{n} item(s) on this course are not shared with you.") }]);
+    }
+    r
+}
+
+pub fn goal(c: &CourseView, g: &Goal, staff: &[User]) -> Value {
+    let p = c.course.patient;
+    let lifecycle = match g.status {
+        GoalStatus::Proposed => "proposed",
+        GoalStatus::Agreed => "active",
+        GoalStatus::Achieved => "completed",
+        GoalStatus::Dropped => "cancelled",
+    };
+    let mut r = json!({
+        "resourceType": "Goal",
+        "id": compound_id(p, &g.id),
+        "meta": meta(g.meta.at),
+        "lifecycleStatus": lifecycle,
+        "category": [{ "coding": [{ "system": SAMMEN_SYSTEM, "code": format!("goal-{}", word(&g.kind)) }] }],
+        "description": { "text": g.text },
+        "subject": patient_ref(p),
+        "expressedBy": author_ref(g.meta.by, p, staff),
+        "addresses": [care_plan_ref(p, c.course.id)],
+    });
+    if g.status == GoalStatus::Achieved {
+        r["achievementStatus"] = json!({ "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/goal-achievement", "code": "achieved" }] });
+    }
+    r
+}
+
+/// FHIR's Task.status for a step's status.
+pub fn task_status(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Planned => "requested",
+        StepStatus::Booked => "accepted",
+        StepStatus::InProgress => "in-progress",
+        StepStatus::Done | StepStatus::DidNotHelp => "completed",
+        StepStatus::Cancelled => "cancelled",
+    }
+}
+
+pub fn task(c: &CourseView, s: &Step) -> Value {
+    let p = c.course.patient;
+    let owner = match &s.owner {
+        Owner::Professional { user, .. } => json!({ "reference": format!("Practitioner/{user}") }),
+        Owner::Role { org, role } => json!({ "reference": format!("Organization/{org}"), "display": role }),
+    };
+    let mut period = json!({ "end": date(s.due_by) });
+    if let Some(from) = s.due_from {
+        period["start"] = json!(date(from));
+    }
+    let mut r = json!({
+        "resourceType": "Task",
+        "id": compound_id(p, &s.id),
+        "meta": meta(s.meta.at),
+        "basedOn": [care_plan_ref(p, c.course.id)],
+        "status": task_status(s.status),
+        "intent": "plan",
+        "code": { "coding": [{ "system": SAMMEN_SYSTEM, "code": format!("step-{}", word(&s.kind)) }] },
+        "description": s.title,
+        "for": patient_ref(p),
+        "authoredOn": instant(s.meta.at),
+        "owner": owner,
+        "restriction": { "period": period },
+    });
+    if s.status == StepStatus::DidNotHelp {
+        r["statusReason"] = json!({ "text": "Did not help" });
+    }
+    if !s.reason.is_empty() {
+        r["reasonCode"] = json!({ "text": s.reason });
+    }
+    r
+}
+
+pub fn observation(c: &CourseView, m: &Measurement, staff: &[User]) -> Value {
+    let p = c.course.patient;
+    let mut r = json!({
+        "resourceType": "Observation",
+        "id": compound_id(p, &m.id),
+        "meta": meta(m.meta.at),
+        "basedOn": [care_plan_ref(p, c.course.id)],
+        "status": "final",
+        "category": [{ "coding": [{ "system": OBSERVATION_CATEGORY, "code": "survey" }] }],
+        "subject": patient_ref(p),
+        "effectiveDateTime": date(m.on),
+        "performer": [author_ref(m.meta.by, p, staff)],
+    });
+    match m.pain {
+        Some(pain) => {
+            r["code"] = json!({ "coding": [{ "system": LOINC, "code": PAIN_CODE,
+                "display": "Pain severity - 0-10 verbal numeric rating [Score] - Reported" }] });
+            r["valueInteger"] = json!(pain);
+        }
+        None => {
+            r["code"] = json!({ "coding": [{ "system": SAMMEN_SYSTEM, "code": "psfs",
+                "display": "Patient-Specific Functional Scale" }] });
+        }
+    }
+    let components: Vec<Value> =
+        m.activities.iter().map(|a| json!({ "code": { "text": a.activity }, "valueInteger": a.score })).collect();
+    if !components.is_empty() {
+        r["component"] = json!(components);
+    }
+    r
+}
+
+/// Finds an item by the hex part of a compound id.
+pub fn item_matches(id: ItemId, hex: &str) -> bool {
+    simple(&id).eq_ignore_ascii_case(hex)
+}

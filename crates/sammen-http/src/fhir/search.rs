@@ -1,0 +1,419 @@
+//! Read, search and `Patient/$everything`.
+//!
+//! A search walks the patients in the caller's reach (or the one patient asked for)
+//! in id order, reads each record through the audited use cases, and keeps the
+//! resources that match. Paging is by a cursor (`_page=<patient>.<skip>`), so a next
+//! page never reads the records of earlier pages again. No total is given, and a
+//! patient outside the caller's reach is never read: a search cannot tell whether
+//! such a patient exists, or how many resources they have.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+use time::Date;
+
+use sammen_app::{Actor, CourseView, PatientView, Sammen};
+use sammen_domain::ids::PatientId;
+use sammen_domain::projection::CourseStatus;
+
+use super::resources::{self as map, split_id};
+use super::{base_url, fhir_json, kind, params, Caller, FhirError, Kind, Params};
+use crate::AppState;
+
+const DEFAULT_COUNT: usize = 20;
+const MAX_COUNT: usize = 200;
+
+/// A patient's record as the caller may see it.
+pub struct Record {
+    pub patient: PatientView,
+    pub courses: Vec<CourseView>,
+}
+
+pub async fn record(s: &Sammen, actor: &Actor, patient: PatientId) -> Result<Record, FhirError> {
+    let p = s.patient(actor, patient).await?;
+    let mut courses = Vec::with_capacity(p.courses.len());
+    for c in &p.courses {
+        courses.push(s.read_course(actor, patient, c.id).await?);
+    }
+    Ok(Record { patient: p, courses })
+}
+
+/// The resources of one type in a record, in a stable order.
+pub async fn resources_of(s: &Sammen, record: &Record, kind: &str) -> Result<Vec<Value>, FhirError> {
+    let staff = if matches!(kind, "Goal" | "Observation" | "*") { s.listing().await?.1 } else { Vec::new() };
+    let mut out = Vec::new();
+    if matches!(kind, "Patient" | "*") {
+        let updated = record.courses.iter().map(|c| c.course.updated_at).max();
+        out.push(map::patient(&record.patient, updated));
+    }
+    for c in &record.courses {
+        if matches!(kind, "CarePlan" | "*") {
+            out.push(map::care_plan(c));
+        }
+        if matches!(kind, "Goal" | "*") {
+            out.extend(c.course.care.goals.iter().map(|g| map::goal(c, g, &staff)));
+        }
+        if matches!(kind, "Task" | "*") {
+            out.extend(c.course.care.steps.iter().map(|st| map::task(c, st)));
+        }
+        if matches!(kind, "Observation" | "*") {
+            out.extend(c.course.care.measurements.iter().map(|m| map::observation(c, m, &staff)));
+        }
+    }
+    Ok(out)
+}
+
+fn not_found() -> FhirError {
+    FhirError::new(StatusCode::NOT_FOUND, "not-found", "No such resource, or it is not shared with you.")
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((kind_name, id)): Path<(String, String)>,
+) -> Result<Response, FhirError> {
+    let k = kind(&kind_name)?;
+    let s = &state.sammen;
+    let found = match k.name {
+        "Organization" | "Practitioner" => directory(s, k.name).await?.into_iter().find(|r| r["id"] == id.as_str()),
+        "Patient" => {
+            let patient = PatientId::parse(&id).map_err(|_| not_found())?;
+            let rec = record(s, &actor, patient).await?;
+            resources_of(s, &rec, "Patient").await?.into_iter().next()
+        }
+        _ => {
+            let (patient, _) = split_id(&id).ok_or_else(not_found)?;
+            let rec = record(s, &actor, patient).await?;
+            resources_of(s, &rec, k.name).await?.into_iter().find(|r| r["id"] == id.as_str())
+        }
+    };
+    let resource = found.ok_or_else(not_found)?;
+    let mut res = fhir_json(StatusCode::OK, &resource);
+    if let Some(v) = resource["meta"]["versionId"].as_str() {
+        if let Ok(etag) = format!("W/\"{v}\"").parse() {
+            res.headers_mut().insert(axum::http::header::ETAG, etag);
+        }
+    }
+    Ok(res)
+}
+
+/// Organisations and professionals: reference data, no patient in it.
+async fn directory(s: &Sammen, kind: &str) -> Result<Vec<Value>, FhirError> {
+    let (orgs, staff) = s.listing().await?;
+    Ok(match kind {
+        "Organization" => orgs.iter().map(map::organization).collect(),
+        _ => staff.iter().map(map::practitioner).collect(),
+    })
+}
+
+/// What a search asks.
+struct Query {
+    count: usize,
+    /// Where this page starts: the index into the patients walked, and how many of
+    /// that patient's matches the previous page took.
+    cursor: (usize, usize),
+    patient: Option<PatientId>,
+    filters: Vec<(String, String)>,
+    /// The parameters to repeat in `self` and `next` links.
+    kept: Params,
+}
+
+fn parse_query(k: &Kind, params: Params, lenient: bool) -> Result<Query, FhirError> {
+    let mut q = Query { count: DEFAULT_COUNT, cursor: (0, 0), patient: None, filters: Vec::new(), kept: Vec::new() };
+    for (name, value) in params {
+        let keep = match name.as_str() {
+            "_count" => {
+                let n: usize = value.parse().map_err(|_| FhirError::invalid("_count must be a whole number."))?;
+                q.count = n.clamp(1, MAX_COUNT);
+                false
+            }
+            "_page" => {
+                let (a, b) = value.split_once('.').unwrap_or((&value, "0"));
+                q.cursor = (
+                    a.parse().map_err(|_| FhirError::invalid("_page is not a page this server gave."))?,
+                    b.parse().map_err(|_| FhirError::invalid("_page is not a page this server gave."))?,
+                );
+                false
+            }
+            "_format" => false,
+            "patient" | "subject" if k.in_record && k.name != "Patient" => {
+                let id = value.strip_prefix("Patient/").unwrap_or(&value);
+                q.patient = Some(PatientId::parse(id).map_err(|_| FhirError::invalid("patient must be Patient/<id>."))?);
+                true
+            }
+            "_id" => {
+                q.filters.push((name.clone(), value.clone()));
+                true
+            }
+            n if k.params.iter().any(|(p, _)| *p == n) => {
+                check_filter(n, &value)?;
+                q.filters.push((name.clone(), value.clone()));
+                true
+            }
+            _ if lenient => false,
+            _ => {
+                return Err(FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    format!(
+                        "Sammen does not support the search parameter '{}' on {}; send Prefer: handling=lenient to have it ignored.",
+                        safe(&name),
+                        k.name
+                    ),
+                ))
+            }
+        };
+        if keep {
+            q.kept.push((name, value));
+        }
+    }
+    Ok(q)
+}
+
+/// A parameter name as it may appear in an error: short, and only name characters.
+fn safe(name: &str) -> String {
+    name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.')).take(40).collect()
+}
+
+fn check_filter(name: &str, value: &str) -> Result<(), FhirError> {
+    if name == "date" {
+        date_test(value)?;
+    }
+    Ok(())
+}
+
+/// `date=ge2026-01-01` and the like: a prefix and a day.
+fn date_test(value: &str) -> Result<(String, Date), FhirError> {
+    let (prefix, day) = match value.get(..2) {
+        Some(p @ ("eq" | "ne" | "gt" | "lt" | "ge" | "le")) => (p.to_string(), &value[2..]),
+        _ => ("eq".to_string(), value),
+    };
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let day = Date::parse(day, &fmt)
+        .map_err(|_| FhirError::invalid("date must be a day, YYYY-MM-DD, with an optional prefix such as ge."))?;
+    Ok((prefix, day))
+}
+
+fn matches(r: &Value, filters: &[(String, String)]) -> bool {
+    filters.iter().all(|(name, value)| {
+        let any = |f: &dyn Fn(&str) -> bool| value.split(',').any(f);
+        match name.as_str() {
+            "_id" => any(&|v| r["id"] == v),
+            "status" => any(&|v| r["status"] == v),
+            "lifecycle-status" => any(&|v| r["lifecycleStatus"] == v),
+            "code" => any(&|v| {
+                let (system, code) = v.split_once('|').unwrap_or(("", v));
+                r["code"]["coding"].as_array().is_some_and(|cs| {
+                    cs.iter().any(|c| c["code"] == code && (system.is_empty() || c["system"] == system))
+                })
+            }),
+            "identifier" => any(&|v| {
+                let (system, code) = v.split_once('|').unwrap_or(("", v));
+                r["identifier"].as_array().is_some_and(|ids| {
+                    ids.iter().any(|i| i["value"] == code && (system.is_empty() || i["system"] == system))
+                })
+            }),
+            "date" => {
+                let Ok((prefix, day)) = date_test(value) else { return false };
+                let fmt = time::macros::format_description!("[year]-[month]-[day]");
+                let Some(on) = r["effectiveDateTime"].as_str().and_then(|d| Date::parse(d, &fmt).ok()) else {
+                    return false;
+                };
+                match prefix.as_str() {
+                    "ne" => on != day,
+                    "gt" => on > day,
+                    "lt" => on < day,
+                    "ge" => on >= day,
+                    "le" => on <= day,
+                    _ => on == day,
+                }
+            }
+            _ => true,
+        }
+    })
+}
+
+fn lenient(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(&[',', ';'][..]).any(|p| p.trim() == "handling=lenient"))
+}
+
+fn query_string(params: &Params) -> String {
+    params.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A searchset Bundle; `next` is the cursor of the following page, if any.
+fn bundle(
+    base: &str,
+    path: &str,
+    kept: &Params,
+    count: usize,
+    cursor: (usize, usize),
+    next: Option<(usize, usize)>,
+    entries: Vec<Value>,
+) -> Value {
+    let link = |c: (usize, usize)| {
+        let mut p = kept.clone();
+        p.push(("_count".into(), count.to_string()));
+        if c != (0, 0) {
+            p.push(("_page".into(), format!("{}.{}", c.0, c.1)));
+        }
+        format!("{base}/{path}?{}", query_string(&p))
+    };
+    let mut links = vec![json!({ "relation": "self", "url": link(cursor) })];
+    if let Some(n) = next {
+        links.push(json!({ "relation": "next", "url": link(n) }));
+    }
+    let entry: Vec<Value> = entries
+        .into_iter()
+        .map(|r| {
+            let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+            json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } })
+        })
+        .collect();
+    json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "timestamp": map::instant(time::OffsetDateTime::now_utc()),
+        "link": links,
+        "entry": entry,
+    })
+}
+
+pub async fn search_type(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(kind_name): Path<String>,
+    headers: HeaderMap,
+    raw: RawQuery,
+) -> Result<Response, FhirError> {
+    let k = kind(&kind_name)?;
+    let q = parse_query(k, params(raw)?, lenient(&headers))?;
+    let s = &state.sammen;
+    let base = base_url(&headers);
+    if !k.in_record {
+        let all: Vec<Value> = directory(s, k.name).await?.into_iter().filter(|r| matches(r, &q.filters)).collect();
+        let start = q.cursor.1.min(all.len());
+        let end = (start + q.count).min(all.len());
+        let next = (end < all.len()).then_some((0, end));
+        let page = all[start..end].to_vec();
+        return Ok(fhir_json(StatusCode::OK, &bundle(&base, k.name, &q.kept, q.count, q.cursor, next, page)));
+    }
+    // Which patients to walk: the one asked for (or named by the id), or all in reach.
+    let by_id = q.filters.iter().find(|(n, _)| n == "_id").map(|(_, v)| v.clone());
+    let patients: Vec<PatientId> = match (q.patient, by_id) {
+        (Some(p), _) => vec![p],
+        (None, Some(id)) if !id.contains(',') => {
+            let p = if k.name == "Patient" { PatientId::parse(&id).ok() } else { split_id(&id).map(|(p, _)| p) };
+            p.into_iter().collect()
+        }
+        _ => s.patients_in_reach(&actor).await?,
+    };
+    let (entries, next) = walk(s, &actor, &patients, k.name, &q).await?;
+    Ok(fhir_json(StatusCode::OK, &bundle(&base, k.name, &q.kept, q.count, q.cursor, next, entries)))
+}
+
+/// Reads records from the cursor on until a page is full.
+async fn walk(
+    s: &Sammen,
+    actor: &Actor,
+    patients: &[PatientId],
+    kind: &str,
+    q: &Query,
+) -> Result<(Vec<Value>, Option<(usize, usize)>), FhirError> {
+    let mut page = Vec::new();
+    let (mut i, mut skip) = q.cursor;
+    while i < patients.len() {
+        let rec = match record(s, actor, patients[i]).await {
+            Ok(r) => r,
+            // Asked for by id or by patient, a record the caller may not read is an
+            // empty result, the same as a record that does not exist.
+            Err(e) if matches!(e.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) => {
+                i += 1;
+                skip = 0;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let found: Vec<Value> =
+            resources_of(s, &rec, kind).await?.into_iter().filter(|r| matches(r, &q.filters)).collect();
+        let room = q.count - page.len();
+        let take: Vec<Value> = found.iter().skip(skip).take(room).cloned().collect();
+        let taken = take.len();
+        page.extend(take);
+        if page.len() == q.count {
+            let next = if skip + taken < found.len() { (i, skip + taken) } else { (i + 1, 0) };
+            return Ok((page, (next.0 < patients.len()).then_some(next)));
+        }
+        i += 1;
+        skip = 0;
+    }
+    Ok((page, None))
+}
+
+pub async fn everything(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: RawQuery,
+) -> Result<Response, FhirError> {
+    let patient = PatientId::parse(&id).map_err(|_| not_found())?;
+    let mut count = DEFAULT_COUNT;
+    let mut from = 0usize;
+    for (name, value) in params(raw)? {
+        match name.as_str() {
+            "_count" => {
+                count = value
+                    .parse::<usize>()
+                    .map_err(|_| FhirError::invalid("_count must be a whole number."))?
+                    .clamp(1, MAX_COUNT)
+            }
+            "_page" => from = value.parse().map_err(|_| FhirError::invalid("_page is not a page this server gave."))?,
+            _ if lenient(&headers) => {}
+            _ => {
+                return Err(FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    "$everything takes only _count here.",
+                ))
+            }
+        }
+    }
+    let s = &state.sammen;
+    let rec = record(s, &actor, patient).await?;
+    let all = resources_of(s, &rec, "*").await?;
+    let end = (from + count).min(all.len());
+    let page = all.get(from.min(end)..end).map(<[Value]>::to_vec).unwrap_or_default();
+    let next = (end < all.len()).then_some((0, end));
+    let base = base_url(&headers);
+    let mut b = bundle(&base, &format!("Patient/{patient}/$everything"), &Vec::new(), count, (0, from), next, page);
+    // $everything pages by position alone.
+    for l in b["link"].as_array_mut().into_iter().flatten() {
+        if let Some(url) = l["url"].as_str() {
+            l["url"] = json!(url.replace("_page=0.", "_page="));
+        }
+    }
+    Ok(fhir_json(StatusCode::OK, &b))
+}
+
+/// A course still open, for a write that names no course.
+pub fn open_courses(rec: &Record) -> Vec<&CourseView> {
+    rec.courses.iter().filter(|c| c.course.status == CourseStatus::Open).collect()
+}
