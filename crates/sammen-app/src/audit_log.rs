@@ -29,6 +29,9 @@ struct Request {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Request>,
+    /// A copy of every draft recorded (a unit of work keeps them, to re-record them as
+    /// refused if the unit rolls back and takes its entries with it).
+    kept: Option<Arc<std::sync::Mutex<Vec<AuditDraft>>>>,
 }
 
 impl AuditLog {
@@ -37,7 +40,12 @@ impl AuditLog {
     pub fn start(store: Arc<dyn Store>) -> AuditLog {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
         tokio::spawn(write_batches(store, rx));
-        AuditLog { tx }
+        AuditLog { tx, kept: None }
+    }
+
+    /// Like [`AuditLog::start`], keeping a copy of every draft in `kept`.
+    pub(crate) fn start_keeping(store: Arc<dyn Store>, kept: Arc<std::sync::Mutex<Vec<AuditDraft>>>) -> AuditLog {
+        AuditLog { kept: Some(kept), ..AuditLog::start(store) }
     }
 
     /// Records one entry and returns its sequence number once it is durable.
@@ -50,6 +58,9 @@ impl AuditLog {
     pub async fn record_all(&self, drafts: Vec<AuditDraft>) -> Result<Vec<u64>, AppError> {
         if drafts.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(kept) = &self.kept {
+            kept.lock().unwrap_or_else(|e| e.into_inner()).extend(drafts.iter().cloned());
         }
         let (done, wait) = oneshot::channel();
         self.tx

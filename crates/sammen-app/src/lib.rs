@@ -25,6 +25,7 @@ pub mod notify;
 pub mod operations;
 pub mod records;
 pub mod sharing;
+pub mod unit;
 pub mod worklist;
 
 use sha2::{Digest, Sha256};

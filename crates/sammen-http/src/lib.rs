@@ -64,7 +64,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api", api::routes())
         .nest("/fhir", fhir::routes())
         // Clients post Bundles to the base with a trailing slash.
-        .route("/fhir/", axum::routing::post(fhir::bundles_not_yet))
+        .route("/fhir/", axum::routing::post(fhir::bundle))
         .merge(web::routes())
         .route_layer(middleware::from_fn(record_route))
         .fallback(not_found)

@@ -50,7 +50,8 @@ macro_rules! conformance_tests {
             work_items_are_replaced_per_stream_and_found_by_assignee,
             last_looks_follow_the_audit_trail,
             patients_and_care_teams_come_in_batches,
-            contact_routes_are_replaced_per_holder
+            contact_routes_are_replaced_per_holder,
+            a_unit_of_work_lands_whole_or_not_at_all
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
@@ -956,4 +957,45 @@ pub async fn contact_routes_are_replaced_per_holder(store: Arc<dyn Store>) {
     // A route must belong to the holder being replaced.
     assert!(store.set_contact_routes(&clinic, &[message]).await.is_err());
     assert_eq!(store.contact_routes().await.unwrap().len(), 2);
+}
+
+pub async fn a_unit_of_work_lands_whole_or_not_at_all(store: Arc<dyn Store>) {
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let head = store.audit_head().await.unwrap();
+
+    // Rolled back: the unit saw its own writes; nobody else ever does.
+    let unit = store.unit_of_work().await.unwrap();
+    let inside = unit.store();
+    let (patient, course) = patient_with_course(&*inside, &ids, o, "0101801234").await;
+    let changed = change(&*inside, &ids, o, &course, &note(1)).await.unwrap();
+    inside.append_audit(&[draft(1, Some(patient))]).await.unwrap();
+    let read = inside.course(patient, course.id).await.unwrap().unwrap();
+    assert_eq!(read.version, changed.version, "the unit reads its writes");
+    assert!(matches!(inside.unit_of_work().await, Err(StoreError::Backend(_))), "units do not nest");
+    unit.rollback().await;
+    assert_eq!(store.patient(patient).await.unwrap(), None);
+    assert!(store.events(patient, EventFilter::default()).await.unwrap().is_empty());
+    assert_eq!(store.audit_head().await.unwrap(), head, "its audit entries went with it");
+
+    // Committed: everything at once, and the store works on afterwards.
+    let unit = store.unit_of_work().await.unwrap();
+    let inside = unit.store();
+    let (patient, course) = patient_with_course(&*inside, &ids, o, "0101801234").await;
+    let course = change(&*inside, &ids, o, &course, &note(1)).await.unwrap();
+    drop(inside);
+    unit.commit().await.unwrap();
+    assert_eq!(store.course(patient, course.id).await.unwrap().unwrap().version, course.version);
+    let latest = change(&*store, &ids, o, &course, &note(2)).await.unwrap();
+
+    // A write that fails inside the unit spoils it: the commit is refused and nothing
+    // of it lands, not even its writes that succeeded.
+    let unit = store.unit_of_work().await.unwrap();
+    let inside = unit.store();
+    let (other, _) = patient_with_course(&*inside, &ids, o, "0202801234").await;
+    let stale = change(&*inside, &ids, o, &course, &note(3)).await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
+    assert!(unit.commit().await.is_err());
+    assert_eq!(store.patient(other).await.unwrap(), None);
+    assert_eq!(store.course(patient, course.id).await.unwrap().unwrap().version, latest.version);
 }

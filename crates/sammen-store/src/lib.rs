@@ -27,8 +27,10 @@ pub mod conformance;
 pub mod rows;
 pub mod sql;
 pub mod sql_store;
+pub mod unit;
 
 pub use sql_store::SqlStore;
+pub use unit::UnitOfWork;
 
 /// The storage engines Sammen runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +228,9 @@ pub trait Store: Send + Sync + 'static {
     async fn schema_version(&self) -> StoreResult<i64>;
     /// True when no organisation, user or patient exists yet.
     async fn is_empty(&self) -> StoreResult<bool>;
+    /// Opens a unit of work: a store whose reads and writes all land together, or
+    /// not at all (see [`unit`]). Units do not nest.
+    async fn unit_of_work(&self) -> StoreResult<UnitOfWork>;
 
     // The directory.
     async fn add_organisation(&self, org: &Organisation) -> StoreResult<()>;

@@ -121,6 +121,10 @@ pub trait Backend: Send + Sync + 'static {
     fn lock_rows(&self) -> &'static str;
     /// The highest migration applied.
     async fn schema_version(&self) -> StoreResult<i64>;
+    /// True for a unit of work's backend, where a nested unit cannot begin.
+    fn in_unit(&self) -> bool {
+        false
+    }
 }
 
 /// Reads one typed column value; lenient with nulls (a null of any type is `None`).

@@ -497,6 +497,14 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend.engine()
     }
 
+    async fn unit_of_work(&self) -> StoreResult<crate::UnitOfWork> {
+        if self.backend.in_unit() {
+            return Err(StoreError::Backend("units of work do not nest".into()));
+        }
+        let tx = self.backend.writer().await?;
+        Ok(crate::UnitOfWork::begin(self.backend.engine(), self.backend.lock_rows(), tx))
+    }
+
     async fn schema_version(&self) -> StoreResult<i64> {
         self.backend.schema_version().await
     }

@@ -61,6 +61,10 @@ pub fn statement() -> Value {
                 "description": "A bearer token issued by Sammen (sammen token issue) in the Authorization header."
             },
             "resource": resources,
+            "interaction": [
+                { "code": "transaction", "documentation": "All entries or none: the first entry refused rolls the rest back." },
+                { "code": "batch" }
+            ],
         }],
     })
 }

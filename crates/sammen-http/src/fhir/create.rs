@@ -1,10 +1,16 @@
-//! FHIR create, through the domain: a POSTed Observation of pain (LOINC 72514-3, 0-10)
-//! and the patient's PSFS activities becomes the same `RecordProgress` change the JSON
-//! API and the pages write, so what the domain forbids, FHIR cannot do.
+//! FHIR create, through the domain: each resource Sammen takes becomes the same use
+//! case the JSON API and the pages call, so what the domain forbids, FHIR cannot do.
 //!
-//! The resource is checked whole before anything is written: an element Sammen does
-//! not map, a wrong type or a bad date is refused with an OperationOutcome naming the
-//! element, and nothing is stored.
+//! - Patient: registering a patient, by CPR number (DK Core) and name.
+//! - CarePlan: opening a course (title, description as the reason, period.start).
+//! - Goal: setting a goal on a course (description.text, category as the kind).
+//! - Observation: pain (LOINC 72514-3, 0-10) and the patient's PSFS activities, as
+//!   `RecordProgress`.
+//!
+//! The resource is checked whole before anything is written (see [`super::elements`]):
+//! an element FHIR does not define, a wrong type or a bad date is refused with an
+//! OperationOutcome naming the element, and nothing is stored. Elements FHIR defines
+//! that Sammen does not map are left out of what is stored.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,13 +19,16 @@ use axum::response::Response;
 use serde_json::Value;
 use time::Date;
 
-use sammen_domain::care::ActivityScore;
-use sammen_domain::decide::CourseChange;
+use sammen_app::records::CourseView;
+use sammen_app::{Actor, Sammen};
+use sammen_domain::care::{ActivityScore, GoalKind};
+use sammen_domain::cpr::Cpr;
+use sammen_domain::decide::{CourseChange, OpenCourse};
 use sammen_domain::ids::{CourseId, PatientId};
 
-use super::resources::{self as map, split_id, LOINC, PAIN_CODE};
-use super::search::{open_courses, record};
-use super::{base_url, fhir_json, kind, resource_body, Caller, FhirError};
+use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
+use super::search::{open_courses, record, Record};
+use super::{base_url, elements, fhir_json, kind, resource_body, Caller, FhirError};
 use crate::AppState;
 
 pub async fn create(
@@ -38,49 +47,206 @@ pub async fn create(
         ));
     }
     let v = resource_body(&headers, &body)?;
-    let obs = observation_in(&v)?;
+    elements::check(&v, k.name)?;
     let s = &state.sammen;
-    let rec = record(s, &actor, obs.patient).await?;
-    let course = match obs.course {
-        Some(c) => rec.courses.iter().find(|v| v.course.id == c).ok_or_else(|| {
-            FhirError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "business-rule",
-                "basedOn names no course of this patient that you may write to.",
-            )
-        })?,
-        None => match open_courses(&rec).as_slice() {
-            [one] => *one,
-            [] => {
-                return Err(FhirError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "business-rule",
-                    "The patient has no open course to record this on.",
-                ))
-            }
-            _ => {
-                return Err(FhirError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "business-rule",
-                    "The patient has more than one open course: name one in basedOn (CarePlan/<id>).",
-                ))
-            }
-        },
+    let resource = match k.name {
+        "Patient" => create_patient(s, &actor, &v).await?,
+        "CarePlan" => create_care_plan(s, &actor, &v).await?,
+        "Goal" => create_goal(s, &actor, &v).await?,
+        _ => create_observation(s, &actor, &v).await?,
     };
-    let before: Vec<_> = course.course.care.measurements.iter().map(|m| m.id).collect();
-    let change = CourseChange::RecordProgress { on: obs.on, pain: obs.pain, activities: obs.activities };
-    let (view, _) = s.change_course(&actor, obs.patient, course.course.id, course.course.version, &change).await?;
-    let staff = s.listing().await?.1;
-    let made = view.course.care.measurements.iter().find(|m| !before.contains(&m.id)).ok_or_else(|| {
-        FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "The measurement was not recorded.")
-    })?;
-    let resource = map::observation(&view, made, &staff);
-    let location = format!("{}/Observation/{}", base_url(&headers), resource["id"].as_str().unwrap_or(""));
+    let id = resource["id"].as_str().unwrap_or("");
+    let location = format!("{}/{}/{id}", base_url(&headers), k.name);
     let mut res = fhir_json(StatusCode::CREATED, &resource);
     if let Ok(l) = location.parse() {
         res.headers_mut().insert(header::LOCATION, l);
     }
+    if let Some(Ok(etag)) = resource["meta"]["versionId"].as_str().map(|v| format!("W/\"{v}\"").parse()) {
+        res.headers_mut().insert(header::ETAG, etag);
+    }
     Ok(res)
+}
+
+fn business(text: impl Into<String>) -> FhirError {
+    FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, "business-rule", text)
+}
+
+/// `Patient/<id>` in `element.reference`.
+fn patient_of(v: &Value, element: &str) -> Result<PatientId, FhirError> {
+    let reference = v[element]["reference"]
+        .as_str()
+        .ok_or_else(|| FhirError::invalid(format!("{element}.reference is required: Patient/<id>.")))?;
+    reference
+        .strip_prefix("Patient/")
+        .and_then(|id| PatientId::parse(id).ok())
+        .ok_or_else(|| FhirError::invalid(format!("{element} must be Patient/<id>.")))
+}
+
+/// The course a new item belongs to: the one named, else the patient's only open one.
+fn course_for<'a>(rec: &'a Record, named: Option<CourseId>, how_to_name: &str) -> Result<&'a CourseView, FhirError> {
+    match named {
+        Some(c) => rec
+            .courses
+            .iter()
+            .find(|v| v.course.id == c)
+            .ok_or_else(|| business("The CarePlan named is not a course of this patient that you may write to.")),
+        None => match open_courses(rec).as_slice() {
+            [one] => Ok(*one),
+            [] => Err(business("The patient has no open course to record this on.")),
+            _ => Err(business(format!("The patient has more than one open course: name one in {how_to_name}."))),
+        },
+    }
+}
+
+/// A `CarePlan/<id>` reference of this patient's, as the course it names.
+fn course_ref(reference: Option<&str>, patient: PatientId, element: &str) -> Result<CourseId, FhirError> {
+    let bad = || FhirError::invalid(format!("{element} must name one of Sammen's CarePlans: CarePlan/<id>."));
+    let id = reference.and_then(|r| r.strip_prefix("CarePlan/")).ok_or_else(bad)?;
+    let (p, c) = split_id(id).ok_or_else(bad)?;
+    if p != patient {
+        return Err(FhirError::invalid(format!("{element} names another patient's CarePlan.")));
+    }
+    CourseId::parse(&c).map_err(|_| bad())
+}
+
+async fn create_patient(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, FhirError> {
+    let identifiers = v["identifier"].as_array().cloned().unwrap_or_default();
+    let cpr =
+        identifiers.iter().find(|i| i["system"] == CPR_SYSTEM).and_then(|i| i["value"].as_str()).ok_or_else(|| {
+            business(format!(
+                "Sammen registers a patient by CPR number: give an identifier with system {CPR_SYSTEM} (DK Core)."
+            ))
+        })?;
+    // The number is never quoted back: it is an identifier of a person.
+    let cpr = Cpr::parse(cpr).map_err(|_| FhirError::invalid("Patient.identifier: the CPR number is not valid."))?;
+    let names = v["name"].as_array().cloned().unwrap_or_default();
+    let chosen = names.iter().find(|n| n["use"] == "official").or_else(|| names.first());
+    let name = chosen.map(name_text).unwrap_or_default();
+    if name.is_empty() {
+        return Err(FhirError::invalid("Patient.name is required: text, or given and family."));
+    }
+    if let Some(born) = v.get("birthDate") {
+        let born = born.as_str().and_then(|b| parse_date(b).ok());
+        if born.is_none() || born != cpr.birth_date() {
+            return Err(FhirError::invalid("Patient.birthDate does not agree with the CPR number."));
+        }
+    }
+    let view = s.register_patient(actor, cpr, &name).await?;
+    Ok(map::patient(&view, None))
+}
+
+/// A HumanName as one line: its text, else given names then family.
+fn name_text(n: &Value) -> String {
+    if let Some(t) = n["text"].as_str().map(str::trim).filter(|t| !t.is_empty()) {
+        return t.to_string();
+    }
+    let mut parts: Vec<&str> =
+        n["given"].as_array().map(|g| g.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    if let Some(f) = n["family"].as_str() {
+        parts.push(f);
+    }
+    parts.join(" ").trim().to_string()
+}
+
+async fn create_care_plan(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, FhirError> {
+    let patient = patient_of(v, "subject")?;
+    match v["status"].as_str() {
+        Some("active") => {}
+        Some(_) => {
+            return Err(business("Sammen opens a course as an active CarePlan: CarePlan.status must be active."))
+        }
+        None => return Err(FhirError::invalid("CarePlan.status is required.")),
+    }
+    if !matches!(v["intent"].as_str(), Some("proposal" | "plan" | "order" | "option")) {
+        return Err(FhirError::invalid("CarePlan.intent is required: proposal, plan, order or option."));
+    }
+    let reason = v["description"].as_str().unwrap_or("").trim();
+    if reason.is_empty() {
+        return Err(business("CarePlan.description is required: why the course is opened, in words."));
+    }
+    // A course needs a name; FHIR's title is optional, so without one the name is the
+    // description's first line, cut at a word.
+    let title = match v["title"].as_str().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => t.to_string(),
+        None => first_words(reason.lines().next().unwrap_or(reason), 80),
+    };
+    let started_on = match v["period"]["start"].as_str() {
+        Some(d) => parse_day(d, "CarePlan.period.start")?,
+        None => s.now().date(),
+    };
+    let cmd = OpenCourse { title, reason: reason.to_string(), started_on };
+    let view = s.open_course(actor, patient, &cmd).await?;
+    Ok(map::care_plan(&view))
+}
+
+async fn create_goal(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, FhirError> {
+    let patient = patient_of(v, "subject")?;
+    // A goal a professional sets is proposed until the patient agrees to it; the
+    // patient's own goal is agreed as it is set. Anything else would not be stored as sent.
+    let patient_writes = actor.user.profession().is_none();
+    match (v["lifecycleStatus"].as_str(), patient_writes) {
+        (Some("proposed"), false) | (Some("active"), true) => {}
+        (Some(_), false) => return Err(business(
+            "A goal a professional sets is proposed until the patient agrees: Goal.lifecycleStatus must be proposed.",
+        )),
+        (Some(_), true) => {
+            return Err(business("A goal the patient sets is their own: Goal.lifecycleStatus must be active."))
+        }
+        (None, _) => return Err(FhirError::invalid("Goal.lifecycleStatus is required.")),
+    }
+    let text = v["description"]["text"].as_str().map(str::trim).filter(|t| !t.is_empty());
+    let text = text.ok_or_else(|| business("Goal.description.text is required: the goal in words."))?;
+    let goal_kind = match goal_kind(v)? {
+        Some(k) => k,
+        None if patient_writes => GoalKind::Personal,
+        None => GoalKind::Clinical,
+    };
+    let named = v["extension"]
+        .as_array()
+        .and_then(|x| x.iter().find(|e| e["url"] == map::COURSE_EXTENSION))
+        .map(|e| course_ref(e["valueReference"]["reference"].as_str(), patient, "the course extension"))
+        .transpose()?;
+    let rec = record(s, actor, patient).await?;
+    let course = course_for(&rec, named, "the course extension")?;
+    let before: Vec<_> = course.course.care.goals.iter().map(|g| g.id).collect();
+    let change = CourseChange::SetGoal { goal_kind, text: text.to_string() };
+    let (view, _) = s.change_course(actor, patient, course.course.id, course.course.version, &change).await?;
+    let staff = s.listing().await?.1;
+    let made = view.course.care.goals.iter().find(|g| !before.contains(&g.id)).ok_or_else(not_recorded)?;
+    Ok(map::goal(&view, made, &staff))
+}
+
+/// The kind of goal from `Goal.category` (Sammen's codes `goal-<kind>`), if given.
+fn goal_kind(v: &Value) -> Result<Option<GoalKind>, FhirError> {
+    let codes =
+        v["category"].as_array().into_iter().flatten().flat_map(|c| c["coding"].as_array().into_iter().flatten());
+    for coding in codes {
+        if coding["system"] != map::SAMMEN_SYSTEM {
+            continue;
+        }
+        let kind = coding["code"].as_str().and_then(|c| c.strip_prefix("goal-"));
+        let kind = kind.and_then(|k| serde_json::from_value(Value::from(k)).ok());
+        return kind.map(Some).ok_or_else(|| {
+            FhirError::new(StatusCode::BAD_REQUEST, "code-invalid", "Goal.category has a code Sammen does not define.")
+        });
+    }
+    Ok(None)
+}
+
+fn not_recorded() -> FhirError {
+    FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "The resource was not recorded.")
+}
+
+async fn create_observation(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, FhirError> {
+    let obs = observation_in(v)?;
+    let rec = record(s, actor, obs.patient).await?;
+    let course = course_for(&rec, obs.course, "basedOn (CarePlan/<id>)")?;
+    let before: Vec<_> = course.course.care.measurements.iter().map(|m| m.id).collect();
+    let change = CourseChange::RecordProgress { on: obs.on, pain: obs.pain, activities: obs.activities };
+    let (view, _) = s.change_course(actor, obs.patient, course.course.id, course.course.version, &change).await?;
+    let staff = s.listing().await?.1;
+    let made = view.course.care.measurements.iter().find(|m| !before.contains(&m.id)).ok_or_else(not_recorded)?;
+    Ok(map::observation(&view, made, &staff))
 }
 
 /// An Observation as Sammen records it.
@@ -92,34 +258,7 @@ struct ObservationIn {
     activities: Vec<ActivityScore>,
 }
 
-const OBSERVATION_ELEMENTS: &[&str] = &[
-    "resourceType",
-    "id",
-    "meta",
-    "text",
-    "status",
-    "category",
-    "code",
-    "subject",
-    "basedOn",
-    "effectiveDateTime",
-    "valueInteger",
-    "valueQuantity",
-    "component",
-    "performer",
-];
-
 fn observation_in(v: &Value) -> Result<ObservationIn, FhirError> {
-    let o = v.as_object().ok_or_else(|| FhirError::invalid("The body must be one Observation."))?;
-    if v["resourceType"] != "Observation" {
-        return Err(FhirError::invalid("resourceType must be Observation at this address."));
-    }
-    if let Some(unknown) = o.keys().find(|k| !OBSERVATION_ELEMENTS.contains(&k.as_str())) {
-        return Err(FhirError::invalid(format!(
-            "Observation.{} is not an element Sammen records; leave it out.",
-            unknown.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect::<String>()
-        )));
-    }
     match v["status"].as_str() {
         Some("final" | "amended" | "corrected" | "preliminary") => {}
         Some(_) => {
@@ -138,39 +277,19 @@ fn observation_in(v: &Value) -> Result<ObservationIn, FhirError> {
             "Sammen records pain (LOINC 72514-3) and the Patient-Specific Functional Scale; Observation.code is neither.",
         ));
     }
-    let subject = v["subject"]["reference"]
-        .as_str()
-        .ok_or_else(|| FhirError::invalid("Observation.subject.reference is required."))?;
-    let patient = subject
-        .strip_prefix("Patient/")
-        .and_then(|id| PatientId::parse(id).ok())
-        .ok_or_else(|| FhirError::invalid("Observation.subject must be Patient/<id>."))?;
+    let patient = patient_of(v, "subject")?;
     let course = match v.get("basedOn") {
         None => None,
         Some(b) => {
-            let refs = b
-                .as_array()
-                .filter(|a| a.len() == 1)
-                .ok_or_else(|| FhirError::invalid("Observation.basedOn must name one CarePlan."))?;
-            let id = refs[0]["reference"]
-                .as_str()
-                .and_then(|r| r.strip_prefix("CarePlan/"))
-                .ok_or_else(|| FhirError::invalid("Observation.basedOn must be CarePlan/<id>."))?;
-            let (p, c) =
-                split_id(id).ok_or_else(|| FhirError::invalid("Observation.basedOn names no CarePlan of Sammen's."))?;
-            if p != patient {
-                return Err(FhirError::invalid("Observation.basedOn names another patient's CarePlan."));
-            }
-            Some(
-                CourseId::parse(&c)
-                    .map_err(|_| FhirError::invalid("Observation.basedOn names no CarePlan of Sammen's."))?,
-            )
+            let one = b.as_array().filter(|a| a.len() == 1);
+            let one = one.ok_or_else(|| FhirError::invalid("Observation.basedOn must name one CarePlan."))?;
+            Some(course_ref(one[0]["reference"].as_str(), patient, "Observation.basedOn")?)
         }
     };
     let effective = v["effectiveDateTime"]
         .as_str()
         .ok_or_else(|| FhirError::invalid("Observation.effectiveDateTime is required (the day it was measured)."))?;
-    let on = parse_day(effective)?;
+    let on = parse_day(effective, "Observation.effectiveDateTime")?;
     let score = |x: &Value, what: &str| -> Result<u8, FhirError> {
         x.as_u64()
             .filter(|n| *n <= 10)
@@ -202,13 +321,28 @@ fn observation_in(v: &Value) -> Result<ObservationIn, FhirError> {
     Ok(ObservationIn { patient, course, on, pain, activities })
 }
 
+/// At most `max` characters of `text`, cut at a word.
+fn first_words(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    match cut.rfind(' ') {
+        Some(i) if i > max / 2 => cut[..i].to_string(),
+        _ => cut,
+    }
+}
+
 /// A FHIR date or dateTime; Sammen records the day.
-fn parse_day(text: &str) -> Result<Date, FhirError> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let bad = || FhirError::invalid("Observation.effectiveDateTime is not a valid FHIR dateTime.");
+fn parse_day(text: &str, element: &str) -> Result<Date, FhirError> {
+    let bad = || FhirError::invalid(format!("{element} is not a valid FHIR date or dateTime."));
     if text.len() == 10 {
-        return Date::parse(text, &fmt).map_err(|_| bad());
+        return parse_date(text).map_err(|_| bad());
     }
     let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|_| bad())?;
     Ok(t.date())
+}
+
+fn parse_date(text: &str) -> Result<Date, time::error::Parse> {
+    Date::parse(text, &time::macros::format_description!("[year]-[month]-[day]"))
 }

@@ -18,31 +18,25 @@ use sammen_app::{Actor, AppError};
 
 use crate::{AppState, Problem};
 
+mod bundle;
 mod capability;
 mod create;
+mod elements;
 pub mod resources;
 mod search;
+
+pub use bundle::bundle;
 
 pub const FHIR_JSON: &str = "application/fhir+json";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", axum::routing::post(bundles_not_yet))
+        .route("/", axum::routing::post(bundle::bundle))
         .route("/metadata", get(capability::metadata))
         .route("/Patient/{id}/$everything", get(search::everything))
         .route("/{kind}", get(search::search_type).post(create::create))
         .route("/{kind}/{id}", get(search::read))
         .fallback(unknown_address)
-}
-
-/// Batch and transaction Bundles are not implemented yet; the CapabilityStatement does
-/// not claim them.
-pub async fn bundles_not_yet() -> FhirError {
-    FhirError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not-supported",
-        "Sammen does not take batch or transaction Bundles yet; POST each resource to its type.",
-    )
 }
 
 async fn unknown_address() -> FhirError {
@@ -60,9 +54,9 @@ pub struct Kind {
 }
 
 pub const KINDS: &[Kind] = &[
-    Kind { name: "Patient", params: &[], in_record: true, create: false },
-    Kind { name: "CarePlan", params: &[("status", "token")], in_record: true, create: false },
-    Kind { name: "Goal", params: &[("lifecycle-status", "token")], in_record: true, create: false },
+    Kind { name: "Patient", params: &[], in_record: true, create: true },
+    Kind { name: "CarePlan", params: &[("status", "token")], in_record: true, create: true },
+    Kind { name: "Goal", params: &[("lifecycle-status", "token")], in_record: true, create: true },
     Kind { name: "Task", params: &[("status", "token")], in_record: true, create: false },
     Kind { name: "Observation", params: &[("code", "token"), ("date", "date")], in_record: true, create: true },
     Kind { name: "Organization", params: &[("identifier", "token")], in_record: false, create: false },

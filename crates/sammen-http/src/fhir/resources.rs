@@ -28,6 +28,9 @@ const OBSERVATION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observ
 /// Sammen's own code system for what has no standard code (kinds of goals and steps,
 /// PSFS activities named by the patient).
 pub const SAMMEN_SYSTEM: &str = "https://sammen.dk/fhir/CodeSystem/sammen";
+/// The course (CarePlan) a Goal belongs to. FHIR's `Goal.addresses` names what a goal
+/// is about (a condition), not the plan it is part of, so Sammen says it here.
+pub const COURSE_EXTENSION: &str = "https://sammen.dk/fhir/StructureDefinition/course";
 
 /// A resource id for something in a patient's record.
 pub fn compound_id(patient: PatientId, part: &impl ToString) -> String {
@@ -194,7 +197,7 @@ pub fn goal(c: &CourseView, g: &Goal, staff: &[User]) -> Value {
         "description": { "text": g.text },
         "subject": patient_ref(p),
         "expressedBy": author_ref(g.meta.by, p, staff),
-        "addresses": [care_plan_ref(p, c.course.id)],
+        "extension": [{ "url": COURSE_EXTENSION, "valueReference": care_plan_ref(p, c.course.id) }],
     });
     if g.status == GoalStatus::Achieved {
         r["achievementStatus"] = json!({ "coding": [{

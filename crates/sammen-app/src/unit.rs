@@ -1,0 +1,100 @@
+//! Several use cases as one: a [`Unit`] is a `Sammen` whose store is one unit of work
+//! (see [`sammen_store::unit`]), so each use case still asks the policy, decides and
+//! audits as it always does, and everything they write, their audit entries
+//! included, lands at [`Unit::commit`] or not at all. A FHIR transaction Bundle is
+//! one unit.
+//!
+//! A unit that rolls back takes its audit entries with it, so its use cases' entries
+//! are recorded again, outside it, as refused: the trail still shows who tried to
+//! read or write what.
+//!
+//! Notification e-mails wait in an outbox until the commit: a mail must not announce
+//! something that was then rolled back.
+
+use std::sync::{Arc, Mutex};
+
+use sammen_domain::audit::{AuditDraft, AuditOutcome};
+use sammen_store::UnitOfWork;
+
+use crate::audit_log::AuditLog;
+use crate::notify::Mailer;
+use crate::{AppResult, Sammen};
+
+/// Mails held back until the unit commits.
+#[derive(Default)]
+struct Outbox(Mutex<Vec<(String, String, String)>>);
+
+impl Mailer for Outbox {
+    fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push((to.into(), subject.into(), body.into()));
+        Ok(())
+    }
+}
+
+/// An open unit: run use cases on [`Unit::sammen`], then commit or drop.
+pub struct Unit {
+    sammen: Sammen,
+    work: UnitOfWork,
+    outbox: Arc<Outbox>,
+    mailer: Arc<dyn Mailer>,
+    audited: Arc<Mutex<Vec<AuditDraft>>>,
+}
+
+impl Sammen {
+    /// Opens a unit of work. While it is open it holds the write transaction, so other
+    /// writers wait: keep units short.
+    pub async fn unit(&self) -> AppResult<Unit> {
+        let work = self.store.unit_of_work().await?;
+        let store = work.store();
+        let outbox = Arc::new(Outbox::default());
+        let audited = Arc::new(Mutex::new(Vec::new()));
+        let sammen = Sammen {
+            audit: AuditLog::start_keeping(store.clone(), audited.clone()),
+            store,
+            clock: self.clock.clone(),
+            ids: self.ids.clone(),
+            logins: self.logins.clone(),
+            // Its own cache: the directory as the unit sees it.
+            directory: Arc::default(),
+            mailer: outbox.clone(),
+        };
+        Ok(Unit { sammen, work, outbox, mailer: self.mailer.clone(), audited })
+    }
+}
+
+impl Unit {
+    /// The use cases, inside the unit.
+    pub fn sammen(&self) -> &Sammen {
+        &self.sammen
+    }
+
+    /// Makes everything the unit's use cases wrote durable at once, then sends the
+    /// mails they queued.
+    pub async fn commit(self) -> AppResult<()> {
+        let Unit { sammen, work, outbox, mailer, .. } = self;
+        drop(sammen);
+        work.commit().await?;
+        let mails = std::mem::take(&mut *outbox.0.lock().unwrap_or_else(|e| e.into_inner()));
+        for (to, subject, body) in mails {
+            if let Err(e) = mailer.send(&to, &subject, &body) {
+                tracing::warn!(error = %e, "a notification e-mail could not be sent");
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes everything the unit's use cases wrote, and records their audit entries
+    /// again through `outside`, each as refused (a denial stays a denial).
+    pub async fn rollback(self, outside: &Sammen) -> AppResult<()> {
+        let Unit { sammen, work, audited, .. } = self;
+        drop(sammen);
+        work.rollback().await;
+        let mut drafts = std::mem::take(&mut *audited.lock().unwrap_or_else(|e| e.into_inner()));
+        for d in &mut drafts {
+            if d.outcome == AuditOutcome::Permitted {
+                d.outcome = AuditOutcome::Refused;
+            }
+        }
+        outside.audit.record_all(drafts).await.map(|_| ())
+    }
+}
