@@ -126,18 +126,29 @@ impl Sammen {
         object: String,
         outcome: AuditOutcome,
     ) -> AppResult<u64> {
-        self.audit
-            .record(AuditDraft {
-                at: self.now(),
-                actor: policy::audit_actor(actor.user.id),
-                org: actor.audit_org(),
-                action,
-                purpose,
-                patient,
-                object,
-                outcome,
-            })
-            .await
+        self.audit.record(self.draft(actor, action, purpose, patient, object, outcome)).await
+    }
+
+    /// An audit entry for something the actor did now.
+    fn draft(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        purpose: Purpose,
+        patient: Option<PatientId>,
+        object: String,
+        outcome: AuditOutcome,
+    ) -> AuditDraft {
+        AuditDraft {
+            at: self.now(),
+            actor: policy::audit_actor(actor.user.id),
+            org: actor.audit_org(),
+            action,
+            purpose,
+            patient,
+            object,
+            outcome,
+        }
     }
 
     fn system_draft(&self, action: AuditAction, patient: Option<PatientId>, object: String) -> AuditDraft {

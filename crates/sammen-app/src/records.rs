@@ -45,6 +45,10 @@ pub struct PatientView {
     pub access: AccessNote,
 }
 
+fn patient_view(p: PatientState, courses: Vec<CourseSummaryView>, granted: &Granted) -> PatientView {
+    PatientView { id: p.id, cpr: p.cpr, name: p.name, version: p.version, courses, access: granted.into() }
+}
+
 /// A patient found by a search.
 #[derive(Debug, Clone, Serialize)]
 pub struct PatientHit {
@@ -192,22 +196,64 @@ impl Sammen {
     pub async fn patient(&self, actor: &Actor, id: PatientId) -> AppResult<PatientView> {
         let object = format!("patient/{id}");
         let (p, granted) = self.authorized_patient(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
-        let mut courses = Vec::new();
-        for summary in self.store.course_summaries(id).await? {
+        let (summaries, _) = self.readable_courses(actor, &p, &granted, false).await?;
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted).await?;
+        Ok(patient_view(p, summaries, &granted))
+    }
+
+    /// The patient and every course of theirs the actor may read, in one go: each read
+    /// is its own audit entry, as with [`Sammen::patient`] and [`Sammen::read_course`],
+    /// but the entries land in one commit, so a whole record costs one durable write.
+    /// Courses the actor may not read are left out, as `patient` leaves them out.
+    pub async fn read_record(&self, actor: &Actor, id: PatientId) -> AppResult<(PatientView, Vec<CourseView>)> {
+        let object = format!("patient/{id}");
+        let (p, granted) = self.authorized_patient(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
+        let (summaries, courses) = self.readable_courses(actor, &p, &granted, true).await?;
+        let mut drafts =
+            vec![self.draft(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted)];
+        for c in &courses {
+            let object = format!("course/{}", c.course.id);
+            drafts.push(self.draft(
+                actor,
+                AuditAction::Read,
+                c.access.purpose,
+                Some(id),
+                object,
+                AuditOutcome::Permitted,
+            ));
+        }
+        self.audit.record_all(drafts).await?;
+        Ok((patient_view(p, summaries, &granted), courses))
+    }
+
+    /// The patient's courses as the actor may list them, and (with `read`) each as the
+    /// actor may read it. A team member sees only the courses whose team they are on:
+    /// the others' very existence may be sensitive (a psychiatric course).
+    async fn readable_courses(
+        &self,
+        actor: &Actor,
+        p: &PatientState,
+        granted: &Granted,
+        read: bool,
+    ) -> AppResult<(Vec<CourseSummaryView>, Vec<CourseView>)> {
+        let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
+        let now = self.now();
+        let (mut summaries, mut views) = (Vec::new(), Vec::new());
+        for summary in self.store.course_summaries(p.id).await? {
             let mut title_withheld = false;
-            if !granted.filter.is_everything() {
-                // A team member sees only the courses whose team they are on: the
-                // others' very existence may be sensitive (a psychiatric course).
-                let Some(c) = self.store.course(id, summary.id).await? else { continue };
-                let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
+            if read || !granted.filter.is_everything() {
+                let Some(c) = self.store.course(p.id, summary.id).await? else { continue };
                 let team: Vec<TeamMember> = c.team.iter().map(|m| m.member).collect();
-                let facts = Facts { patient: &p, course: Some(c.id), team: &team, now: self.now() };
-                if !policy::decide(&reader, &facts, Access::ReadCourse).is_permit() {
-                    continue;
-                }
+                let facts = Facts { patient: p, course: Some(c.id), team: &team, now };
+                let decision = policy::decide(&reader, &facts, Access::ReadCourse);
+                let purpose = decision.purpose();
+                let policy::Decision::Permit { relation, filter } = decision else { continue };
                 title_withheld = !granted.filter.shows(DataCategory::Plan, c.origin, c.opened_org, Some(c.id)).0;
+                if read {
+                    views.push(course_view(&c, &Granted { relation, filter, purpose }));
+                }
             }
-            courses.push(CourseSummaryView {
+            summaries.push(CourseSummaryView {
                 id: summary.id,
                 title: if title_withheld { String::new() } else { summary.title },
                 status: summary.status,
@@ -215,8 +261,7 @@ impl Sammen {
                 title_withheld,
             });
         }
-        self.audit(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted).await?;
-        Ok(PatientView { id: p.id, cpr: p.cpr, name: p.name, version: p.version, courses, access: (&granted).into() })
+        Ok((summaries, views))
     }
 
     pub async fn correct_identity(

@@ -20,11 +20,12 @@ use serde_json::Value;
 use time::Date;
 
 use sammen_app::records::CourseView;
-use sammen_app::{Actor, Sammen};
+use sammen_app::{Actor, AppError, Sammen};
 use sammen_domain::care::{ActivityScore, GoalKind};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{CourseChange, OpenCourse};
-use sammen_domain::ids::{CourseId, PatientId};
+use sammen_domain::ids::{CourseId, ItemId, PatientId};
+use sammen_domain::DomainError;
 
 use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
 use super::search::{open_courses, record, Record};
@@ -206,11 +207,11 @@ async fn create_goal(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, Fhir
         .and_then(|x| x.iter().find(|e| e["url"] == map::COURSE_EXTENSION))
         .map(|e| course_ref(e["valueReference"]["reference"].as_str(), patient, "the course extension"))
         .transpose()?;
-    let rec = record(s, actor, patient).await?;
-    let course = course_for(&rec, named, "the course extension")?;
-    let before: Vec<_> = course.course.care.goals.iter().map(|g| g.id).collect();
     let change = CourseChange::SetGoal { goal_kind, text: text.to_string() };
-    let (view, _) = s.change_course(actor, patient, course.course.id, course.course.version, &change).await?;
+    let (before, view) = add_to_course(s, actor, patient, named, "the course extension", &change, |c| {
+        c.course.care.goals.iter().map(|g| g.id).collect()
+    })
+    .await?;
     let staff = s.listing().await?.1;
     let made = view.course.care.goals.iter().find(|g| !before.contains(&g.id)).ok_or_else(not_recorded)?;
     Ok(map::goal(&view, made, &staff))
@@ -233,17 +234,43 @@ fn goal_kind(v: &Value) -> Result<Option<GoalKind>, FhirError> {
     Ok(None)
 }
 
+/// Adds something to a course at its current version: the course named, else the
+/// patient's only open one. A create names no version, so when another writer got in
+/// first the change is decided again on the new version (it only adds; nothing the
+/// other wrote is overwritten). Returns the ids `items` saw before, and the course after.
+async fn add_to_course(
+    s: &Sammen,
+    actor: &Actor,
+    patient: PatientId,
+    named: Option<CourseId>,
+    how_to_name: &str,
+    change: &CourseChange,
+    items: impl Fn(&CourseView) -> Vec<ItemId>,
+) -> Result<(Vec<ItemId>, CourseView), FhirError> {
+    let mut attempt = 0;
+    loop {
+        let rec = record(s, actor, patient).await?;
+        let course = course_for(&rec, named, how_to_name)?;
+        let before = items(course);
+        match s.change_course(actor, patient, course.course.id, course.course.version, change).await {
+            Ok((view, _)) => return Ok((before, view)),
+            Err(AppError::Domain(DomainError::Conflict { .. })) if attempt < 4 => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn not_recorded() -> FhirError {
     FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "The resource was not recorded.")
 }
 
 async fn create_observation(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, FhirError> {
     let obs = observation_in(v)?;
-    let rec = record(s, actor, obs.patient).await?;
-    let course = course_for(&rec, obs.course, "basedOn (CarePlan/<id>)")?;
-    let before: Vec<_> = course.course.care.measurements.iter().map(|m| m.id).collect();
     let change = CourseChange::RecordProgress { on: obs.on, pain: obs.pain, activities: obs.activities };
-    let (view, _) = s.change_course(actor, obs.patient, course.course.id, course.course.version, &change).await?;
+    let (before, view) = add_to_course(s, actor, obs.patient, obs.course, "basedOn (CarePlan/<id>)", &change, |c| {
+        c.course.care.measurements.iter().map(|m| m.id).collect()
+    })
+    .await?;
     let staff = s.listing().await?.1;
     let made = view.course.care.measurements.iter().find(|m| !before.contains(&m.id)).ok_or_else(not_recorded)?;
     Ok(map::observation(&view, made, &staff))

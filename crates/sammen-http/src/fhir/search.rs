@@ -30,13 +30,11 @@ pub struct Record {
     pub courses: Vec<CourseView>,
 }
 
+/// Read through `Sammen::read_record`: the policy for the patient and each course,
+/// one audit entry for each, landing in one commit.
 pub async fn record(s: &Sammen, actor: &Actor, patient: PatientId) -> Result<Record, FhirError> {
-    let p = s.patient(actor, patient).await?;
-    let mut courses = Vec::with_capacity(p.courses.len());
-    for c in &p.courses {
-        courses.push(s.read_course(actor, patient, c.id).await?);
-    }
-    Ok(Record { patient: p, courses })
+    let (patient, courses) = s.read_record(actor, patient).await?;
+    Ok(Record { patient, courses })
 }
 
 /// The resources of one type in a record, in a stable order.
