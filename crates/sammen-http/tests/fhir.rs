@@ -21,6 +21,8 @@ on_both_engines!(
     patients_care_plans_and_goals_are_created_through_the_domain,
     a_transaction_lands_whole_or_not_at_all,
     a_batch_answers_each_entry_on_its_own,
+    searches_sort_include_and_filter_by_update_and_category,
+    a_patient_is_found_by_cpr_only_in_a_posted_search,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -448,4 +450,74 @@ async fn a_batch_answers_each_entry_on_its_own(w: World) {
     for a in &b["entry"].as_array().unwrap()[..2] {
         assert!(!a["response"]["status"].as_str().unwrap().starts_with('2'), "{a}");
     }
+}
+
+async fn searches_sort_include_and_filter_by_update_and_category(w: World) {
+    let (patient, _) = w.patient_with_course().await;
+    for (day, value) in [("2026-02-10", 1), ("2026-02-20", 2), ("2026-02-15", 3)] {
+        let mut o = pain(&patient, json!(value));
+        o["effectiveDateTime"] = json!(day);
+        let (s, _) = fhir_post(&w, "/fhir/Observation", &w.gp, &o, "application/fhir+json").await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let values = |b: &Value| -> Vec<u64> { entries(b).iter().map(|r| r["valueInteger"].as_u64().unwrap()).collect() };
+    let (s, b) = w.get(&format!("/fhir/Observation?patient={patient}&_sort=-date"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(values(&b), vec![2, 3, 1], "newest measurement first");
+    let (_, b) = w.get(&format!("/fhir/Observation?patient={patient}&_sort=date&_count=2"), &w.gp).await;
+    assert_eq!(values(&b), vec![1, 3]);
+    let (_, b) = w.get(&next_link(&b).unwrap(), &w.gp).await;
+    assert_eq!(values(&b), vec![2], "the order holds across pages");
+    let (s, o) = w.get("/fhir/Observation?_sort=date", &w.gp).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "sorting everyone in reach is refused: {o}");
+
+    let (_, b) =
+        w.get(&format!("/fhir/Observation?patient={patient}&_include=Observation:patient&_count=2"), &w.gp).await;
+    let modes: Vec<(&str, &str)> = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["resource"]["resourceType"].as_str().unwrap(), e["search"]["mode"].as_str().unwrap()))
+        .collect();
+    assert_eq!(modes, vec![("Observation", "match"), ("Observation", "match"), ("Patient", "include")]);
+
+    for (query, n) in [
+        ("_lastUpdated=ge2026-01-01", 3),
+        ("_lastUpdated=lt2026-01-01", 0),
+        ("_lastUpdated=gt2026-03-01T08:00:00Z", 3),
+        ("category=survey", 3),
+        ("category=http://terminology.hl7.org/CodeSystem/observation-category|vital-signs", 0),
+    ] {
+        let (s, b) = w.get(&format!("/fhir/Observation?patient={patient}&{query}"), &w.gp).await;
+        assert_eq!(s, StatusCode::OK, "{query}: {b}");
+        assert_eq!(entries(&b).len(), n, "{query}");
+    }
+    let (s, _) = w.get(&format!("/fhir/Observation?patient={patient}&_lastUpdated=soon"), &w.gp).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (_, b) = w.get(&format!("/fhir/CarePlan?patient={patient}&date=ge2026-01-01"), &w.gp).await;
+    assert_eq!(entries(&b).len(), 1);
+}
+
+async fn a_patient_is_found_by_cpr_only_in_a_posted_search(w: World) {
+    let (patient, _) = w.patient_with_course().await;
+    let (s, o) = w.get("/fhir/Patient?identifier=urn:oid:1.2.208.176.1.2|1204791437", &w.gp).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(!o.to_string().contains("1204791437"), "the number is not echoed: {o}");
+    let search = |token: &str| {
+        Request::post("/fhir/Patient/_search")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("identifier=urn%3Aoid%3A1.2.208.176.1.2%7C1204791437"))
+            .unwrap()
+    };
+    let (s, b) = w.raw(search(&w.gp)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let found = entries(&b);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], patient.as_str());
+    assert!(!b["link"].to_string().contains("1204791437"), "no CPR number in the links");
+    // Someone the patient has not shared with learns nothing: an empty result.
+    let (s, b) = w.raw(search(&w.physio)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(entries(&b).is_empty());
 }

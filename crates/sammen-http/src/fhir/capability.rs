@@ -21,11 +21,21 @@ pub fn statement() -> Value {
             }
             let mut params =
                 vec![json!({ "name": "_id", "type": "token" }), json!({ "name": "_count", "type": "number" })];
+            if k.in_record {
+                params.push(json!({ "name": "_lastUpdated", "type": "date" }));
+            }
             if k.in_record && k.name != "Patient" {
                 params.push(json!({ "name": "patient", "type": "reference" }));
                 params.push(json!({ "name": "subject", "type": "reference" }));
             }
-            params.extend(k.params.iter().map(|(n, t)| json!({ "name": n, "type": t })));
+            params.extend(k.params.iter().map(|(n, t)| {
+                let mut p = json!({ "name": n, "type": t });
+                if k.name == "Patient" && *n == "identifier" {
+                    p["documentation"] =
+                        json!("A CPR number (urn:oid:1.2.208.176.1.2|<number>): only in a POST to Patient/_search, never in an address.");
+                }
+                p
+            }));
             let mut r = json!({
                 "type": k.name,
                 "interaction": interactions,
@@ -34,6 +44,12 @@ pub fn statement() -> Value {
                 "updateCreate": false,
                 "searchParam": params,
             });
+            if k.in_record && k.name != "Patient" {
+                r["searchInclude"] = json!([format!("{}:patient", k.name)]);
+            }
+            if k.in_record {
+                r["documentation"] = json!("_sort=date or _lastUpdated (- for newest first) when one patient is named.");
+            }
             if k.name == "Patient" {
                 r["operation"] = json!([{
                     "name": "everything",

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metadata", get(capability::metadata))
         .route("/Patient/{id}/$everything", get(search::everything))
         .route("/{kind}", get(search::search_type).post(create::create))
+        .route("/{kind}/_search", axum::routing::post(search::search_posted))
         .route("/{kind}/{id}", get(search::read))
         .fallback(unknown_address)
 }
@@ -54,11 +55,22 @@ pub struct Kind {
 }
 
 pub const KINDS: &[Kind] = &[
-    Kind { name: "Patient", params: &[], in_record: true, create: true },
-    Kind { name: "CarePlan", params: &[("status", "token")], in_record: true, create: true },
-    Kind { name: "Goal", params: &[("lifecycle-status", "token")], in_record: true, create: true },
+    // `identifier` on Patient is a CPR number: POST Patient/_search only, never in an address.
+    Kind { name: "Patient", params: &[("identifier", "token")], in_record: true, create: true },
+    Kind { name: "CarePlan", params: &[("status", "token"), ("date", "date")], in_record: true, create: true },
+    Kind {
+        name: "Goal",
+        params: &[("lifecycle-status", "token"), ("category", "token")],
+        in_record: true,
+        create: true,
+    },
     Kind { name: "Task", params: &[("status", "token")], in_record: true, create: false },
-    Kind { name: "Observation", params: &[("code", "token"), ("date", "date")], in_record: true, create: true },
+    Kind {
+        name: "Observation",
+        params: &[("code", "token"), ("date", "date"), ("category", "token")],
+        in_record: true,
+        create: true,
+    },
     Kind { name: "Organization", params: &[("identifier", "token")], in_record: false, create: false },
     Kind { name: "Practitioner", params: &[], in_record: false, create: false },
 ];

@@ -7,13 +7,16 @@
 //! patient outside the caller's reach is never read: a search cannot tell whether
 //! such a patient exists, or how many resources they have.
 
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
-use time::Date;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
 
-use sammen_app::{Actor, CourseView, PatientView, Sammen};
+use sammen_app::{Actor, AppError, CourseView, PatientView, Sammen};
+use sammen_domain::cpr::Cpr;
 use sammen_domain::ids::PatientId;
 use sammen_domain::projection::CourseStatus;
 
@@ -112,13 +115,28 @@ struct Query {
     /// that patient's matches the previous page took.
     cursor: (usize, usize),
     patient: Option<PatientId>,
+    /// A Patient search by CPR number (only from a POSTed search; never in a link).
+    cpr: Option<Cpr>,
     filters: Vec<(String, String)>,
+    /// `_sort`: the key, and whether newest first.
+    sort: Option<(String, bool)>,
+    /// `_include` of the patient each match belongs to.
+    include_patient: bool,
     /// The parameters to repeat in `self` and `next` links.
     kept: Params,
 }
 
-fn parse_query(k: &Kind, params: Params, lenient: bool) -> Result<Query, FhirError> {
-    let mut q = Query { count: DEFAULT_COUNT, cursor: (0, 0), patient: None, filters: Vec::new(), kept: Vec::new() };
+fn parse_query(k: &Kind, params: Params, lenient: bool, posted: bool) -> Result<Query, FhirError> {
+    let mut q = Query {
+        count: DEFAULT_COUNT,
+        cursor: (0, 0),
+        patient: None,
+        cpr: None,
+        filters: Vec::new(),
+        sort: None,
+        include_patient: false,
+        kept: Vec::new(),
+    };
     for (name, value) in params {
         let keep = match name.as_str() {
             "_count" => {
@@ -144,6 +162,49 @@ fn parse_query(k: &Kind, params: Params, lenient: bool) -> Result<Query, FhirErr
                 q.filters.push((name.clone(), value.clone()));
                 true
             }
+            "identifier" if k.name == "Patient" => {
+                if !posted {
+                    return Err(FhirError::new(
+                        StatusCode::BAD_REQUEST,
+                        "security",
+                        "Search patients by CPR number with POST Patient/_search (a form body): \
+                         a CPR number must never travel in an address.",
+                    ));
+                }
+                let number = value.strip_prefix(&format!("{}|", map::CPR_SYSTEM)).unwrap_or(&value);
+                q.cpr = Some(Cpr::parse(number).map_err(|_| FhirError::invalid("identifier is not a valid CPR number."))?);
+                false
+            }
+            "_lastUpdated" if k.in_record => {
+                instant_test(&value)?;
+                q.filters.push((name.clone(), value.clone()));
+                true
+            }
+            "_sort" if k.in_record => {
+                let (key, newest_first) = value.strip_prefix('-').map(|v| (v, true)).unwrap_or((&value, false));
+                if !matches!(key, "date" | "_lastUpdated") {
+                    return Err(FhirError::new(
+                        StatusCode::BAD_REQUEST,
+                        "not-supported",
+                        "Sammen sorts by date or _lastUpdated (- first for newest first).",
+                    ));
+                }
+                q.sort = Some((key.to_string(), newest_first));
+                true
+            }
+            "_include" if k.in_record && k.name != "Patient" => {
+                let (of, what) = value.split_once(':').unwrap_or(("", ""));
+                let what = what.split(':').next().unwrap_or("");
+                if of != k.name || !matches!(what, "patient" | "subject" | "for") {
+                    return Err(FhirError::new(
+                        StatusCode::BAD_REQUEST,
+                        "not-supported",
+                        format!("Sammen includes the patient: _include={}:patient.", k.name),
+                    ));
+                }
+                q.include_patient = true;
+                true
+            }
             n if k.params.iter().any(|(p, _)| *p == n) => {
                 check_filter(n, &value)?;
                 q.filters.push((name.clone(), value.clone()));
@@ -166,7 +227,56 @@ fn parse_query(k: &Kind, params: Params, lenient: bool) -> Result<Query, FhirErr
             q.kept.push((name, value));
         }
     }
+    // Sorting across every patient in reach would read every record for each page.
+    let one_patient = q.patient.is_some() || q.cpr.is_some() || k.name == "Patient";
+    if q.sort.is_some() && !one_patient {
+        return Err(FhirError::new(
+            StatusCode::BAD_REQUEST,
+            "too-costly",
+            "_sort needs one patient: add patient=Patient/<id>.",
+        ));
+    }
     Ok(q)
+}
+
+/// `_lastUpdated=ge2026-01-01` or `_lastUpdated=gt2026-01-01T10:00:00Z`: a prefix and a
+/// day (meaning its first instant, in UTC) or an instant.
+fn instant_test(value: &str) -> Result<(String, OffsetDateTime), FhirError> {
+    let (prefix, rest) = match value.get(..2) {
+        Some(p @ ("eq" | "ne" | "gt" | "lt" | "ge" | "le")) => (p.to_string(), &value[2..]),
+        _ => ("eq".to_string(), value),
+    };
+    let bad = || FhirError::invalid("_lastUpdated must be a day or an instant, with an optional prefix such as ge.");
+    let at = if rest.len() == 10 {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        Date::parse(rest, &fmt).map_err(|_| bad())?.midnight().assume_utc()
+    } else {
+        OffsetDateTime::parse(rest, &Rfc3339).map_err(|_| bad())?
+    };
+    Ok((prefix, at))
+}
+
+fn compare<T: PartialOrd>(prefix: &str, value: T, wanted: T) -> bool {
+    match prefix {
+        "ne" => value != wanted,
+        "gt" => value > wanted,
+        "lt" => value < wanted,
+        "ge" => value >= wanted,
+        "le" => value <= wanted,
+        _ => value == wanted,
+    }
+}
+
+/// The date a resource is sorted by: when it was measured, started or authored.
+fn sort_key<'a>(r: &'a Value, key: &str) -> &'a str {
+    let updated = r["meta"]["lastUpdated"].as_str().unwrap_or("");
+    if key == "_lastUpdated" {
+        return updated;
+    }
+    [&r["effectiveDateTime"], &r["period"]["start"], &r["authoredOn"], &r["startDate"]]
+        .into_iter()
+        .find_map(|v| v.as_str())
+        .unwrap_or(updated)
 }
 
 /// A parameter name as it may appear in an error: short, and only name characters.
@@ -215,18 +325,23 @@ fn matches(r: &Value, filters: &[(String, String)]) -> bool {
             "date" => {
                 let Ok((prefix, day)) = date_test(value) else { return false };
                 let fmt = time::macros::format_description!("[year]-[month]-[day]");
-                let Some(on) = r["effectiveDateTime"].as_str().and_then(|d| Date::parse(d, &fmt).ok()) else {
-                    return false;
-                };
-                match prefix.as_str() {
-                    "ne" => on != day,
-                    "gt" => on > day,
-                    "lt" => on < day,
-                    "ge" => on >= day,
-                    "le" => on <= day,
-                    _ => on == day,
-                }
+                let when = r["effectiveDateTime"].as_str().or_else(|| r["period"]["start"].as_str());
+                let Some(on) = when.and_then(|d| Date::parse(d, &fmt).ok()) else { return false };
+                compare(&prefix, on, day)
             }
+            "_lastUpdated" => {
+                let Ok((prefix, wanted)) = instant_test(value) else { return false };
+                let updated = r["meta"]["lastUpdated"].as_str().and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+                updated.is_some_and(|at| compare(&prefix, at, wanted))
+            }
+            "category" => any(&|v| {
+                let (system, code) = v.split_once('|').unwrap_or(("", v));
+                r["category"].as_array().is_some_and(|cats| {
+                    cats.iter()
+                        .flat_map(|c| c["coding"].as_array().into_iter().flatten())
+                        .any(|c| c["code"] == code && (system.is_empty() || c["system"] == system))
+                })
+            }),
             _ => true,
         }
     })
@@ -256,16 +371,18 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// A searchset Bundle; `next` is the cursor of the following page, if any.
-fn bundle(
-    base: &str,
-    path: &str,
-    kept: &Params,
+/// Where a page of results sits, for its links: the parameters to repeat, the page
+/// size, this page's cursor and the following page's, if any.
+struct Paging<'a> {
+    kept: &'a Params,
     count: usize,
     cursor: (usize, usize),
     next: Option<(usize, usize)>,
-    entries: Vec<Value>,
-) -> Value {
+}
+
+/// A searchset Bundle: the matches, then what `_include` brought along.
+fn bundle(base: &str, path: &str, paging: Paging<'_>, entries: Vec<Value>, included: Vec<Value>) -> Value {
+    let Paging { kept, count, cursor, next } = paging;
     let link = |c: (usize, usize)| {
         let mut p = kept.clone();
         p.push(("_count".into(), count.to_string()));
@@ -278,12 +395,14 @@ fn bundle(
     if let Some(n) = next {
         links.push(json!({ "relation": "next", "url": link(n) }));
     }
+    let entry = |r: Value, mode: &str| {
+        let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+        json!({ "fullUrl": url, "resource": r, "search": { "mode": mode } })
+    };
     let entry: Vec<Value> = entries
         .into_iter()
-        .map(|r| {
-            let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
-            json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } })
-        })
+        .map(|r| entry(r, "match"))
+        .chain(included.into_iter().map(|r| entry(r, "include")))
         .collect();
     json!({
         "resourceType": "Bundle",
@@ -301,30 +420,76 @@ pub async fn search_type(
     headers: HeaderMap,
     raw: RawQuery,
 ) -> Result<Response, FhirError> {
-    let k = kind(&kind_name)?;
-    let q = parse_query(k, params(raw)?, lenient(&headers))?;
+    search(&state, &actor, &kind_name, params(raw)?, &headers, false).await
+}
+
+/// A search POSTed to `<type>/_search` with its parameters in a form body, as FHIR
+/// allows: the way to search by a CPR number without putting it in an address.
+pub async fn search_posted(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(kind_name): Path<String>,
+    headers: HeaderMap,
+    raw: RawQuery,
+    body: Bytes,
+) -> Result<Response, FhirError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.split(';').next().unwrap_or("").trim() != "application/x-www-form-urlencoded" {
+        return Err(FhirError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            "POST a search as application/x-www-form-urlencoded.",
+        ));
+    }
+    let form = std::str::from_utf8(&body).map_err(|_| FhirError::invalid("The form is not UTF-8."))?;
+    let mut all = params(raw)?;
+    all.extend(params(RawQuery(Some(form.to_string())))?);
+    search(&state, &actor, &kind_name, all, &headers, true).await
+}
+
+async fn search(
+    state: &AppState,
+    actor: &Actor,
+    kind_name: &str,
+    params: Params,
+    headers: &HeaderMap,
+    posted: bool,
+) -> Result<Response, FhirError> {
+    let k = kind(kind_name)?;
+    let q = parse_query(k, params, lenient(headers), posted)?;
     let s = &state.sammen;
-    let base = base_url(&headers);
+    let base = base_url(headers);
     if !k.in_record {
         let all: Vec<Value> = directory(s, k.name).await?.into_iter().filter(|r| matches(r, &q.filters)).collect();
         let start = q.cursor.1.min(all.len());
         let end = (start + q.count).min(all.len());
         let next = (end < all.len()).then_some((0, end));
         let page = all[start..end].to_vec();
-        return Ok(fhir_json(StatusCode::OK, &bundle(&base, k.name, &q.kept, q.count, q.cursor, next, page)));
+        let paging = Paging { kept: &q.kept, count: q.count, cursor: q.cursor, next };
+        let b = bundle(&base, k.name, paging, page, Vec::new());
+        return Ok(fhir_json(StatusCode::OK, &b));
     }
-    // Which patients to walk: the one asked for (or named by the id), or all in reach.
+    // Which patients to walk: the one asked for (or named by the id or CPR number), or
+    // all in reach.
     let by_id = q.filters.iter().find(|(n, _)| n == "_id").map(|(_, v)| v.clone());
-    let patients: Vec<PatientId> = match (q.patient, by_id) {
-        (Some(p), _) => vec![p],
-        (None, Some(id)) if !id.contains(',') => {
+    let patients: Vec<PatientId> = match (q.patient, &q.cpr, by_id) {
+        (Some(p), _, _) => vec![p],
+        (None, Some(cpr), _) => match s.find_patient_by_cpr(actor, cpr).await {
+            Ok(p) => vec![p.id],
+            // Not there and not shared look the same: an empty result.
+            Err(AppError::NotFound(_) | AppError::Forbidden | AppError::Objected) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        },
+        (None, None, Some(id)) if !id.contains(',') => {
             let p = if k.name == "Patient" { PatientId::parse(&id).ok() } else { split_id(&id).map(|(p, _)| p) };
             p.into_iter().collect()
         }
-        _ => s.patients_in_reach(&actor).await?,
+        _ => s.patients_in_reach(actor).await?,
     };
-    let (entries, next) = walk(s, &actor, &patients, k.name, &q).await?;
-    Ok(fhir_json(StatusCode::OK, &bundle(&base, k.name, &q.kept, q.count, q.cursor, next, entries)))
+    let (entries, included, next) = walk(s, actor, &patients, k.name, &q).await?;
+    let paging = Paging { kept: &q.kept, count: q.count, cursor: q.cursor, next };
+    let b = bundle(&base, k.name, paging, entries, included);
+    Ok(fhir_json(StatusCode::OK, &b))
 }
 
 /// Reads records from the cursor on until a page is full.
@@ -334,8 +499,9 @@ async fn walk(
     patients: &[PatientId],
     kind: &str,
     q: &Query,
-) -> Result<(Vec<Value>, Option<(usize, usize)>), FhirError> {
+) -> Result<(Vec<Value>, Vec<Value>, Option<(usize, usize)>), FhirError> {
     let mut page = Vec::new();
+    let mut included = Vec::new();
     let (mut i, mut skip) = q.cursor;
     while i < patients.len() {
         let rec = match record(s, actor, patients[i]).await {
@@ -349,20 +515,29 @@ async fn walk(
             }
             Err(e) => return Err(e),
         };
-        let found: Vec<Value> =
+        let mut found: Vec<Value> =
             resources_of(s, &rec, kind).await?.into_iter().filter(|r| matches(r, &q.filters)).collect();
+        if let Some((key, newest_first)) = &q.sort {
+            found.sort_by(|a, b| sort_key(a, key).cmp(sort_key(b, key)));
+            if *newest_first {
+                found.reverse();
+            }
+        }
         let room = q.count - page.len();
         let take: Vec<Value> = found.iter().skip(skip).take(room).cloned().collect();
         let taken = take.len();
+        if q.include_patient && taken > 0 {
+            included.extend(resources_of(s, &rec, "Patient").await?);
+        }
         page.extend(take);
         if page.len() == q.count {
             let next = if skip + taken < found.len() { (i, skip + taken) } else { (i + 1, 0) };
-            return Ok((page, (next.0 < patients.len()).then_some(next)));
+            return Ok((page, included, (next.0 < patients.len()).then_some(next)));
         }
         i += 1;
         skip = 0;
     }
-    Ok((page, None))
+    Ok((page, included, None))
 }
 
 pub async fn everything(
@@ -401,7 +576,9 @@ pub async fn everything(
     let page = all.get(from.min(end)..end).map(<[Value]>::to_vec).unwrap_or_default();
     let next = (end < all.len()).then_some((0, end));
     let base = base_url(&headers);
-    let mut b = bundle(&base, &format!("Patient/{patient}/$everything"), &Vec::new(), count, (0, from), next, page);
+    let path = format!("Patient/{patient}/$everything");
+    let none = Vec::new();
+    let mut b = bundle(&base, &path, Paging { kept: &none, count, cursor: (0, from), next }, page, Vec::new());
     // $everything pages by position alone.
     for l in b["link"].as_array_mut().into_iter().flatten() {
         if let Some(url) = l["url"].as_str() {
