@@ -23,6 +23,7 @@ on_both_engines!(
     a_batch_answers_each_entry_on_its_own,
     searches_sort_include_and_filter_by_update_and_category,
     a_patient_is_found_by_cpr_only_in_a_posted_search,
+    a_step_is_updated_only_from_its_current_version,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -520,4 +521,64 @@ async fn a_patient_is_found_by_cpr_only_in_a_posted_search(w: World) {
     let (s, b) = w.raw(search(&w.physio)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(entries(&b).is_empty());
+}
+
+async fn fhir_put(w: &World, uri: &str, if_match: Option<&str>, body: &Value) -> (StatusCode, Value) {
+    let mut req = Request::put(uri)
+        .header("authorization", format!("Bearer {}", w.gp))
+        .header("content-type", "application/fhir+json");
+    if let Some(m) = if_match {
+        req = req.header("if-match", m);
+    }
+    w.raw(req.body(Body::from(body.to_string())).unwrap()).await
+}
+
+async fn a_step_is_updated_only_from_its_current_version(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let v = w.version_of_course(&patient, &course, &w.gp).await;
+    let owner = json!({"type": "role", "org": w.physio_org, "role": "fysioterapeut"});
+    let step = json!({"expected_version": v, "change": {"kind": "plan_step", "step_kind": "treatment_series",
+        "title": "Holdtræning", "owner": owner, "due_from": null, "due_by": "2026-04-15", "reason": "Lændesmerter",
+        "reason_plain": "Træning gør ryggen stærkere", "what_to_expect": "To gange om ugen",
+        "if_it_does_not_help": "Så henviser lægen dig videre"}});
+    let (s, r) = w.post(&format!("/api/patients/{patient}/courses/{course}/events"), &w.gp, step).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (_, tasks) = w.get(&format!("/fhir/Task?patient={patient}"), &w.gp).await;
+    let task = entries(&tasks).remove(0);
+    let id = task["id"].as_str().unwrap().to_string();
+    let version = task["meta"]["versionId"].as_str().unwrap().to_string();
+    let mut done = task.clone();
+    done["status"] = json!("in-progress");
+    let uri = format!("/fhir/Task/{id}");
+
+    let (s, o) = fhir_put(&w, &uri, None, &done).await;
+    assert_eq!(s, StatusCode::PRECONDITION_REQUIRED, "an update names its version: {o}");
+    let (s, updated) = fhir_put(&w, &uri, Some(&format!("W/\"{version}\"")), &done).await;
+    assert_eq!(s, StatusCode::OK, "{updated}");
+    assert_eq!(updated["status"], "in-progress");
+    assert_ne!(updated["meta"]["versionId"], task["meta"]["versionId"]);
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    assert_eq!(c["care"]["steps"][0]["status"], "in_progress", "the same change the JSON API makes: {c}");
+
+    // From the old version again: stale, refused, nothing changed.
+    let mut cancelled = task.clone();
+    cancelled["status"] = json!("cancelled");
+    let (s, o) = fhir_put(&w, &uri, Some(&format!("W/\"{version}\"")), &cancelled).await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{o}");
+    assert!(is_outcome(&o));
+    let (_, now) = w.get(&uri, &w.gp).await;
+    assert_eq!(now["status"], "in-progress");
+    // Only the status changes through FHIR; another change is refused whole.
+    let mut renamed = now.clone();
+    renamed["description"] = json!("Noget andet");
+    renamed["status"] = json!("completed");
+    let current = format!("W/\"{}\"", now["meta"]["versionId"].as_str().unwrap());
+    let (s, _) = fhir_put(&w, &uri, Some(&current), &renamed).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, after) = w.get(&uri, &w.gp).await;
+    assert_eq!(after["status"], "in-progress");
+    // Not a type Sammen updates.
+    let (s, _) =
+        fhir_put(&w, &format!("/fhir/Patient/{patient}"), Some(&current), &json!({"resourceType": "Patient"})).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{fhir_json, FHIR_JSON, KINDS};
+use super::{fhir_json, FHIR_JSON, KINDS, UPDATED};
 
 pub async fn metadata() -> Response {
     fhir_json(StatusCode::OK, &statement())
@@ -18,6 +18,10 @@ pub fn statement() -> Value {
             let mut interactions = vec![json!({ "code": "read" }), json!({ "code": "search-type" })];
             if k.create {
                 interactions.push(json!({ "code": "create" }));
+            }
+            let updated = UPDATED.contains(&k.name);
+            if updated {
+                interactions.push(json!({ "code": "update", "documentation": "The status only, with If-Match." }));
             }
             let mut params =
                 vec![json!({ "name": "_id", "type": "token" }), json!({ "name": "_count", "type": "number" })];
@@ -39,7 +43,7 @@ pub fn statement() -> Value {
             let mut r = json!({
                 "type": k.name,
                 "interaction": interactions,
-                "versioning": "no-version",
+                "versioning": if updated { "versioned-update" } else { "no-version" },
                 "readHistory": false,
                 "updateCreate": false,
                 "searchParam": params,

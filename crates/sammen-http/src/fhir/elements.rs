@@ -121,12 +121,47 @@ const OBSERVATION: &[&str] = &[
     "component",
 ];
 
+const TASK: &[&str] = &[
+    "identifier",
+    "instantiatesCanonical",
+    "instantiatesUri",
+    "basedOn",
+    "groupIdentifier",
+    "partOf",
+    "status",
+    "statusReason",
+    "businessStatus",
+    "intent",
+    "priority",
+    "code",
+    "description",
+    "focus",
+    "for",
+    "encounter",
+    "executionPeriod",
+    "authoredOn",
+    "lastModified",
+    "requester",
+    "performerType",
+    "owner",
+    "location",
+    "reasonCode",
+    "reasonReference",
+    "insurance",
+    "note",
+    "relevantHistory",
+    "restriction",
+    "input",
+    "output",
+];
+
 fn elements_of(resource_type: &str) -> &'static [&'static str] {
     match resource_type {
         "Patient" => PATIENT,
         "CarePlan" => CARE_PLAN,
         "Goal" => GOAL,
         "Observation" => OBSERVATION,
+        "Task" => TASK,
         _ => &[],
     }
 }

@@ -24,6 +24,7 @@ mod create;
 mod elements;
 pub mod resources;
 mod search;
+mod update;
 
 pub use bundle::bundle;
 
@@ -36,7 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/Patient/{id}/$everything", get(search::everything))
         .route("/{kind}", get(search::search_type).post(create::create))
         .route("/{kind}/_search", axum::routing::post(search::search_posted))
-        .route("/{kind}/{id}", get(search::read))
+        .route("/{kind}/{id}", get(search::read).put(update::update))
         .fallback(unknown_address)
 }
 
@@ -53,6 +54,9 @@ pub struct Kind {
     pub in_record: bool,
     pub create: bool,
 }
+
+/// The types `PUT` updates (a step's or a goal's status; see [`update`]).
+pub const UPDATED: &[&str] = &["Task", "Goal"];
 
 pub const KINDS: &[Kind] = &[
     // `identifier` on Patient is a CPR number: POST Patient/_search only, never in an address.

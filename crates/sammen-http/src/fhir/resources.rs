@@ -70,8 +70,10 @@ fn care_plan_ref(p: PatientId, c: CourseId) -> Value {
     json!({ "reference": format!("CarePlan/{}", compound_id(p, &c)) })
 }
 
-fn meta(at: OffsetDateTime) -> Value {
-    json!({ "lastUpdated": instant(at) })
+/// An item's meta: when it last changed, and as its version the version of its course
+/// (an update names it in If-Match; any change to the course makes it stale).
+fn meta(at: OffsetDateTime, c: &CourseView) -> Value {
+    json!({ "versionId": c.course.version.to_string(), "lastUpdated": instant(at) })
 }
 
 /// Who recorded or owns something: a professional, else the patient themself.
@@ -191,7 +193,7 @@ pub fn goal(c: &CourseView, g: &Goal, staff: &[User]) -> Value {
     let mut r = json!({
         "resourceType": "Goal",
         "id": compound_id(p, &g.id),
-        "meta": meta(g.meta.at),
+        "meta": meta(g.meta.at, c),
         "lifecycleStatus": lifecycle,
         "category": [{ "coding": [{ "system": SAMMEN_SYSTEM, "code": format!("goal-{}", word(&g.kind)) }] }],
         "description": { "text": g.text },
@@ -230,7 +232,7 @@ pub fn task(c: &CourseView, s: &Step) -> Value {
     let mut r = json!({
         "resourceType": "Task",
         "id": compound_id(p, &s.id),
-        "meta": meta(s.meta.at),
+        "meta": meta(s.meta.at, c),
         "basedOn": [care_plan_ref(p, c.course.id)],
         "status": task_status(s.status),
         "intent": "plan",
@@ -255,7 +257,7 @@ pub fn observation(c: &CourseView, m: &Measurement, staff: &[User]) -> Value {
     let mut r = json!({
         "resourceType": "Observation",
         "id": compound_id(p, &m.id),
-        "meta": meta(m.meta.at),
+        "meta": meta(m.meta.at, c),
         "basedOn": [care_plan_ref(p, c.course.id)],
         "status": "final",
         "category": [{ "coding": [{ "system": OBSERVATION_CATEGORY, "code": "survey" }] }],
