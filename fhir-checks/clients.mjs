@@ -141,10 +141,17 @@ if (found) {
   }
 
   await step('POST a transaction with one Observation, read it back', async () => {
+    // Based on an active CarePlan of the patient's, if there is one: a server that keeps
+    // observations on a plan may need to be told which, when the patient has several.
+    const plans = await client.search({ resourceType: 'CarePlan',
+      searchParams: { patient: `Patient/${state.patient}`, status: 'active', _count: 1 } });
+    const sent = painObservation(state.patient);
+    const plan = plans.entry?.[0]?.resource?.id;
+    if (plan) sent.basedOn = [{ reference: `CarePlan/${plan}` }];
     const body = {
       resourceType: 'Bundle',
       type: 'transaction',
-      entry: [{ fullUrl: `urn:uuid:${randomUUID()}`, resource: painObservation(state.patient),
+      entry: [{ fullUrl: `urn:uuid:${randomUUID()}`, resource: sent,
         request: { method: 'POST', url: 'Observation' } }],
     };
     const resp = await client.transaction({ body });

@@ -60,13 +60,18 @@ def pain_observation(patient_id: str, value_kind: str) -> dict:
     return obs
 
 
-def transaction_bundle(patient_id: str, value_kind: str) -> dict:
+def transaction_bundle(patient_id: str, value_kind: str, plan_id: str | None = None) -> dict:
+    """One Observation; with `plan_id`, based on that CarePlan (a server that keeps
+    observations on a plan may need to be told which, when the patient has several)."""
+    obs = pain_observation(patient_id, value_kind)
+    if plan_id:
+        obs["basedOn"] = [{"reference": f"CarePlan/{plan_id}"}]
     return {
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [{
             "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-            "resource": pain_observation(patient_id, value_kind),
+            "resource": obs,
             "request": {"method": "POST", "url": "Observation"},
         }],
     }
@@ -223,8 +228,10 @@ class Run:
 
         def transaction() -> str:
             pid = state["patient"]
+            plans, _, _ = search("CarePlan", {"patient": f"Patient/{pid}", "status": "active"}, 1)
             # fhirpy has no transaction helper; its documented way is a POST to the base.
-            resp = client.execute("/", method="post", data=transaction_bundle(pid, args.value))
+            bundle = transaction_bundle(pid, args.value, plans[0] if plans else None)
+            resp = client.execute("/", method="post", data=bundle)
             obs_id = check_transaction_response(resp)
             check_created(client.get("Observation", obs_id), obs_id, pid)
             return f"created Observation/{obs_id}"
@@ -237,6 +244,7 @@ class Run:
         from fhirclient import client as smart_client
         from fhirclient.auth import FHIROAuth2Auth
         from fhirclient.models.bundle import Bundle
+        from fhirclient.models.careplan import CarePlan
         from fhirclient.models.observation import Observation
         from fhirclient.models.patient import Patient
 
@@ -300,8 +308,9 @@ class Run:
 
         def transaction() -> str:
             pid = state["patient"]
+            plans, _, _ = search(CarePlan, {"patient": f"Patient/{pid}", "status": "active"}, 1)
             # fhirclient has no transaction helper; POST the Bundle to the base.
-            res = server.post_json("", transaction_bundle(pid, args.value))
+            res = server.post_json("", transaction_bundle(pid, args.value, plans[0] if plans else None))
             resp = res.json()
             Bundle(resp)  # strict R4 parse by the client's own model
             obs_id = check_transaction_response(resp)

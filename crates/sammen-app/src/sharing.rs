@@ -70,6 +70,8 @@ fn sharing_view(p: &PatientState, now: OffsetDateTime) -> SharingView {
 /// One line of the patient's access log: who looked, when, from where, why.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccessLogEntry {
+    /// The entry's place on the audit trail.
+    pub seq: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub who: String,
@@ -267,10 +269,11 @@ impl Sammen {
         let log = entries
             .into_iter()
             .map(|e| {
-                let d = e.draft;
+                let (seq, d) = (e.seq, e.draft);
                 let user = users.get(&d.actor);
                 let org = d.org.as_ref().and_then(|o| orgs.get(o));
                 AccessLogEntry {
+                    seq,
                     at: d.at,
                     who: match user {
                         Some(u) => u.name.clone(),

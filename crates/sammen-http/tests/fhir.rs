@@ -24,6 +24,7 @@ on_both_engines!(
     searches_sort_include_and_filter_by_update_and_category,
     a_patient_is_found_by_cpr_only_in_a_posted_search,
     a_step_is_updated_only_from_its_current_version,
+    the_patient_reads_who_looked_as_audit_events,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -278,7 +279,7 @@ async fn everything_about_a_patient(w: World) {
         next = next_link(&b);
     }
     kinds.sort();
-    assert_eq!(kinds, vec!["CarePlan", "Goal", "Observation", "Patient"]);
+    assert_eq!(kinds, vec!["CarePlan", "CareTeam", "Goal", "Observation", "Patient"]);
     let (s, o) = w.get(&format!("/fhir/Patient/{patient}/$everything"), &w.physio).await;
     assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
     assert!(is_outcome(&o));
@@ -581,4 +582,41 @@ async fn a_step_is_updated_only_from_its_current_version(w: World) {
     let (s, _) =
         fhir_put(&w, &format!("/fhir/Patient/{patient}"), Some(&current), &json!({"resourceType": "Patient"})).await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+async fn the_patient_reads_who_looked_as_audit_events(w: World) {
+    use sammen_domain::directory::UserKind;
+    let (patient, _) = w.patient_with_course().await;
+    let (s, _) = w.get(&format!("/fhir/CarePlan?patient={patient}"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = w.get(&format!("/fhir/Patient/{patient}"), &w.physio).await;
+    assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND));
+    w.app.add_user("jens", "Jens Madsen", UserKind::Patient { patient: patient.parse().unwrap() }).await.unwrap();
+    let (_, jens) = w.app.issue_token("jens", None).await.unwrap();
+
+    let (s, b) = w.get("/fhir/AuditEvent?_count=200", &jens).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let events = entries(&b);
+    assert!(events.len() >= 3, "{b}");
+    for e in &events {
+        assert_eq!(e["entity"][0]["what"]["reference"], format!("Patient/{patient}"), "the patient is the subject");
+        assert!(e["agent"][0]["requestor"].as_bool().unwrap());
+    }
+    // The GP's read is there, permitted; the physiotherapist's attempt too, refused.
+    assert!(events
+        .iter()
+        .any(|e| e["action"] == "R" && e["outcome"] == "0" && e["purposeOfEvent"][0]["coding"][0]["code"] == "TREAT"));
+    assert!(events.iter().any(|e| e["outcome"] == "4"), "the refused read is shown");
+    let id = events[0]["id"].as_str().unwrap();
+    let (s, one) = w.get(&format!("/fhir/AuditEvent/{id}"), &jens).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one["id"], id);
+    // Professionals do not read the access log, not even the GP on the team.
+    let (_, theirs) = w.get(&format!("/fhir/AuditEvent?patient={patient}"), &w.gp).await;
+    assert!(entries(&theirs).is_empty());
+    // The care team, as the team sees it.
+    let (_, teams) = w.get(&format!("/fhir/CareTeam?patient={patient}"), &w.gp).await;
+    let teams = entries(&teams);
+    assert_eq!(teams.len(), 1);
+    assert!(teams[0]["participant"][0]["member"]["reference"].as_str().unwrap().starts_with("Organization/"));
 }

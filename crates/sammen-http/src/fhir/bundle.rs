@@ -79,7 +79,12 @@ pub async fn bundle(
         BundleType::Transaction => "transaction-response",
     };
     let entry: Vec<Value> = answers.into_iter().map(|a| answer_entry(a, &base)).collect();
-    Ok(fhir_json(StatusCode::OK, &json!({ "resourceType": "Bundle", "type": response_type, "entry": entry })))
+    let mut b = json!({ "resourceType": "Bundle", "type": response_type });
+    // FHIR JSON has no empty arrays: an empty Bundle has no `entry`.
+    if !entry.is_empty() {
+        b["entry"] = json!(entry);
+    }
+    Ok(fhir_json(StatusCode::OK, &b))
 }
 
 /// The Bundle's type and entries, each checked before any is carried out.

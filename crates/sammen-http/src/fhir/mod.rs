@@ -69,6 +69,9 @@ pub const KINDS: &[Kind] = &[
         create: true,
     },
     Kind { name: "Task", params: &[("status", "token")], in_record: true, create: false },
+    Kind { name: "CareTeam", params: &[("status", "token")], in_record: true, create: false },
+    // The patient's access log: only the patient (or their proxy) reads it.
+    Kind { name: "AuditEvent", params: &[], in_record: true, create: false },
     Kind {
         name: "Observation",
         params: &[("code", "token"), ("date", "date"), ("category", "token")],

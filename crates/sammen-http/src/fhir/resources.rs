@@ -13,10 +13,14 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use sammen_app::records::{CourseView, PatientView};
+use sammen_app::sharing::AccessLogEntry;
+use sammen_domain::audit::{AuditAction, AuditOutcome};
 use sammen_domain::care::{Goal, GoalStatus, Measurement, Owner, Step, StepStatus};
 use sammen_domain::directory::{Organisation, User};
+use sammen_domain::event::TeamMember;
 use sammen_domain::ids::{CourseId, ItemId, PatientId, UserId};
 use sammen_domain::projection::CourseStatus;
+use sammen_domain::vocab::Purpose;
 
 /// DK Core's identifier systems.
 pub const CPR_SYSTEM: &str = "urn:oid:1.2.208.176.1.2";
@@ -161,6 +165,7 @@ pub fn care_plan(c: &CourseView) -> Value {
     if let Some(org) = course.opened_org {
         r["author"] = json!({ "reference": format!("Organization/{org}") });
     }
+    r["careTeam"] = json!([{ "reference": format!("CareTeam/{}", compound_id(p, &course.id)) }]);
     let goals: Vec<Value> =
         course.care.goals.iter().map(|g| json!({ "reference": format!("Goal/{}", compound_id(p, &g.id)) })).collect();
     if !goals.is_empty() {
@@ -280,6 +285,111 @@ pub fn observation(c: &CourseView, m: &Measurement, staff: &[User]) -> Value {
         m.activities.iter().map(|a| json!({ "code": { "text": a.activity }, "valueInteger": a.score })).collect();
     if !components.is_empty() {
         r["component"] = json!(components);
+    }
+    r
+}
+
+/// A course's care team: each organisation and professional on it, with their role.
+pub fn care_team(c: &CourseView) -> Value {
+    let course = &c.course;
+    let p = course.patient;
+    let participants: Vec<Value> = course
+        .team
+        .iter()
+        .map(|m| {
+            let role = json!([{ "text": m.role }]);
+            let since = json!({ "start": instant(m.joined_at) });
+            match m.member {
+                TeamMember::Professional { user, org } => json!({
+                    "role": role, "period": since,
+                    "member": { "reference": format!("Practitioner/{user}") },
+                    "onBehalfOf": { "reference": format!("Organization/{org}") },
+                }),
+                TeamMember::Organisation { org } => json!({
+                    "role": role, "period": since, "member": { "reference": format!("Organization/{org}") },
+                }),
+            }
+        })
+        .collect();
+    let mut r = json!({
+        "resourceType": "CareTeam",
+        "id": compound_id(p, &course.id),
+        "meta": { "versionId": course.version.to_string(), "lastUpdated": instant(course.updated_at) },
+        "status": if course.status == CourseStatus::Open { "active" } else { "inactive" },
+        "subject": patient_ref(p),
+    });
+    if !participants.is_empty() {
+        r["participant"] = json!(participants);
+    }
+    r
+}
+
+/// One entry of the patient's access log, shaped after IHE BALP (Basic Audit Log
+/// Patterns): who (agent), on whose behalf, why (purposeOfEvent), what (entity), with
+/// the patient as the subject entity.
+pub fn audit_event(patient: PatientId, e: &AccessLogEntry) -> Value {
+    let (subtype, action) = match e.action {
+        AuditAction::Read => (Some("read"), "R"),
+        AuditAction::Create | AuditAction::Import => (Some("create"), "C"),
+        AuditAction::Update => (Some("update"), "U"),
+        AuditAction::Query => (Some("search-type"), "E"),
+        AuditAction::SignIn => (None, "E"),
+    };
+    let reason = match e.purpose {
+        Purpose::Treatment => ("TREAT", "treatment"),
+        Purpose::BreakGlass => ("ETREAT", "emergency treatment"),
+        Purpose::OwnRecord => ("PATRQT", "patient requested"),
+        Purpose::Operations => ("HOPERAT", "healthcare operations"),
+    };
+    let mut person = json!({
+        "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                               "code": "humanuser", "display": "human user" }] },
+        "who": { "display": e.who },
+        "requestor": true,
+    });
+    if let Some(p) = e.profession {
+        person["role"] = json!([{ "text": word(&p) }]);
+    }
+    let mut agents = vec![person];
+    if let Some(org) = &e.organisation {
+        agents.push(json!({
+            "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass",
+                                   "code": "PROV", "display": "healthcare provider" }] },
+            "who": { "display": org },
+            "requestor": false,
+        }));
+    }
+    let mut r = json!({
+        "resourceType": "AuditEvent",
+        "id": compound_id(patient, &format!("{:032x}", e.seq)),
+        "meta": { "lastUpdated": instant(e.at) },
+        "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+                  "display": "RESTful Operation" },
+        "action": action,
+        "recorded": instant(e.at),
+        "outcome": if e.outcome == AuditOutcome::Permitted { "0" } else { "4" },
+        "outcomeDesc": word(&e.outcome),
+        "purposeOfEvent": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                          "code": reason.0, "display": reason.1 }] }],
+        "agent": agents,
+        "source": {
+            "observer": { "display": "Sammen" },
+            "type": [{ "system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4",
+                       "display": "Application Server" }],
+        },
+        "entity": [
+            { "what": patient_ref(patient),
+              "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1",
+                        "display": "Person" },
+              "role": { "system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
+                        "display": "Patient" } },
+            { "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2",
+                        "display": "System Object" },
+              "description": e.what },
+        ],
+    });
+    if let Some(s) = subtype {
+        r["subtype"] = json!([{ "system": "http://hl7.org/fhir/restful-interaction", "code": s }]);
     }
     r
 }

@@ -58,6 +58,9 @@ pub async fn resources_of(s: &Sammen, record: &Record, kind: &str) -> Result<Vec
         if matches!(kind, "Task" | "*") {
             out.extend(c.course.care.steps.iter().map(|st| map::task(c, st)));
         }
+        if matches!(kind, "CareTeam" | "*") {
+            out.push(map::care_team(c));
+        }
         if matches!(kind, "Observation" | "*") {
             out.extend(c.course.care.measurements.iter().map(|m| map::observation(c, m, &staff)));
         }
@@ -82,6 +85,10 @@ pub async fn read(
             let patient = PatientId::parse(&id).map_err(|_| not_found())?;
             let rec = record(s, &actor, patient).await?;
             resources_of(s, &rec, "Patient").await?.into_iter().next()
+        }
+        "AuditEvent" => {
+            let (patient, _) = split_id(&id).ok_or_else(not_found)?;
+            audit_events(s, &actor, patient).await?.into_iter().find(|r| r["id"] == id.as_str())
         }
         _ => {
             let (patient, _) = split_id(&id).ok_or_else(not_found)?;
@@ -404,13 +411,17 @@ fn bundle(base: &str, path: &str, paging: Paging<'_>, entries: Vec<Value>, inclu
         .map(|r| entry(r, "match"))
         .chain(included.into_iter().map(|r| entry(r, "include")))
         .collect();
-    json!({
+    let mut b = json!({
         "resourceType": "Bundle",
         "type": "searchset",
         "timestamp": map::instant(time::OffsetDateTime::now_utc()),
         "link": links,
-        "entry": entry,
-    })
+    });
+    // FHIR JSON has no empty arrays: no matches, no `entry`.
+    if !entry.is_empty() {
+        b["entry"] = json!(entry);
+    }
+    b
 }
 
 pub async fn search_type(
@@ -492,6 +503,14 @@ async fn search(
     Ok(fhir_json(StatusCode::OK, &b))
 }
 
+/// The patient's access log as AuditEvents, read through the same use case as the
+/// patient's own page (only the patient or their proxy may), and audited. Oldest first:
+/// reading the log adds to it, so newest first would shift every later page by one.
+async fn audit_events(s: &Sammen, actor: &Actor, patient: PatientId) -> Result<Vec<Value>, FhirError> {
+    let log = s.access_log(actor, patient, 1000).await?;
+    Ok(log.iter().rev().map(|e| map::audit_event(patient, e)).collect())
+}
+
 /// Reads records from the cursor on until a page is full.
 async fn walk(
     s: &Sammen,
@@ -504,7 +523,17 @@ async fn walk(
     let mut included = Vec::new();
     let (mut i, mut skip) = q.cursor;
     while i < patients.len() {
-        let rec = match record(s, actor, patients[i]).await {
+        // The access log is not in the record a professional reads: it is the
+        // patient's own, read through its own use case.
+        let read = if kind == "AuditEvent" {
+            audit_events(s, actor, patients[i]).await.map(|events| (events, None))
+        } else {
+            match record(s, actor, patients[i]).await {
+                Ok(rec) => resources_of(s, &rec, kind).await.map(|found| (found, Some(rec))),
+                Err(e) => Err(e),
+            }
+        };
+        let (found, rec) = match read {
             Ok(r) => r,
             // Asked for by id or by patient, a record the caller may not read is an
             // empty result, the same as a record that does not exist.
@@ -515,8 +544,7 @@ async fn walk(
             }
             Err(e) => return Err(e),
         };
-        let mut found: Vec<Value> =
-            resources_of(s, &rec, kind).await?.into_iter().filter(|r| matches(r, &q.filters)).collect();
+        let mut found: Vec<Value> = found.into_iter().filter(|r| matches(r, &q.filters)).collect();
         if let Some((key, newest_first)) = &q.sort {
             found.sort_by(|a, b| sort_key(a, key).cmp(sort_key(b, key)));
             if *newest_first {
@@ -526,8 +554,8 @@ async fn walk(
         let room = q.count - page.len();
         let take: Vec<Value> = found.iter().skip(skip).take(room).cloned().collect();
         let taken = take.len();
-        if q.include_patient && taken > 0 {
-            included.extend(resources_of(s, &rec, "Patient").await?);
+        if let (true, true, Some(rec)) = (q.include_patient, taken > 0, &rec) {
+            included.extend(resources_of(s, rec, "Patient").await?);
         }
         page.extend(take);
         if page.len() == q.count {
