@@ -25,6 +25,7 @@ on_both_engines!(
     a_patient_is_found_by_cpr_only_in_a_posted_search,
     a_step_is_updated_only_from_its_current_version,
     the_patient_reads_who_looked_as_audit_events,
+    consents_are_read_as_the_sharing_page_shows_them,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -619,4 +620,32 @@ async fn the_patient_reads_who_looked_as_audit_events(w: World) {
     let teams = entries(&teams);
     assert_eq!(teams.len(), 1);
     assert!(teams[0]["participant"][0]["member"]["reference"].as_str().unwrap().starts_with("Organization/"));
+}
+
+async fn consents_are_read_as_the_sharing_page_shows_them(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let consent = json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": w.physio_org},
+        "categories": ["plan"], "purpose": "Genoptræning", "course": course, "given_by": {"type": "patient"},
+        "method": "oral", "expires_at": "2026-09-01T00:00:00Z"});
+    let (s, v) = w.sharing(&w.gp, &patient, consent).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, b) = w.get(&format!("/fhir/Consent?patient={patient}"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let found = entries(&b);
+    assert_eq!(found.len(), 1);
+    let c = &found[0];
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["provision"]["actor"][0]["reference"]["reference"], format!("Organization/{}", w.physio_org));
+    assert_eq!(c["provision"]["code"][0]["text"], "plan");
+    assert!(c["provision"]["data"][0]["reference"]["reference"].as_str().unwrap().ends_with(&course.replace('-', "")));
+    let (_, active) = w.get(&format!("/fhir/Consent?patient={patient}&status=inactive"), &w.gp).await;
+    assert!(entries(&active).is_empty());
+    let id = v["consents"][0]["id"].clone();
+    let (s, _) = w.sharing(&w.gp, &patient, json!({"kind": "withdraw_consent", "consent": id})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, b) = w.get(&format!("/fhir/Consent/{}", c["id"].as_str().unwrap()), &w.gp).await;
+    assert_eq!(b["status"], "inactive", "{b}");
+    // Someone outside the team learns nothing of them.
+    let (_, theirs) = w.get(&format!("/fhir/Consent?patient={patient}"), &w.physio).await;
+    assert!(entries(&theirs).is_empty());
 }

@@ -70,6 +70,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind { name: "Task", params: &[("status", "token")], in_record: true, create: false },
     Kind { name: "CareTeam", params: &[("status", "token")], in_record: true, create: false },
+    Kind { name: "Consent", params: &[("status", "token")], in_record: true, create: false },
     // The patient's access log: only the patient (or their proxy) reads it.
     Kind { name: "AuditEvent", params: &[], in_record: true, create: false },
     Kind {

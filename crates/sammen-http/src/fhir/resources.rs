@@ -13,13 +13,14 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use sammen_app::records::{CourseView, PatientView};
-use sammen_app::sharing::AccessLogEntry;
+use sammen_app::sharing::{AccessLogEntry, ConsentState, ConsentView};
 use sammen_domain::audit::{AuditAction, AuditOutcome};
 use sammen_domain::care::{Goal, GoalStatus, Measurement, Owner, Step, StepStatus};
 use sammen_domain::directory::{Organisation, User};
 use sammen_domain::event::TeamMember;
 use sammen_domain::ids::{CourseId, ItemId, PatientId, UserId};
 use sammen_domain::projection::CourseStatus;
+use sammen_domain::sharing::Recipient;
 use sammen_domain::vocab::Purpose;
 
 /// DK Core's identifier systems.
@@ -392,6 +393,48 @@ pub fn audit_event(patient: PatientId, e: &AccessLogEntry) -> Value {
         r["subtype"] = json!([{ "system": "http://hl7.org/fhir/restful-interaction", "code": s }]);
     }
     r
+}
+
+/// A consent the patient gave: which organisation or sector may see which categories of
+/// which course, from when until when (withdrawn or expired, it is inactive).
+pub fn consent(patient: PatientId, version: u64, v: &ConsentView) -> Value {
+    let c = &v.consent;
+    let recipient = match &c.recipient {
+        Recipient::Organisation { org } => json!({ "reference": format!("Organization/{org}") }),
+        Recipient::Sector { sector } => json!({ "display": format!("sector: {}", word(sector)) }),
+    };
+    let ends = c.withdrawn_at.unwrap_or(c.expires_at);
+    let categories: Vec<Value> = c
+        .categories
+        .iter()
+        .map(|k| json!({ "coding": [{ "system": SAMMEN_SYSTEM, "code": format!("category-{}", word(k)) }], "text": word(k) }))
+        .collect();
+    let mut provision = json!({
+        "type": "permit",
+        "period": { "start": instant(c.given_at), "end": instant(ends) },
+        "actor": [{
+            "role": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                   "code": "IRCP", "display": "information recipient" }] },
+            "reference": recipient,
+        }],
+        "data": [{ "meaning": "related", "reference": care_plan_ref(patient, c.course) }],
+    });
+    if !categories.is_empty() {
+        provision["code"] = json!(categories);
+    }
+    json!({
+        "resourceType": "Consent",
+        "id": compound_id(patient, &c.id),
+        "meta": { "versionId": version.to_string(), "lastUpdated": instant(c.withdrawn_at.unwrap_or(c.given_at)) },
+        "status": if v.state == ConsentState::Active { "active" } else { "inactive" },
+        "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                "code": "patient-privacy", "display": "Privacy Consent" }] },
+        "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent" }] }],
+        "patient": patient_ref(patient),
+        "dateTime": instant(c.given_at),
+        "policyRule": { "text": "Sundhedsloven §43-44 (health), retssikkerhedsloven §11a (social and employment)" },
+        "provision": provision,
+    })
 }
 
 /// Finds an item by the hex part of a compound id.

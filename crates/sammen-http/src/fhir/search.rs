@@ -86,9 +86,9 @@ pub async fn read(
             let rec = record(s, &actor, patient).await?;
             resources_of(s, &rec, "Patient").await?.into_iter().next()
         }
-        "AuditEvent" => {
+        "AuditEvent" | "Consent" => {
             let (patient, _) = split_id(&id).ok_or_else(not_found)?;
-            audit_events(s, &actor, patient).await?.into_iter().find(|r| r["id"] == id.as_str())
+            own_use_case(s, &actor, patient, k.name).await?.into_iter().find(|r| r["id"] == id.as_str())
         }
         _ => {
             let (patient, _) = split_id(&id).ok_or_else(not_found)?;
@@ -511,6 +511,22 @@ async fn audit_events(s: &Sammen, actor: &Actor, patient: PatientId) -> Result<V
     Ok(log.iter().rev().map(|e| map::audit_event(patient, e)).collect())
 }
 
+/// The patient's consents as Consents, read through the same use case as the sharing
+/// page (what the care team and the patient see of who may see), and audited.
+async fn consents(s: &Sammen, actor: &Actor, patient: PatientId) -> Result<Vec<Value>, FhirError> {
+    let sharing = s.sharing(actor, patient).await?;
+    Ok(sharing.consents.iter().map(|c| map::consent(patient, sharing.version, c)).collect())
+}
+
+/// Resources that are not in the record a professional reads, each read through its own
+/// use case: the access log, the consents.
+async fn own_use_case(s: &Sammen, actor: &Actor, patient: PatientId, kind: &str) -> Result<Vec<Value>, FhirError> {
+    match kind {
+        "AuditEvent" => audit_events(s, actor, patient).await,
+        _ => consents(s, actor, patient).await,
+    }
+}
+
 /// Reads records from the cursor on until a page is full.
 async fn walk(
     s: &Sammen,
@@ -523,10 +539,8 @@ async fn walk(
     let mut included = Vec::new();
     let (mut i, mut skip) = q.cursor;
     while i < patients.len() {
-        // The access log is not in the record a professional reads: it is the
-        // patient's own, read through its own use case.
-        let read = if kind == "AuditEvent" {
-            audit_events(s, actor, patients[i]).await.map(|events| (events, None))
+        let read = if matches!(kind, "AuditEvent" | "Consent") {
+            own_use_case(s, actor, patients[i], kind).await.map(|found| (found, None))
         } else {
             match record(s, actor, patients[i]).await {
                 Ok(rec) => resources_of(s, &rec, kind).await.map(|found| (found, Some(rec))),
