@@ -8,7 +8,7 @@ use sammen_domain::care::{CareEvent, MinutesDecision, Owner};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{self, ChangeFacts, CourseChange, OpenCourse};
 use sammen_domain::directory::UserKind;
-use sammen_domain::event::{Event, EventBody, NewEvent, TeamMember};
+use sammen_domain::event::{Event, EventBody, NewEvent, Stream, TeamMember};
 use sammen_domain::ids::UserId;
 use sammen_domain::ids::{CourseId, ItemId, PatientId};
 use sammen_domain::policy::{self, Access, Facts, Reader, Relation, Withheld};
@@ -492,6 +492,34 @@ impl Sammen {
         )
         .await?;
         Ok(course_view(&c, &granted))
+    }
+
+    /// The course as it stood after each of its versions, oldest first, each as this
+    /// reader may see it now (today's consents decide, as for a read): the history behind
+    /// FHIR's `_history` and vread. Folded from the course's own events; one audit entry.
+    pub async fn course_versions(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        course: CourseId,
+    ) -> AppResult<Vec<CourseView>> {
+        let (_, _, granted) =
+            self.authorized_course(actor, patient, course, Access::ReadCourse, AuditAction::Read).await?;
+        let events = self.store.events(patient, EventFilter { course: Some(course), item: None, since: None }).await?;
+        let mut state: Option<CourseState> = None;
+        let mut versions = Vec::new();
+        for e in events.iter().filter(|e| e.stream == Stream::Course(course)) {
+            match &mut state {
+                None => state = CourseState::from_opening(patient, e),
+                Some(s) => s.apply(e),
+            }
+            if let Some(s) = &state {
+                versions.push(course_view(s, &granted));
+            }
+        }
+        let object = format!("course/{course}/history");
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
+        Ok(versions)
     }
 
     /// Every event of a course, or of one item on it, oldest first, as this reader may

@@ -26,6 +26,7 @@ on_both_engines!(
     a_step_is_updated_only_from_its_current_version,
     the_patient_reads_who_looked_as_audit_events,
     consents_are_read_as_the_sharing_page_shows_them,
+    every_version_of_a_course_can_be_read_again,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -648,4 +649,49 @@ async fn consents_are_read_as_the_sharing_page_shows_them(w: World) {
     // Someone outside the team learns nothing of them.
     let (_, theirs) = w.get(&format!("/fhir/Consent?patient={patient}"), &w.physio).await;
     assert!(entries(&theirs).is_empty());
+}
+
+async fn every_version_of_a_course_can_be_read_again(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let (_, plans) = w.get(&format!("/fhir/CarePlan?patient={patient}"), &w.gp).await;
+    let plan = entries(&plans).remove(0);
+    let id = plan["id"].as_str().unwrap().to_string();
+    let first = plan["meta"]["versionId"].as_str().unwrap().to_string();
+    let (s, obs) = fhir_post(&w, "/fhir/Observation", &w.gp, &pain(&patient, json!(6)), "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED);
+    let goal = json!({"expected_version": w.version_of_course(&patient, &course, &w.gp).await,
+        "change": {"kind": "set_goal", "goal_kind": "functional", "text": "Cykle til arbejde"}});
+    w.post(&format!("/api/patients/{patient}/courses/{course}/events"), &w.gp, goal).await;
+
+    let (s, h) = w.get(&format!("/fhir/CarePlan/{id}/_history"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{h}");
+    assert_eq!(h["type"], "history");
+    let versions: Vec<&str> =
+        h["entry"].as_array().unwrap().iter().map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap()).collect();
+    assert_eq!(
+        versions.first().copied(),
+        Some(w.version_of_course(&patient, &course, &w.gp).await.to_string().as_str())
+    );
+    assert_eq!(versions.last().copied(), Some("1"), "newest first, back to the course as it was opened");
+    // Listed where the CarePlan itself changed: opened, and given the goal (the
+    // observation and the team joining in the same instant do not change it).
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(h["entry"].as_array().unwrap().last().unwrap()["request"]["method"], "POST");
+    // The course as it was before the goal: no goal in it.
+    let (s, old) = w.get(&format!("/fhir/CarePlan/{id}/_history/{first}"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{old}");
+    assert!(old.get("goal").is_none());
+    assert_eq!(old["meta"]["versionId"], first.as_str());
+    let (_, now) = w.get(&format!("/fhir/CarePlan/{id}"), &w.gp).await;
+    assert!(now.get("goal").is_some());
+    // The observation did not change after it was made: one version in its history.
+    let oid = obs["id"].as_str().unwrap();
+    let (_, oh) = w.get(&format!("/fhir/Observation/{oid}/_history"), &w.gp).await;
+    assert_eq!(oh["entry"].as_array().unwrap().len(), 1, "{oh}");
+    let (s, _) = w.get(&format!("/fhir/Observation/{oid}/_history/{first}"), &w.gp).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "it did not exist yet");
+    // Nobody outside the team reads the history either.
+    let (s, o) = w.get(&format!("/fhir/CarePlan/{id}/_history"), &w.physio).await;
+    assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
+    assert!(is_outcome(&o));
 }

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::history::VERSIONED;
 use super::{fhir_json, FHIR_JSON, KINDS, UPDATED};
 
 pub async fn metadata() -> Response {
@@ -18,6 +19,11 @@ pub fn statement() -> Value {
             let mut interactions = vec![json!({ "code": "read" }), json!({ "code": "search-type" })];
             if k.create {
                 interactions.push(json!({ "code": "create" }));
+            }
+            let versioned = VERSIONED.contains(&k.name);
+            if versioned {
+                interactions.push(json!({ "code": "vread" }));
+                interactions.push(json!({ "code": "history-instance" }));
             }
             let updated = UPDATED.contains(&k.name);
             if updated {
@@ -43,8 +49,8 @@ pub fn statement() -> Value {
             let mut r = json!({
                 "type": k.name,
                 "interaction": interactions,
-                "versioning": if updated { "versioned-update" } else { "no-version" },
-                "readHistory": false,
+                "versioning": if updated { "versioned-update" } else if versioned { "versioned" } else { "no-version" },
+                "readHistory": versioned,
                 "updateCreate": false,
                 "searchParam": params,
             });

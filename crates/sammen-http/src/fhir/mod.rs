@@ -22,6 +22,7 @@ mod bundle;
 mod capability;
 mod create;
 mod elements;
+mod history;
 pub mod resources;
 mod search;
 mod update;
@@ -38,6 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/{kind}", get(search::search_type).post(create::create))
         .route("/{kind}/_search", axum::routing::post(search::search_posted))
         .route("/{kind}/{id}", get(search::read).put(update::update))
+        .route("/{kind}/{id}/_history", get(history::history))
+        .route("/{kind}/{id}/_history/{version}", get(history::vread))
         .fallback(unknown_address)
 }
 

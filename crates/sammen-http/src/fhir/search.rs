@@ -17,6 +17,7 @@ use time::{Date, OffsetDateTime};
 
 use sammen_app::{Actor, AppError, CourseView, PatientView, Sammen};
 use sammen_domain::cpr::Cpr;
+use sammen_domain::directory::User;
 use sammen_domain::ids::PatientId;
 use sammen_domain::projection::CourseStatus;
 
@@ -49,23 +50,30 @@ pub async fn resources_of(s: &Sammen, record: &Record, kind: &str) -> Result<Vec
         out.push(map::patient(&record.patient, updated));
     }
     for c in &record.courses {
-        if matches!(kind, "CarePlan" | "*") {
-            out.push(map::care_plan(c));
-        }
-        if matches!(kind, "Goal" | "*") {
-            out.extend(c.course.care.goals.iter().map(|g| map::goal(c, g, &staff)));
-        }
-        if matches!(kind, "Task" | "*") {
-            out.extend(c.course.care.steps.iter().map(|st| map::task(c, st)));
-        }
-        if matches!(kind, "CareTeam" | "*") {
-            out.push(map::care_team(c));
-        }
-        if matches!(kind, "Observation" | "*") {
-            out.extend(c.course.care.measurements.iter().map(|m| map::observation(c, m, &staff)));
-        }
+        out.extend(course_resources(c, kind, &staff));
     }
     Ok(out)
+}
+
+/// The resources of one type (`*`: all) that one course maps to.
+pub fn course_resources(c: &CourseView, kind: &str, staff: &[User]) -> Vec<Value> {
+    let mut out = Vec::new();
+    if matches!(kind, "CarePlan" | "*") {
+        out.push(map::care_plan(c));
+    }
+    if matches!(kind, "Goal" | "*") {
+        out.extend(c.course.care.goals.iter().map(|g| map::goal(c, g, staff)));
+    }
+    if matches!(kind, "Task" | "*") {
+        out.extend(c.course.care.steps.iter().map(|st| map::task(c, st)));
+    }
+    if matches!(kind, "CareTeam" | "*") {
+        out.push(map::care_team(c));
+    }
+    if matches!(kind, "Observation" | "*") {
+        out.extend(c.course.care.measurements.iter().map(|m| map::observation(c, m, staff)));
+    }
+    out
 }
 
 fn not_found() -> FhirError {

@@ -1,0 +1,158 @@
+//! vread (`<type>/<id>/_history/<version>`) and instance history (`<type>/<id>/_history`)
+//! of what a course maps to: CarePlan, CareTeam, Goal, Task, Observation.
+//!
+//! Sammen keeps every change as an event, so a course's every version can be folded
+//! again (`Sammen::course_versions`), each shown as the reader may see it today. A
+//! course item's version is its course's; its history lists the versions in which the
+//! item itself changed.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use sammen_domain::ids::{CourseId, PatientId};
+
+use super::resources::{item_matches, split_id};
+use super::search::course_resources;
+use super::{base_url, fhir_json, kind, Caller, FhirError};
+use crate::AppState;
+
+/// The types with a history here.
+pub const VERSIONED: &[&str] = &["CarePlan", "CareTeam", "Goal", "Task", "Observation"];
+
+fn not_found() -> FhirError {
+    FhirError::new(StatusCode::NOT_FOUND, "not-found", "No such resource or version, or it is not shared with you.")
+}
+
+/// Each version in which the resource existed and changed, oldest first.
+async fn versions(
+    state: &AppState,
+    actor: &sammen_app::Actor,
+    kind_name: &str,
+    id: &str,
+) -> Result<Vec<Value>, FhirError> {
+    let k = kind(kind_name)?;
+    if !VERSIONED.contains(&k.name) {
+        return Err(FhirError::new(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!("Sammen keeps no FHIR history of {} resources; read the current one.", k.name),
+        ));
+    }
+    let (patient, part) = split_id(id).ok_or_else(not_found)?;
+    let s = &state.sammen;
+    let course = course_of(s, actor, patient, k.name, &part).await?;
+    let staff = s.listing().await?.1;
+    let mut out: Vec<Value> = Vec::new();
+    for view in s.course_versions(actor, patient, course).await? {
+        let Some(r) = course_resources(&view, k.name, &staff).into_iter().find(|r| r["id"] == id) else { continue };
+        // A course item's version moves with its course; list it when the item changed.
+        let same = out.last().is_some_and(|prev| without_version(prev) == without_version(&r));
+        if !same {
+            out.push(r);
+        }
+    }
+    if out.is_empty() {
+        return Err(not_found());
+    }
+    Ok(out)
+}
+
+/// The course a resource id names: its own (CarePlan, CareTeam) or the one holding the item.
+async fn course_of(
+    s: &sammen_app::Sammen,
+    actor: &sammen_app::Actor,
+    patient: PatientId,
+    kind: &str,
+    part: &str,
+) -> Result<CourseId, FhirError> {
+    if matches!(kind, "CarePlan" | "CareTeam") {
+        return CourseId::parse(&hyphenated(part)).map_err(|_| not_found());
+    }
+    let (_, courses) = s.read_record(actor, patient).await?;
+    courses
+        .iter()
+        .find(|c| {
+            let care = &c.course.care;
+            care.goals
+                .iter()
+                .map(|g| g.id)
+                .chain(care.steps.iter().map(|x| x.id))
+                .chain(care.measurements.iter().map(|m| m.id))
+                .any(|i| item_matches(i, part))
+        })
+        .map(|c| c.course.id)
+        .ok_or_else(not_found)
+}
+
+fn hyphenated(hex: &str) -> String {
+    if hex.len() != 32 {
+        return hex.to_string();
+    }
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+fn without_version(r: &Value) -> Value {
+    let mut r = r.clone();
+    if let Some(m) = r["meta"].as_object_mut() {
+        m.remove("versionId");
+    }
+    r
+}
+
+pub async fn vread(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((kind_name, id, version)): Path<(String, String, String)>,
+) -> Result<Response, FhirError> {
+    let all = versions(&state, &actor, &kind_name, &id).await?;
+    let wanted: u64 = version.parse().map_err(|_| not_found())?;
+    // The item as it stood at that version of its course: its last change at or before it.
+    let found = all
+        .iter()
+        .rev()
+        .find(|r| r["meta"]["versionId"].as_str().and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| v <= wanted));
+    let mut r = found.cloned().ok_or_else(not_found)?;
+    r["meta"]["versionId"] = json!(version);
+    let mut res = fhir_json(StatusCode::OK, &r);
+    if let Ok(etag) = format!("W/\"{version}\"").parse() {
+        res.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(res)
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((kind_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let all = versions(&state, &actor, &kind_name, &id).await?;
+    let base = base_url(&headers);
+    let first = all.first().and_then(|r| r["meta"]["versionId"].as_str()).map(str::to_string);
+    let entries: Vec<Value> = all
+        .into_iter()
+        .rev()
+        .map(|r| {
+            let t = r["resourceType"].as_str().unwrap_or("").to_string();
+            let v = r["meta"]["versionId"].as_str().unwrap_or("").to_string();
+            let created = first.as_deref() == Some(v.as_str());
+            let mut response = json!({ "status": if created { "201 Created" } else { "200 OK" }, "etag": format!("W/\"{v}\"") });
+            if let Some(at) = r["meta"]["lastUpdated"].as_str() {
+                response["lastModified"] = json!(at);
+            }
+            json!({
+                "fullUrl": format!("{base}/{t}/{id}"),
+                "resource": r,
+                "request": { "method": if created { "POST" } else { "PUT" }, "url": if created { t.clone() } else { format!("{t}/{id}") } },
+                "response": response,
+            })
+        })
+        .collect();
+    let self_link = format!("{base}/{kind_name}/{id}/_history");
+    Ok(fhir_json(
+        StatusCode::OK,
+        &json!({ "resourceType": "Bundle", "type": "history", "link": [{ "relation": "self", "url": self_link }], "entry": entries }),
+    ))
+}
