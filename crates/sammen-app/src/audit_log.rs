@@ -28,10 +28,17 @@ struct Request {
 /// A handle to the audit writer. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: mpsc::Sender<Request>,
-    /// A copy of every draft recorded (a unit of work keeps them, to re-record them as
-    /// refused if the unit rolls back and takes its entries with it).
-    kept: Option<Arc<std::sync::Mutex<Vec<AuditDraft>>>>,
+    sink: Sink,
+}
+
+#[derive(Clone)]
+enum Sink {
+    /// The group-commit writer task.
+    Writer(mpsc::Sender<Request>),
+    /// A unit of work's entries, written when the unit commits (with everything else
+    /// the unit wrote, so nothing of it is durable before they are), or recorded again
+    /// as refused if it rolls back.
+    Deferred(Arc<std::sync::Mutex<Vec<AuditDraft>>>),
 }
 
 impl AuditLog {
@@ -40,35 +47,38 @@ impl AuditLog {
     pub fn start(store: Arc<dyn Store>) -> AuditLog {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
         tokio::spawn(write_batches(store, rx));
-        AuditLog { tx, kept: None }
+        AuditLog { sink: Sink::Writer(tx) }
     }
 
-    /// Like [`AuditLog::start`], keeping a copy of every draft in `kept`.
-    pub(crate) fn start_keeping(store: Arc<dyn Store>, kept: Arc<std::sync::Mutex<Vec<AuditDraft>>>) -> AuditLog {
-        AuditLog { kept: Some(kept), ..AuditLog::start(store) }
+    /// An audit log that keeps its entries in `drafts` for a unit of work to write.
+    pub(crate) fn deferred(drafts: Arc<std::sync::Mutex<Vec<AuditDraft>>>) -> AuditLog {
+        AuditLog { sink: Sink::Deferred(drafts) }
     }
 
-    /// Records one entry and returns its sequence number once it is durable.
-    pub async fn record(&self, draft: AuditDraft) -> Result<u64, AppError> {
-        let seqs = self.record_all(vec![draft]).await?;
-        seqs.first().copied().ok_or_else(|| AppError::Internal("the audit writer returned no entry".into()))
+    /// Records one entry; returns once it is durable.
+    pub async fn record(&self, draft: AuditDraft) -> Result<(), AppError> {
+        self.record_all(vec![draft]).await
     }
 
-    /// Records several entries in one commit; returns once all are durable.
-    pub async fn record_all(&self, drafts: Vec<AuditDraft>) -> Result<Vec<u64>, AppError> {
+    /// Records several entries in one commit; returns once all are durable (in a unit
+    /// of work: once they are part of it).
+    pub async fn record_all(&self, drafts: Vec<AuditDraft>) -> Result<(), AppError> {
         if drafts.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        if let Some(kept) = &self.kept {
-            kept.lock().unwrap_or_else(|e| e.into_inner()).extend(drafts.iter().cloned());
-        }
+        let tx = match &self.sink {
+            Sink::Deferred(kept) => {
+                kept.lock().unwrap_or_else(|e| e.into_inner()).extend(drafts);
+                return Ok(());
+            }
+            Sink::Writer(tx) => tx,
+        };
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Request { drafts, done })
+        tx.send(Request { drafts, done })
             .await
             .map_err(|_| AppError::Internal("the audit writer has stopped".into()))?;
         match wait.await {
-            Ok(Ok(seqs)) => Ok(seqs),
+            Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(AppError::Internal(format!("audit append failed: {e}"))),
             Err(_) => Err(AppError::Internal("the audit writer has stopped".into())),
         }

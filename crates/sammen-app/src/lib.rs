@@ -125,7 +125,7 @@ impl Sammen {
         patient: Option<PatientId>,
         object: String,
         outcome: AuditOutcome,
-    ) -> AppResult<u64> {
+    ) -> AppResult<()> {
         self.audit.record(self.draft(actor, action, purpose, patient, object, outcome)).await
     }
 
@@ -165,12 +165,7 @@ impl Sammen {
     }
 
     /// Records an operator's action on the trail (no user, no patient data shown).
-    pub async fn audit_system(
-        &self,
-        action: AuditAction,
-        patient: Option<PatientId>,
-        object: String,
-    ) -> AppResult<u64> {
+    pub async fn audit_system(&self, action: AuditAction, patient: Option<PatientId>, object: String) -> AppResult<()> {
         self.audit.record(self.system_draft(action, patient, object)).await
     }
 }

@@ -4,9 +4,9 @@
 //! included, lands at [`Unit::commit`] or not at all. A FHIR transaction Bundle is
 //! one unit.
 //!
-//! A unit that rolls back takes its audit entries with it, so its use cases' entries
-//! are recorded again, outside it, as refused: the trail still shows who tried to
-//! read or write what.
+//! The unit's audit entries are written when it commits, in its transaction, so they
+//! land with what they record. A unit that rolls back records them outside it instead,
+//! each as refused: the trail still shows who tried to read or write what.
 //!
 //! Notification e-mails wait in an outbox until the commit: a mail must not announce
 //! something that was then rolled back.
@@ -49,7 +49,7 @@ impl Sammen {
         let outbox = Arc::new(Outbox::default());
         let audited = Arc::new(Mutex::new(Vec::new()));
         let sammen = Sammen {
-            audit: AuditLog::start_keeping(store.clone(), audited.clone()),
+            audit: AuditLog::deferred(audited.clone()),
             store,
             clock: self.clock.clone(),
             ids: self.ids.clone(),
@@ -68,12 +68,27 @@ impl Unit {
         &self.sammen
     }
 
-    /// Makes everything the unit's use cases wrote durable at once, then sends the
-    /// mails they queued.
-    pub async fn commit(self) -> AppResult<()> {
-        let Unit { sammen, work, outbox, mailer, .. } = self;
+    /// Makes everything the unit's use cases wrote durable at once, their audit entries
+    /// with it, then sends the mails they queued. If that fails, it is all rolled back and
+    /// the entries are recorded through `outside`, as refused.
+    pub async fn commit(self, outside: &Sammen) -> AppResult<()> {
+        let drafts = std::mem::take(&mut *self.audited.lock().unwrap_or_else(|e| e.into_inner()));
+        let written = match drafts.is_empty() {
+            true => Ok(Vec::new()),
+            false => self.work.store().append_audit(&drafts).await,
+        };
+        if let Err(e) = written {
+            self.audited.lock().unwrap_or_else(|e| e.into_inner()).extend(drafts);
+            self.rollback(outside).await?;
+            return Err(e.into());
+        }
+        let Unit { sammen, work, outbox, mailer, audited } = self;
         drop(sammen);
-        work.commit().await?;
+        if let Err(e) = work.commit().await {
+            *audited.lock().unwrap_or_else(|e| e.into_inner()) = drafts;
+            refuse_outside(outside, &audited).await?;
+            return Err(e.into());
+        }
         let mails = std::mem::take(&mut *outbox.0.lock().unwrap_or_else(|e| e.into_inner()));
         for (to, subject, body) in mails {
             if let Err(e) = mailer.send(&to, &subject, &body) {
@@ -89,12 +104,18 @@ impl Unit {
         let Unit { sammen, work, audited, .. } = self;
         drop(sammen);
         work.rollback().await;
-        let mut drafts = std::mem::take(&mut *audited.lock().unwrap_or_else(|e| e.into_inner()));
-        for d in &mut drafts {
-            if d.outcome == AuditOutcome::Permitted {
-                d.outcome = AuditOutcome::Refused;
-            }
-        }
-        outside.audit.record_all(drafts).await.map(|_| ())
+        refuse_outside(outside, &audited).await
     }
+}
+
+/// Records a rolled-back unit's entries through `outside`, each as refused (a denial
+/// stays a denial).
+async fn refuse_outside(outside: &Sammen, audited: &Mutex<Vec<AuditDraft>>) -> AppResult<()> {
+    let mut drafts = std::mem::take(&mut *audited.lock().unwrap_or_else(|e| e.into_inner()));
+    for d in &mut drafts {
+        if d.outcome == AuditOutcome::Permitted {
+            d.outcome = AuditOutcome::Refused;
+        }
+    }
+    outside.audit.record_all(drafts).await
 }

@@ -199,7 +199,7 @@ async fn transaction(state: &AppState, headers: &HeaderMap, entries: Vec<Entry>)
         unit.rollback(&state.sammen).await?;
         return Err(err);
     }
-    unit.commit().await?;
+    unit.commit(&state.sammen).await?;
     answers
         .into_iter()
         .map(|a| {
