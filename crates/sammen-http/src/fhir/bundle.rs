@@ -43,6 +43,8 @@ struct Entry {
     /// Relative to the base: `Patient`, `Observation?patient=...`.
     url: String,
     resource: Option<Value>,
+    /// `request.ifMatch`: the version an update is made from, sent as `If-Match`.
+    if_match: Option<String>,
 }
 
 /// An entry's answer, as a single request would have had it.
@@ -68,7 +70,7 @@ pub async fn bundle(
             let mut answers = Vec::with_capacity(entries.len());
             for e in &entries {
                 let body = e.resource.as_ref().map(|r| serde_json::to_vec(r).unwrap_or_default());
-                answers.push(dispatch(&router, &headers, &e.method, &e.url, body).await?);
+                answers.push(dispatch(&router, &headers, e, body).await?);
             }
             answers
         }
@@ -152,13 +154,23 @@ fn read_bundle(v: &Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirEr
                 return Err(at("resource.resourceType must match request.url."));
             }
         }
+        for conditional in ["ifNoneMatch", "ifModifiedSince", "ifNoneExist"] {
+            if e["request"].get(conditional).is_some() {
+                return Err(FhirError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "not-supported",
+                    format!("Bundle.entry[{i}]: Sammen does not take request.{conditional}; leave it out."),
+                ));
+            }
+        }
+        let if_match = e["request"]["ifMatch"].as_str().map(str::to_string);
         let full_url = e["fullUrl"].as_str().map(str::to_string);
         if let Some(f) = &full_url {
             if !full_urls.insert(f.clone()) {
                 return Err(at("fullUrl is used by an earlier entry too."));
             }
         }
-        entries.push(Entry { full_url, method, url, resource });
+        entries.push(Entry { full_url, method, url, resource, if_match });
     }
     Ok((kind, entries))
 }
@@ -178,7 +190,7 @@ async fn transaction(state: &AppState, headers: &HeaderMap, entries: Vec<Entry>)
             rewrite_references(&mut r, &resolved);
             serde_json::to_vec(&r).unwrap_or_default()
         });
-        let a = match dispatch(&router, headers, &e.method, &e.url, body).await {
+        let a = match dispatch(&router, headers, e, body).await {
             Ok(a) => a,
             Err(err) => {
                 refused = Some((i, err));
@@ -316,14 +328,11 @@ fn created_id(a: &Answer) -> Option<String> {
 }
 
 /// Carries out one entry as the request it stands for, with the caller's own token.
-async fn dispatch(
-    router: &Router,
-    headers: &HeaderMap,
-    method: &Method,
-    url: &str,
-    body: Option<Vec<u8>>,
-) -> Result<Answer, FhirError> {
-    let mut req = Request::builder().method(method.clone()).uri(format!("/{url}"));
+async fn dispatch(router: &Router, headers: &HeaderMap, e: &Entry, body: Option<Vec<u8>>) -> Result<Answer, FhirError> {
+    let mut req = Request::builder().method(e.method.clone()).uri(format!("/{}", e.url));
+    if let Some(m) = &e.if_match {
+        req = req.header(header::IF_MATCH, m.as_str());
+    }
     for name in [header::AUTHORIZATION, header::HOST, header::HeaderName::from_static("x-forwarded-proto")] {
         if let Some(v) = headers.get(&name) {
             req = req.header(name, v);
@@ -379,13 +388,13 @@ mod tests {
     use super::*;
 
     fn entry(full: &str, method: Method, resource: Value) -> Entry {
-        Entry { full_url: Some(full.into()), method, url: "X".into(), resource: Some(resource) }
+        Entry { full_url: Some(full.into()), method, url: "X".into(), resource: Some(resource), if_match: None }
     }
 
     #[test]
     fn writes_come_after_what_they_refer_to_and_reads_last() {
         let entries = vec![
-            Entry { full_url: None, method: Method::GET, url: "Patient".into(), resource: None },
+            Entry { full_url: None, method: Method::GET, url: "Patient".into(), resource: None, if_match: None },
             entry("urn:uuid:b", Method::POST, json!({ "subject": { "reference": "urn:uuid:a" } })),
             entry("urn:uuid:a", Method::POST, json!({ "resourceType": "Patient" })),
         ];
