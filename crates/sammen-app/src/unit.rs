@@ -72,20 +72,21 @@ impl Unit {
     /// with it, then sends the mails they queued. If that fails, it is all rolled back and
     /// the entries are recorded through `outside`, as refused.
     pub async fn commit(self, outside: &Sammen) -> AppResult<()> {
-        let drafts = std::mem::take(&mut *self.audited.lock().unwrap_or_else(|e| e.into_inner()));
-        let written = match drafts.is_empty() {
-            true => Ok(Vec::new()),
-            false => self.work.store().append_audit(&drafts).await,
-        };
-        if let Err(e) = written {
-            self.audited.lock().unwrap_or_else(|e| e.into_inner()).extend(drafts);
-            self.rollback(outside).await?;
-            return Err(e.into());
-        }
         let Unit { sammen, work, outbox, mailer, audited } = self;
         drop(sammen);
-        if let Err(e) = work.commit().await {
-            *audited.lock().unwrap_or_else(|e| e.into_inner()) = drafts;
+        let drafts = audited.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let written = match drafts.is_empty() {
+            true => Ok(Vec::new()),
+            false => work.store().append_audit(&drafts).await,
+        };
+        let committed = match written {
+            Ok(_) => work.commit().await,
+            Err(e) => {
+                work.rollback().await;
+                Err(e)
+            }
+        };
+        if let Err(e) = committed {
             refuse_outside(outside, &audited).await?;
             return Err(e.into());
         }

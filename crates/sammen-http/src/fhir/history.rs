@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use sammen_domain::ids::{CourseId, PatientId};
 
-use super::resources::{item_matches, split_id};
+use super::resources::split_id;
 use super::search::course_resources;
 use super::{base_url, fhir_json, kind, Caller, FhirError};
 use crate::AppState;
@@ -40,9 +40,9 @@ async fn versions(
             format!("Sammen keeps no FHIR history of {} resources; read the current one.", k.name),
         ));
     }
-    let (patient, part) = split_id(id).ok_or_else(not_found)?;
+    let (patient, _) = split_id(id).ok_or_else(not_found)?;
     let s = &state.sammen;
-    let course = course_of(s, actor, patient, k.name, &part).await?;
+    let course = course_of(s, actor, patient, k.name, id).await?;
     let staff = s.listing().await?.1;
     let mut out: Vec<Value> = Vec::new();
     for view in s.course_versions(actor, patient, course).await? {
@@ -65,32 +65,16 @@ async fn course_of(
     actor: &sammen_app::Actor,
     patient: PatientId,
     kind: &str,
-    part: &str,
+    id: &str,
 ) -> Result<CourseId, FhirError> {
     if matches!(kind, "CarePlan" | "CareTeam") {
-        return CourseId::parse(&hyphenated(part)).map_err(|_| not_found());
+        let (_, part) = split_id(id).ok_or_else(not_found)?;
+        return CourseId::parse(&part).map_err(|_| not_found());
     }
     let (_, courses) = s.read_record(actor, patient).await?;
-    courses
-        .iter()
-        .find(|c| {
-            let care = &c.course.care;
-            care.goals
-                .iter()
-                .map(|g| g.id)
-                .chain(care.steps.iter().map(|x| x.id))
-                .chain(care.measurements.iter().map(|m| m.id))
-                .any(|i| item_matches(i, part))
-        })
-        .map(|c| c.course.id)
-        .ok_or_else(not_found)
-}
-
-fn hyphenated(hex: &str) -> String {
-    if hex.len() != 32 {
-        return hex.to_string();
-    }
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    let staff = s.listing().await?.1;
+    let holds = |c: &&sammen_app::CourseView| course_resources(c, kind, &staff).iter().any(|r| r["id"] == id);
+    courses.iter().find(holds).map(|c| c.course.id).ok_or_else(not_found)
 }
 
 fn without_version(r: &Value) -> Value {

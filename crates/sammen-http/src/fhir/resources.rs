@@ -18,7 +18,7 @@ use sammen_domain::audit::{AuditAction, AuditOutcome};
 use sammen_domain::care::{Goal, GoalStatus, Measurement, Owner, Step, StepStatus};
 use sammen_domain::directory::{Organisation, User};
 use sammen_domain::event::TeamMember;
-use sammen_domain::ids::{CourseId, ItemId, PatientId, UserId};
+use sammen_domain::ids::{CourseId, PatientId, UserId};
 use sammen_domain::projection::CourseStatus;
 use sammen_domain::sharing::Recipient;
 use sammen_domain::vocab::Purpose;
@@ -435,9 +435,4 @@ pub fn consent(patient: PatientId, version: u64, v: &ConsentView) -> Value {
         "policyRule": { "text": "Sundhedsloven §43-44 (health), retssikkerhedsloven §11a (social and employment)" },
         "provision": provision,
     })
-}
-
-/// Finds an item by the hex part of a compound id.
-pub fn item_matches(id: ItemId, hex: &str) -> bool {
-    simple(&id).eq_ignore_ascii_case(hex)
 }

@@ -20,8 +20,8 @@ use sammen_domain::decide::CourseChange;
 use sammen_domain::ids::ItemId;
 use sammen_domain::DomainError;
 
-use super::resources::{item_matches, split_id};
-use super::search::{record, resources_of};
+use super::resources::split_id;
+use super::search::{course_resources, record};
 use super::{elements, fhir_json, kind, resource_body, Caller, FhirError};
 use crate::AppState;
 
@@ -49,19 +49,16 @@ pub async fn update(
     let not_found =
         || FhirError::new(StatusCode::NOT_FOUND, "not-found", "No such resource, or it is not shared with you.");
     let (patient, item_hex) = split_id(&id).ok_or_else(not_found)?;
+    let item = ItemId::parse(&item_hex).map_err(|_| not_found())?;
     let s = &state.sammen;
     let rec = record(s, &actor, patient).await?;
-    let current = resources_of(s, &rec, k.name).await?.into_iter().find(|r| r["id"] == id.as_str());
-    let current = current.ok_or_else(not_found)?;
-    let (course, item) = rec
+    let staff = s.listing().await?.1;
+    let (course, current) = rec
         .courses
         .iter()
         .find_map(|c| {
-            let items: Vec<ItemId> = match k.name {
-                "Task" => c.course.care.steps.iter().map(|x| x.id).collect(),
-                _ => c.course.care.goals.iter().map(|x| x.id).collect(),
-            };
-            items.into_iter().find(|i| item_matches(*i, &item_hex)).map(|i| (c.course.id, i))
+            let found = course_resources(c, k.name, &staff).into_iter().find(|r| r["id"] == id.as_str());
+            found.map(|r| (c.course.id, r))
         })
         .ok_or_else(not_found)?;
     let change = match k.name {
@@ -80,11 +77,7 @@ pub async fn update(
         Err(AppError::Domain(DomainError::Conflict { .. })) => return Err(stale()),
         Err(e) => return Err(e.into()),
     };
-    let staff = s.listing().await?.1;
-    let updated = match k.name {
-        "Task" => view.course.care.steps.iter().find(|x| x.id == item).map(|st| super::resources::task(&view, st)),
-        _ => view.course.care.goals.iter().find(|g| g.id == item).map(|g| super::resources::goal(&view, g, &staff)),
-    };
+    let updated = course_resources(&view, k.name, &staff).into_iter().find(|r| r["id"] == id.as_str());
     let updated = updated.ok_or_else(not_found)?;
     Ok(with_etag(fhir_json(StatusCode::OK, &updated), &updated))
 }
