@@ -2,8 +2,8 @@
 //!
 //! Each entry is carried out by the same handlers as a single request (a POST to
 //! `Patient`, a GET of `Observation?patient=...`), so a Bundle can do exactly what
-//! single requests can, through the same policy and audit trail, with the caller's own
-//! token.
+//! single requests can, through the same policy and audit trail, as the caller whose token
+//! the Bundle came with (checked once, for the whole Bundle).
 //!
 //! A **transaction** runs in one unit of work ([`sammen_app::unit`]): every entry sees
 //! the writes of the entries before it, and either all of them land or, at the first
@@ -23,7 +23,9 @@ use axum::Router;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use super::{base_url, fhir_json, outcome, resource_body, Caller, FhirError, FHIR_JSON};
+use sammen_app::Actor;
+
+use super::{base_url, fhir_json, outcome, resource_body, BundleCaller, Caller, FhirError, FHIR_JSON};
 use crate::AppState;
 
 /// The most entries one Bundle may carry.
@@ -57,7 +59,7 @@ struct Answer {
 
 pub async fn bundle(
     State(state): State<AppState>,
-    Caller(_): Caller,
+    Caller(actor): Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, FhirError> {
@@ -70,11 +72,11 @@ pub async fn bundle(
             let mut answers = Vec::with_capacity(entries.len());
             for e in &entries {
                 let body = e.resource.as_ref().map(|r| serde_json::to_vec(r).unwrap_or_default());
-                answers.push(dispatch(&router, &headers, e, body).await?);
+                answers.push(dispatch(&router, &headers, &actor, e, body).await?);
             }
             answers
         }
-        BundleType::Transaction => transaction(&state, &headers, entries).await?,
+        BundleType::Transaction => transaction(&state, &headers, &actor, entries).await?,
     };
     let response_type = match kind {
         BundleType::Batch => "batch-response",
@@ -177,7 +179,12 @@ fn read_bundle(v: &Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirEr
 
 /// Carries out a transaction in one unit of work; the first entry refused rolls it
 /// all back and is the answer.
-async fn transaction(state: &AppState, headers: &HeaderMap, entries: Vec<Entry>) -> Result<Vec<Answer>, FhirError> {
+async fn transaction(
+    state: &AppState,
+    headers: &HeaderMap,
+    actor: &Actor,
+    entries: Vec<Entry>,
+) -> Result<Vec<Answer>, FhirError> {
     let order = write_order(&entries)?;
     let unit = state.sammen.unit().await?;
     let router = super::routes().with_state(AppState::new(unit.sammen().clone()));
@@ -190,7 +197,7 @@ async fn transaction(state: &AppState, headers: &HeaderMap, entries: Vec<Entry>)
             rewrite_references(&mut r, &resolved);
             serde_json::to_vec(&r).unwrap_or_default()
         });
-        let a = match dispatch(&router, headers, e, body).await {
+        let a = match dispatch(&router, headers, actor, e, body).await {
             Ok(a) => a,
             Err(err) => {
                 refused = Some((i, err));
@@ -327,13 +334,19 @@ fn created_id(a: &Answer) -> Option<String> {
     Some(format!("{t}/{id}"))
 }
 
-/// Carries out one entry as the request it stands for, with the caller's own token.
-async fn dispatch(router: &Router, headers: &HeaderMap, e: &Entry, body: Option<Vec<u8>>) -> Result<Answer, FhirError> {
+/// Carries out one entry as the request it stands for, as the Bundle's caller.
+async fn dispatch(
+    router: &Router,
+    headers: &HeaderMap,
+    actor: &Actor,
+    e: &Entry,
+    body: Option<Vec<u8>>,
+) -> Result<Answer, FhirError> {
     let mut req = Request::builder().method(e.method.clone()).uri(format!("/{}", e.url));
     if let Some(m) = &e.if_match {
         req = req.header(header::IF_MATCH, m.as_str());
     }
-    for name in [header::AUTHORIZATION, header::HOST, header::HeaderName::from_static("x-forwarded-proto")] {
+    for name in [header::HOST, header::HeaderName::from_static("x-forwarded-proto")] {
         if let Some(v) = headers.get(&name) {
             req = req.header(name, v);
         }
@@ -342,7 +355,8 @@ async fn dispatch(router: &Router, headers: &HeaderMap, e: &Entry, body: Option<
         Some(b) => req.header(header::CONTENT_TYPE, FHIR_JSON).body(Body::from(b)),
         None => req.body(Body::empty()),
     };
-    let req = req.map_err(|_| FhirError::invalid("An entry's request.url is not a valid address."))?;
+    let mut req = req.map_err(|_| FhirError::invalid("An entry's request.url is not a valid address."))?;
+    req.extensions_mut().insert(BundleCaller(actor.clone()));
     let Ok(res) = router.clone().oneshot(req).await;
     let (parts, body) = res.into_parts();
     let text = |name| parts.headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok()).map(str::to_string);

@@ -165,9 +165,18 @@ pub fn fhir_json(status: StatusCode, body: &Value) -> Response {
 /// The caller, from `Authorization: Bearer <token>` only: other systems, not browsers.
 pub struct Caller(pub Actor);
 
+/// The caller of a Bundle, handed to each of its entries (a request extension, which
+/// only the server itself can set), so the token is checked once per Bundle, not once
+/// per entry.
+#[derive(Clone)]
+pub struct BundleCaller(pub Actor);
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = FhirError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, FhirError> {
+        if let Some(BundleCaller(actor)) = parts.extensions.get::<BundleCaller>() {
+            return Ok(Caller(actor.clone()));
+        }
         let secret =
             crate::api::bearer_token(&parts.headers).ok_or_else(|| FhirError::from(AppError::Unauthenticated))?;
         Ok(Caller(state.sammen.authenticate_token(secret).await?))
