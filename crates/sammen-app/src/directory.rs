@@ -165,6 +165,12 @@ impl Sammen {
         Ok((dir.orgs.clone(), staff))
     }
 
+    /// Every contact route: how each professional and each organisation role can be
+    /// reached. Reference data, like [`Sammen::listing`].
+    pub async fn contact_directory(&self) -> AppResult<Vec<ContactRoute>> {
+        Ok(self.directory().await?.routes.clone())
+    }
+
     /// Every user with their organisation, for `sammen user list`.
     pub async fn users(&self) -> AppResult<Vec<(User, Option<Organisation>)>> {
         let orgs = self.store.organisations().await?;

@@ -44,7 +44,7 @@ use sammen_store::Store;
 
 pub use audit_log::AuditLog;
 pub use error::AppError;
-pub use records::{CourseSummaryView, CourseView, HistoryView, PatientHit, PatientView};
+pub use records::{CourseSummaryView, CourseView, HistoryView, PatientHit, PatientView, RecordView};
 
 pub type AppResult<T> = Result<T, AppError>;
 

@@ -180,6 +180,17 @@ fn thread_view(
     })
 }
 
+/// A thread as a reader of its course sees it, if they may open it at all.
+pub(crate) fn visible_thread(
+    t: &ThreadState,
+    granted: &Granted,
+    dir: &Directory,
+    reader: &Actor,
+    today: Date,
+) -> Option<ThreadView> {
+    opens_for(t, &granted.filter).then(|| thread_view(t, &granted.filter, dir, reader, granted, today)).flatten()
+}
+
 /// Whether a thread exists for a reader at all: its first message (which carries the
 /// subject) must be one they may see. Listing and opening use this one rule, so a
 /// listed thread always opens.
@@ -621,9 +632,7 @@ impl Sammen {
         let mut withheld_threads = 0;
         for t in self.store.threads(patient, course).await? {
             // A thread is listed only if the reader could open it.
-            let view =
-                opens_for(&t, &granted.filter).then(|| thread_view(&t, &granted.filter, &dir, actor, &granted, today));
-            match view.flatten() {
+            match visible_thread(&t, &granted, &dir, actor, today) {
                 Some(v) => threads.push(ThreadSummary {
                     id: v.id,
                     kind: v.kind,

@@ -75,6 +75,15 @@ pub struct CourseView {
     pub access: AccessNote,
 }
 
+/// A patient's record as one reader may see it (see [`Sammen::read_record_with`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordView {
+    pub patient: PatientView,
+    pub courses: Vec<CourseView>,
+    /// The courses' message threads, when asked for.
+    pub threads: Vec<crate::messages::ThreadView>,
+}
+
 /// Events of a course as this reader may see them.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryView {
@@ -206,36 +215,63 @@ impl Sammen {
     /// but the entries land in one commit, so a whole record costs one durable write.
     /// Courses the actor may not read are left out, as `patient` leaves them out.
     pub async fn read_record(&self, actor: &Actor, id: PatientId) -> AppResult<(PatientView, Vec<CourseView>)> {
+        let record = self.read_record_with(actor, id, false).await?;
+        Ok((record.patient, record.courses))
+    }
+
+    /// As [`Sammen::read_record`], and with `threads` also the message threads of each
+    /// course, as [`Sammen::threads`] shows them (filtered by the same decision as the
+    /// course, and audited as that listing is), without marking any of them read.
+    pub async fn read_record_with(&self, actor: &Actor, id: PatientId, threads: bool) -> AppResult<RecordView> {
         let object = format!("patient/{id}");
         let (p, granted) = self.authorized_patient(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
-        let (summaries, courses) = self.readable_courses(actor, &p, &granted, true).await?;
+        let (summaries, readable) = self.readable_courses(actor, &p, &granted, true).await?;
         let mut drafts =
             vec![self.draft(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted)];
-        for c in &courses {
-            let object = format!("course/{}", c.course.id);
+        let dir = if threads { Some(self.directory().await?) } else { None };
+        let today = self.now().date();
+        let (mut courses, mut views) = (Vec::new(), Vec::new());
+        for (c, course_granted) in readable {
+            let course = c.course.id;
             drafts.push(self.draft(
                 actor,
                 AuditAction::Read,
                 c.access.purpose,
                 Some(id),
-                object,
+                format!("course/{course}"),
                 AuditOutcome::Permitted,
             ));
+            if let Some(dir) = &dir {
+                for t in self.store.threads(id, course).await? {
+                    views.extend(crate::messages::visible_thread(&t, &course_granted, dir, actor, today));
+                }
+                let object = format!("course/{course}/threads");
+                drafts.push(self.draft(
+                    actor,
+                    AuditAction::Read,
+                    c.access.purpose,
+                    Some(id),
+                    object,
+                    AuditOutcome::Permitted,
+                ));
+            }
+            courses.push(c);
         }
         self.audit.record_all(drafts).await?;
-        Ok((patient_view(p, summaries, &granted), courses))
+        Ok(RecordView { patient: patient_view(p, summaries, &granted), courses, threads: views })
     }
 
     /// The patient's courses as the actor may list them, and (with `read`) each as the
-    /// actor may read it. A team member sees only the courses whose team they are on:
-    /// the others' very existence may be sensitive (a psychiatric course).
+    /// actor may read it, with the decision that filtered it. A team member sees only the
+    /// courses whose team they are on: the others' very existence may be sensitive (a
+    /// psychiatric course).
     async fn readable_courses(
         &self,
         actor: &Actor,
         p: &PatientState,
         granted: &Granted,
         read: bool,
-    ) -> AppResult<(Vec<CourseSummaryView>, Vec<CourseView>)> {
+    ) -> AppResult<(Vec<CourseSummaryView>, Vec<(CourseView, Granted)>)> {
         let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
         let now = self.now();
         let (mut summaries, mut views) = (Vec::new(), Vec::new());
@@ -250,7 +286,8 @@ impl Sammen {
                 let policy::Decision::Permit { relation, filter } = decision else { continue };
                 title_withheld = !granted.filter.shows(DataCategory::Plan, c.origin, c.opened_org, Some(c.id)).0;
                 if read {
-                    views.push(course_view(&c, &Granted { relation, filter, purpose }));
+                    let course_granted = Granted { relation, filter, purpose };
+                    views.push((course_view(&c, &course_granted), course_granted));
                 }
             }
             summaries.push(CourseSummaryView {

@@ -27,6 +27,9 @@ on_both_engines!(
     the_patient_reads_who_looked_as_audit_events,
     consents_are_read_as_the_sharing_page_shows_them,
     every_version_of_a_course_can_be_read_again,
+    a_referral_is_a_service_request_and_its_handover_a_task,
+    messages_diagnoses_stays_and_answers_map_to_their_resources,
+    professionals_and_roles_say_how_to_reach_them,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -281,7 +284,7 @@ async fn everything_about_a_patient(w: World) {
         next = next_link(&b);
     }
     kinds.sort();
-    assert_eq!(kinds, vec!["CarePlan", "CareTeam", "Goal", "Observation", "Patient"]);
+    assert_eq!(kinds, vec!["CarePlan", "CareTeam", "Goal", "Observation", "Patient", "QuestionnaireResponse"]);
     let (s, o) = w.get(&format!("/fhir/Patient/{patient}/$everything"), &w.physio).await;
     assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
     assert!(is_outcome(&o));
@@ -527,8 +530,12 @@ async fn a_patient_is_found_by_cpr_only_in_a_posted_search(w: World) {
 }
 
 async fn fhir_put(w: &World, uri: &str, if_match: Option<&str>, body: &Value) -> (StatusCode, Value) {
+    fhir_put_as(w, &w.gp, uri, if_match, body).await
+}
+
+async fn fhir_put_as(w: &World, token: &str, uri: &str, if_match: Option<&str>, body: &Value) -> (StatusCode, Value) {
     let mut req = Request::put(uri)
-        .header("authorization", format!("Bearer {}", w.gp))
+        .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/fhir+json");
     if let Some(m) = if_match {
         req = req.header("if-match", m);
@@ -694,4 +701,234 @@ async fn every_version_of_a_course_can_be_read_again(w: World) {
     let (s, o) = w.get(&format!("/fhir/CarePlan/{id}/_history"), &w.physio).await;
     assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
     assert!(is_outcome(&o));
+}
+
+/// A course change through the JSON API, at the course's current version.
+async fn change(w: &World, token: &str, patient: &str, course: &str, change: Value) -> Value {
+    let v = w.version_of_course(patient, course, &w.gp).await;
+    let body = json!({"expected_version": v, "change": change});
+    let (s, r) = w.post(&format!("/api/patients/{patient}/courses/{course}/events"), token, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    r
+}
+
+fn version_tag(r: &Value) -> String {
+    format!("W/\"{}\"", r["meta"]["versionId"].as_str().unwrap())
+}
+
+async fn a_referral_is_a_service_request_and_its_handover_a_task(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    w.join(&patient, &course, &w.physio_org).await;
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    let gp_org = c["opened_org"].as_str().unwrap().to_string();
+    let step = json!({"kind": "plan_step", "step_kind": "treatment_series", "title": "Holdtræning",
+        "owner": {"type": "role", "org": gp_org, "role": "egen læge"}, "due_from": null, "due_by": "2026-04-15",
+        "reason": "Lændesmerter", "reason_plain": "Træning gør ryggen stærkere"});
+    change(&w, &w.gp, &patient, &course, step).await;
+    let (_, tasks) = w.get(&format!("/fhir/Task?patient={patient}"), &w.gp).await;
+    let step_task = entries(&tasks).remove(0);
+    let step_id = uuid_of(&step_task["id"].as_str().unwrap()[32..]);
+    let referral = json!({"question": "Træning af lænd", "findings": "Ingen neurologiske udfald",
+        "tried": "Smertestillende", "red_flags_checked": "Alle", "reason_plain": "En fysioterapeut hjælper dig",
+        "told_to_expect": "Holdtræning to gange om ugen"});
+    change(
+        &w,
+        &w.gp,
+        &patient,
+        &course,
+        json!({"kind": "propose_handover", "subject": {"type": "step", "step": step_id},
+        "to": {"type": "role", "org": w.physio_org, "role": "fysioterapeut"}, "reason": "Træning",
+        "respond_by": "2026-03-10", "referral": referral}),
+    )
+    .await;
+
+    let (_, found) = w.get(&format!("/fhir/ServiceRequest?patient={patient}"), &w.gp).await;
+    let requests = entries(&found);
+    assert_eq!(requests.len(), 1, "{found}");
+    let sr = &requests[0];
+    assert_eq!(sr["status"], "active");
+    assert_eq!(sr["intent"], "order");
+    assert_eq!(sr["code"]["coding"][0]["code"], "3457005");
+    assert_eq!(sr["performer"][0]["reference"], format!("Organization/{}", w.physio_org));
+    assert_eq!(sr["note"][0]["text"], "Question: Træning af lænd");
+    assert!(sr["patientInstruction"].as_str().unwrap().contains("to gange om ugen"));
+    let (_, found) = w.get(&format!("/fhir/Task?patient={patient}&code=handover-step"), &w.gp).await;
+    let handovers = entries(&found);
+    assert_eq!(handovers.len(), 1, "only the handover has the handover code: {found}");
+    let task = &handovers[0];
+    assert_eq!(task["status"], "requested");
+    assert_eq!(task["focus"]["reference"], format!("Task/{}", step_task["id"].as_str().unwrap()));
+    assert_eq!(task["owner"]["reference"], format!("Organization/{}", w.physio_org));
+    assert_eq!(task["basedOn"][1]["reference"], format!("ServiceRequest/{}", sr["id"].as_str().unwrap()));
+    assert_eq!(task["restriction"]["period"]["end"], "2026-03-10");
+
+    // The receiver answers through FHIR: a decline needs its reason; then accepted,
+    // as the same change the JSON API makes.
+    let uri = format!("/fhir/Task/{}", task["id"].as_str().unwrap());
+    let mut declined = task.clone();
+    declined["status"] = json!("rejected");
+    let (s, o) = fhir_put_as(&w, &w.physio, &uri, Some(&version_tag(task)), &declined).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    let mut accepted = task.clone();
+    accepted["status"] = json!("accepted");
+    let (s, after) = fhir_put_as(&w, &w.physio, &uri, Some(&version_tag(task)), &accepted).await;
+    assert_eq!(s, StatusCode::OK, "{after}");
+    assert_eq!(after["status"], "accepted");
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    assert_eq!(c["care"]["handovers"][0]["state"], "accepted", "{c}");
+    assert_eq!(c["care"]["steps"][0]["owner"]["org"], w.physio_org.as_str(), "the step moved to the receiver");
+    // Accepted cannot be withdrawn: the domain refuses, and FHIR says so.
+    let mut withdrawn = after.clone();
+    withdrawn["status"] = json!("cancelled");
+    let (s, o) = fhir_put(&w, &uri, Some(&version_tag(&after)), &withdrawn).await;
+    assert!(s.is_client_error() && is_outcome(&o), "{s} {o}");
+    let (_, sr) = w.get(&format!("/fhir/ServiceRequest/{}", sr["id"].as_str().unwrap()), &w.gp).await;
+    assert_eq!(sr["status"], "active", "an accepted referral stays active");
+    // The handover's history: proposed, then accepted.
+    let (s, h) = w.get(&format!("{uri}/_history"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{h}");
+    let statuses: Vec<&str> =
+        h["entry"].as_array().unwrap().iter().map(|e| e["resource"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["accepted", "requested"], "newest first");
+}
+
+async fn messages_diagnoses_stays_and_answers_map_to_their_resources(w: World) {
+    use sammen_domain::directory::UserKind;
+    use sammen_domain::vocab::{Profession, Sector};
+    let (patient, course) = w.patient_with_course().await;
+    w.join(&patient, &course, &w.physio_org).await;
+    let psychiatry = w.app.add_organisation("Psykiatrien", Sector::HospitalPsychiatry, None).await.unwrap();
+    let kind = UserKind::Professional { profession: Profession::Psychiatrist, org: psychiatry.id };
+    w.app.add_user("psych", "Anders Lund", kind).await.unwrap();
+    let (_, psych) = w.app.issue_token("psych", None).await.unwrap();
+    w.join(&patient, &course, &psychiatry.id.to_string()).await;
+    let org = psychiatry.id.to_string();
+    for (kind, on) in [("admission", "2026-02-21"), ("leave", "2026-02-24"), ("discharge", "2026-02-27")] {
+        let episode = json!({"kind": "record_episode", "episode_kind": kind, "org": org, "on": on, "note": ""});
+        change(&w, &psych, &patient, &course, episode).await;
+    }
+    change(
+        &w,
+        &psych,
+        &patient,
+        &course,
+        json!({"kind": "record_entry", "entry_type": "assessment",
+        "category": "diagnoses", "title": "Diagnose", "text": "Depression, moderat", "occurred_on": "2026-02-22"}),
+    )
+    .await;
+    change(
+        &w,
+        &w.gp,
+        &patient,
+        &course,
+        json!({"kind": "record_progress", "on": "2026-02-25", "pain": 6,
+        "activities": [{"activity": "Gå en tur", "score": 4}]}),
+    )
+    .await;
+
+    let (_, b) = w.get(&format!("/fhir/EpisodeOfCare?patient={patient}"), &w.gp).await;
+    let episodes = entries(&b);
+    assert_eq!(episodes.len(), 1, "admission and discharge make one stay: {b}");
+    assert_eq!(episodes[0]["status"], "finished");
+    assert_eq!(episodes[0]["period"], json!({"start": "2026-02-21", "end": "2026-02-27"}));
+    let (_, b) = w.get(&format!("/fhir/Encounter?patient={patient}"), &w.gp).await;
+    let stays = entries(&b);
+    assert_eq!(stays.len(), 1);
+    assert_eq!(stays[0]["class"]["code"], "IMP");
+    assert_eq!(stays[0]["statusHistory"][0]["status"], "onleave");
+    assert_eq!(
+        stays[0]["episodeOfCare"][0]["reference"],
+        format!("EpisodeOfCare/{}", episodes[0]["id"].as_str().unwrap())
+    );
+    let (_, b) = w.get(&format!("/fhir/Condition?patient={patient}"), &w.gp).await;
+    let conditions = entries(&b);
+    assert_eq!(conditions.len(), 1);
+    assert_eq!(conditions[0]["code"]["text"], "Depression, moderat");
+    let (_, plan) = w.get(&format!("/fhir/CarePlan?patient={patient}"), &w.gp).await;
+    let condition_ref = format!("Condition/{}", conditions[0]["id"].as_str().unwrap());
+    assert_eq!(entries(&plan)[0]["addresses"][0]["reference"], condition_ref.as_str());
+    let (_, b) = w.get(&format!("/fhir/QuestionnaireResponse?patient={patient}"), &w.gp).await;
+    let answers = entries(&b);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0]["item"][0]["answer"][0]["valueInteger"], 6);
+    assert_eq!(answers[0]["item"][1]["item"][0]["text"], "Gå en tur");
+    // The physiotherapist is not told about the psychiatric stay; the jobcentre, outside
+    // the health domain, sees no diagnosis without the patient's consent.
+    for kind in ["EpisodeOfCare", "Encounter"] {
+        let (s, b) = w.get(&format!("/fhir/{kind}?patient={patient}"), &w.physio).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(entries(&b).is_empty(), "{kind} is withheld from the physiotherapist: {b}");
+    }
+    let (jobcentre, jobcentre_org) =
+        w.professional("jc", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    w.join(&patient, &course, &jobcentre_org).await;
+    let (s, b) = w.get(&format!("/fhir/Condition?patient={patient}"), &jobcentre).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(entries(&b).is_empty(), "no diagnosis crosses to the jobcentre without consent: {b}");
+
+    // A thread and its answer: two Communications, the answer in response to the question.
+    let to = json!({"type": "role", "org": w.physio_org, "role": "fysioterapeut"});
+    let (s, t) = w
+        .post(
+            &format!("/api/patients/{patient}/courses/{course}/threads"),
+            &w.gp,
+            json!({"category": "care_coordination",
+            "subject": "Træningen", "to": [to], "text": "Hvordan går træningen?", "data_category": "plan"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let thread = t["id"].as_str().unwrap();
+    let (s, r) = w
+        .post(&format!("/api/patients/{patient}/threads/{thread}/replies"), &w.physio, json!({"text": "Fint, tak."}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let before = w.audit_count().await;
+    let (_, b) =
+        w.get(&format!("/fhir/Communication?patient={patient}&category=thread-care_coordination"), &w.physio).await;
+    let messages = entries(&b);
+    assert_eq!(messages.len(), 2, "{b}");
+    assert!(w.audit_count().await > before, "reading messages is audited");
+    assert_eq!(messages[0]["payload"][0]["contentString"], "Hvordan går træningen?");
+    assert_eq!(messages[0]["topic"]["text"], "Træningen");
+    assert_eq!(messages[0]["recipient"][0]["reference"], format!("Organization/{}", w.physio_org));
+    let question = format!("Communication/{}", messages[0]["id"].as_str().unwrap());
+    assert_eq!(messages[1]["inResponseTo"][0]["reference"], question.as_str());
+    // Reading through FHIR does not mark the thread read for the recipient.
+    let (_, list) = w.get(&format!("/api/patients/{patient}/courses/{course}/threads"), &w.gp).await;
+    assert_eq!(list["threads"][0]["messages"], 2);
+    // $everything holds them all.
+    let (_, all) = w.get(&format!("/fhir/Patient/{patient}/$everything?_count=200"), &w.gp).await;
+    let types: Vec<String> = all["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string())
+        .collect();
+    for t in ["Communication", "Condition", "EpisodeOfCare", "Encounter", "QuestionnaireResponse"] {
+        assert!(types.iter().any(|x| x == t), "$everything has {t}: {types:?}");
+    }
+}
+
+async fn professionals_and_roles_say_how_to_reach_them(w: World) {
+    let route = json!([{"holder": {"type": "professional", "user": Value::Null}, "kind": "phone",
+        "address": "+45 70 11 22 33", "hours": [{"days": [1, 2, 3, 4, 5], "from": "08:00", "to": "09:00"}],
+        "answer_within_hours": 0}]);
+    let (_, me) = w.get("/api/me", &w.gp).await;
+    let mut routes = route.clone();
+    routes[0]["holder"]["user"] = me["user"].clone();
+    let (s, r) = w.call(Method::PUT, "/api/me/contact-routes", Some(&w.gp), Some(routes)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (s, b) = w.get("/fhir/PractitionerRole", &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let roles = entries(&b);
+    assert_eq!(roles.len(), 2, "one per professional: {b}");
+    let gp = roles.iter().find(|r| r["telecom"].is_array()).expect("the GP's phone");
+    assert_eq!(gp["telecom"][0], json!({"system": "phone", "value": "+45 70 11 22 33", "use": "work"}));
+    assert_eq!(gp["availableTime"][0]["daysOfWeek"], json!(["mon", "tue", "wed", "thu", "fri"]));
+    assert_eq!(gp["availableTime"][0]["availableStartTime"], "08:00:00");
+    let (s, one) = w.get(&format!("/fhir/PractitionerRole/{}", gp["id"].as_str().unwrap()), &w.gp).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(&one, gp);
+    let (s, _) = w.get("/fhir/PractitionerRole", "not-a-token").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

@@ -249,7 +249,7 @@ async fn add_to_course(
 ) -> Result<(Vec<ItemId>, CourseView), FhirError> {
     let mut attempt = 0;
     loop {
-        let rec = record(s, actor, patient).await?;
+        let rec = record(s, actor, patient, "CarePlan").await?;
         let course = course_for(&rec, named, how_to_name)?;
         let before = items(course);
         match s.change_course(actor, patient, course.course.id, course.course.version, change).await {

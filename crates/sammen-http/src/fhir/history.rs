@@ -14,12 +14,23 @@ use serde_json::{json, Value};
 use sammen_domain::ids::{CourseId, PatientId};
 
 use super::resources::split_id;
-use super::search::course_resources;
+use super::search::{course_resources, lookup};
 use super::{base_url, fhir_json, kind, Caller, FhirError};
 use crate::AppState;
 
 /// The types with a history here.
-pub const VERSIONED: &[&str] = &["CarePlan", "CareTeam", "Goal", "Task", "Observation"];
+pub const VERSIONED: &[&str] = &[
+    "CarePlan",
+    "CareTeam",
+    "Goal",
+    "Task",
+    "Observation",
+    "ServiceRequest",
+    "Condition",
+    "EpisodeOfCare",
+    "Encounter",
+    "QuestionnaireResponse",
+];
 
 fn not_found() -> FhirError {
     FhirError::new(StatusCode::NOT_FOUND, "not-found", "No such resource or version, or it is not shared with you.")
@@ -43,10 +54,10 @@ async fn versions(
     let (patient, _) = split_id(id).ok_or_else(not_found)?;
     let s = &state.sammen;
     let course = course_of(s, actor, patient, k.name, id).await?;
-    let staff = s.listing().await?.1;
+    let look = lookup(s, k.name).await?;
     let mut out: Vec<Value> = Vec::new();
     for view in s.course_versions(actor, patient, course).await? {
-        let Some(r) = course_resources(&view, k.name, &staff).into_iter().find(|r| r["id"] == id) else { continue };
+        let Some(r) = course_resources(&view, k.name, &look).into_iter().find(|r| r["id"] == id) else { continue };
         // A course item's version moves with its course; list it when the item changed.
         let same = out.last().is_some_and(|prev| without_version(prev) == without_version(&r));
         if !same {
@@ -72,8 +83,8 @@ async fn course_of(
         return CourseId::parse(&part).map_err(|_| not_found());
     }
     let (_, courses) = s.read_record(actor, patient).await?;
-    let staff = s.listing().await?.1;
-    let holds = |c: &&sammen_app::CourseView| course_resources(c, kind, &staff).iter().any(|r| r["id"] == id);
+    let look = lookup(s, kind).await?;
+    let holds = |c: &&sammen_app::CourseView| course_resources(c, kind, &look).iter().any(|r| r["id"] == id);
     courses.iter().find(holds).map(|c| c.course.id).ok_or_else(not_found)
 }
 

@@ -20,12 +20,14 @@ use crate::{AppState, Problem};
 
 mod bundle;
 mod capability;
+mod clinical;
 mod create;
 mod elements;
 mod history;
 pub mod resources;
 mod search;
 mod update;
+mod workflow;
 
 pub use bundle::bundle;
 
@@ -71,7 +73,21 @@ pub const KINDS: &[Kind] = &[
         in_record: true,
         create: true,
     },
-    Kind { name: "Task", params: &[("status", "token")], in_record: true, create: false },
+    // Steps of the plan, and handovers (code handover-*), each with its owner.
+    Kind { name: "Task", params: &[("status", "token"), ("code", "token")], in_record: true, create: false },
+    // Referrals: handovers that carry one.
+    Kind { name: "ServiceRequest", params: &[("status", "token")], in_record: true, create: false },
+    // Messages in the course's threads, as the reader may see them.
+    Kind {
+        name: "Communication",
+        params: &[("status", "token"), ("category", "token")],
+        in_record: true,
+        create: false,
+    },
+    Kind { name: "Condition", params: &[("category", "token")], in_record: true, create: false },
+    Kind { name: "EpisodeOfCare", params: &[("status", "token"), ("date", "date")], in_record: true, create: false },
+    Kind { name: "Encounter", params: &[("status", "token"), ("date", "date")], in_record: true, create: false },
+    Kind { name: "QuestionnaireResponse", params: &[("status", "token")], in_record: true, create: false },
     Kind { name: "CareTeam", params: &[("status", "token")], in_record: true, create: false },
     Kind { name: "Consent", params: &[("status", "token")], in_record: true, create: false },
     // The patient's access log: only the patient (or their proxy) reads it.
@@ -84,6 +100,8 @@ pub const KINDS: &[Kind] = &[
     },
     Kind { name: "Organization", params: &[("identifier", "token")], in_record: false, create: false },
     Kind { name: "Practitioner", params: &[], in_record: false, create: false },
+    // Professionals in their organisations, and organisation roles, with how to reach them.
+    Kind { name: "PractitionerRole", params: &[], in_record: false, create: false },
 ];
 
 pub fn kind(name: &str) -> Result<&'static Kind, FhirError> {

@@ -9,6 +9,7 @@
 //! hex digits (64 in all, FHIR's longest id).
 
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
@@ -16,9 +17,10 @@ use sammen_app::records::{CourseView, PatientView};
 use sammen_app::sharing::{AccessLogEntry, ConsentState, ConsentView};
 use sammen_domain::audit::{AuditAction, AuditOutcome};
 use sammen_domain::care::{Goal, GoalStatus, Measurement, Owner, Step, StepStatus};
+use sammen_domain::contact::{ContactRoute, RouteHolder, RouteKind};
 use sammen_domain::directory::{Organisation, User};
 use sammen_domain::event::TeamMember;
-use sammen_domain::ids::{CourseId, PatientId, UserId};
+use sammen_domain::ids::{CourseId, OrgId, PatientId, UserId};
 use sammen_domain::projection::CourseStatus;
 use sammen_domain::sharing::Recipient;
 use sammen_domain::vocab::Purpose;
@@ -59,33 +61,42 @@ pub fn instant(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn date(d: Date) -> String {
+pub fn date(d: Date) -> String {
     d.to_string()
 }
 
-fn word<T: serde::Serialize>(v: &T) -> String {
+pub fn word<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
-fn patient_ref(p: PatientId) -> Value {
+pub fn patient_ref(p: PatientId) -> Value {
     json!({ "reference": format!("Patient/{p}") })
 }
 
-fn care_plan_ref(p: PatientId, c: CourseId) -> Value {
+pub fn care_plan_ref(p: PatientId, c: CourseId) -> Value {
     json!({ "reference": format!("CarePlan/{}", compound_id(p, &c)) })
 }
 
 /// An item's meta: when it last changed, and as its version the version of its course
 /// (an update names it in If-Match; any change to the course makes it stale).
-fn meta(at: OffsetDateTime, c: &CourseView) -> Value {
+pub fn meta(at: OffsetDateTime, c: &CourseView) -> Value {
     json!({ "versionId": c.course.version.to_string(), "lastUpdated": instant(at) })
 }
 
 /// Who recorded or owns something: a professional, else the patient themself.
-fn author_ref(by: UserId, patient: PatientId, staff: &[User]) -> Value {
+pub fn author_ref(by: UserId, patient: PatientId, staff: &[User]) -> Value {
     match staff.iter().find(|u| u.id == by) {
         Some(u) => json!({ "reference": format!("Practitioner/{}", u.id), "display": u.name }),
         None => patient_ref(patient),
+    }
+}
+
+/// Who owns, sends or receives something: a professional, or a role at an
+/// organisation (the organisation, with the role as its display).
+pub fn owner_ref(o: &Owner) -> Value {
+    match o {
+        Owner::Professional { user, .. } => json!({ "reference": format!("Practitioner/{user}") }),
+        Owner::Role { org, role } => json!({ "reference": format!("Organization/{org}"), "display": role }),
     }
 }
 
@@ -129,6 +140,121 @@ pub fn organization(o: &Organisation) -> Value {
     r
 }
 
+/// How a route shows in `telecom`: a phone or a secure e-mail address (a message in
+/// Sammen has no address outside Sammen).
+fn telecom(routes: &[&ContactRoute]) -> Vec<Value> {
+    routes
+        .iter()
+        .filter(|r| !r.address.is_empty())
+        .filter_map(|r| match r.kind {
+            RouteKind::Phone => Some(json!({ "system": "phone", "value": r.address, "use": "work" })),
+            RouteKind::SecureEmail => Some(json!({ "system": "email", "value": r.address, "use": "work" })),
+            RouteKind::Message => None,
+        })
+        .collect()
+}
+
+/// The opening hours of the routes, as FHIR's available times.
+fn available_times(routes: &[&ContactRoute]) -> Vec<Value> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    routes
+        .iter()
+        .flat_map(|r| &r.hours)
+        .map(|h| {
+            let days: Vec<&str> =
+                h.days.iter().filter_map(|d| DAYS.get(usize::from(*d).wrapping_sub(1)).copied()).collect();
+            json!({ "daysOfWeek": days, "availableStartTime": format!("{}:00", h.from),
+                    "availableEndTime": format!("{}:00", h.to) })
+        })
+        .collect()
+}
+
+/// Each route in words, with the time an answer usually takes.
+fn availability_note(routes: &[&ContactRoute]) -> Option<String> {
+    let lines: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            let how = match r.kind {
+                RouteKind::Message => "Message in Sammen",
+                RouteKind::Phone => "Phone",
+                RouteKind::SecureEmail => "Secure e-mail",
+            };
+            let mut line = format!("{how}: answer within {} working hours", r.answer_within_hours);
+            if !r.note.is_empty() {
+                line.push_str(&format!(" ({})", r.note));
+            }
+            line
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(". ") + ".")
+}
+
+fn with_routes(mut r: Value, routes: &[&ContactRoute]) -> Value {
+    let (telecom, times) = (telecom(routes), available_times(routes));
+    if !telecom.is_empty() {
+        r["telecom"] = json!(telecom);
+    }
+    if !times.is_empty() {
+        r["availableTime"] = json!(times);
+    }
+    if let Some(note) = availability_note(routes) {
+        r["availabilityExceptions"] = json!(note);
+    }
+    r
+}
+
+/// A professional in their organisation, with how to reach them.
+pub fn practitioner_role(u: &User, routes: &[ContactRoute]) -> Option<Value> {
+    let org = u.org()?;
+    let own: Vec<&ContactRoute> =
+        routes.iter().filter(|r| r.holder == RouteHolder::Professional { user: u.id }).collect();
+    let mut r = json!({
+        "resourceType": "PractitionerRole",
+        "id": u.id.to_string(),
+        "active": !u.disabled,
+        "practitioner": { "reference": format!("Practitioner/{}", u.id), "display": u.name },
+        "organization": { "reference": format!("Organization/{org}") },
+    });
+    if let Some(p) = u.profession() {
+        r["code"] = json!([{ "coding": [{ "system": SAMMEN_SYSTEM, "code": word(&p) }], "text": word(&p) }]);
+    }
+    Some(with_routes(r, &own))
+}
+
+/// A role at an organisation that can be reached as such ("the psychiatrist responsible
+/// at the outpatient clinic"), whoever fills it: the organisation's id and a digest of
+/// the role's name make its id.
+pub fn role(org: OrgId, name: &str, routes: &[ContactRoute]) -> Value {
+    let digest = Sha256::digest(name.as_bytes());
+    let own: Vec<&ContactRoute> = routes
+        .iter()
+        .filter(|r| matches!(&r.holder, RouteHolder::Role { org: o, role } if *o == org && role == name))
+        .collect();
+    let r = json!({
+        "resourceType": "PractitionerRole",
+        "id": format!("{}{}", simple(&org), hex::encode(&digest[..16])),
+        "active": true,
+        "organization": { "reference": format!("Organization/{org}") },
+        "code": [{ "text": name }],
+    });
+    with_routes(r, &own)
+}
+
+/// Every professional's role, and every organisation role someone set routes for.
+pub fn practitioner_roles(staff: &[User], routes: &[ContactRoute]) -> Vec<Value> {
+    let mut out: Vec<Value> = staff.iter().filter_map(|u| practitioner_role(u, routes)).collect();
+    let mut seen: Vec<(OrgId, &str)> = Vec::new();
+    for r in routes {
+        if let RouteHolder::Role { org, role: name } = &r.holder {
+            if !seen.contains(&(*org, name.as_str())) {
+                seen.push((*org, name));
+                out.push(role(*org, name, routes));
+            }
+        }
+    }
+    out
+}
+
 pub fn practitioner(u: &User) -> Value {
     json!({
         "resourceType": "Practitioner",
@@ -167,6 +293,12 @@ pub fn care_plan(c: &CourseView) -> Value {
         r["author"] = json!({ "reference": format!("Organization/{org}") });
     }
     r["careTeam"] = json!([{ "reference": format!("CareTeam/{}", compound_id(p, &course.id)) }]);
+    let conditions: Vec<Value> = super::clinical::diagnoses(c)
+        .map(|e| json!({ "reference": format!("Condition/{}", compound_id(p, &e.id)) }))
+        .collect();
+    if !conditions.is_empty() {
+        r["addresses"] = json!(conditions);
+    }
     let goals: Vec<Value> =
         course.care.goals.iter().map(|g| json!({ "reference": format!("Goal/{}", compound_id(p, &g.id)) })).collect();
     if !goals.is_empty() {
@@ -227,10 +359,7 @@ pub fn task_status(s: StepStatus) -> &'static str {
 
 pub fn task(c: &CourseView, s: &Step) -> Value {
     let p = c.course.patient;
-    let owner = match &s.owner {
-        Owner::Professional { user, .. } => json!({ "reference": format!("Practitioner/{user}") }),
-        Owner::Role { org, role } => json!({ "reference": format!("Organization/{org}"), "display": role }),
-    };
+    let owner = owner_ref(&s.owner);
     let mut period = json!({ "end": date(s.due_by) });
     if let Some(from) = s.due_from {
         period["start"] = json!(date(from));

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
+use sammen_app::messages::ThreadView;
 use sammen_app::{Actor, AppError, CourseView, PatientView, Sammen};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::directory::User;
@@ -23,6 +24,7 @@ use sammen_domain::projection::CourseStatus;
 
 use super::resources::{self as map, split_id};
 use super::{base_url, fhir_json, kind, params, Caller, FhirError, Kind, Params};
+use super::{clinical, workflow};
 use crate::AppState;
 
 const DEFAULT_COUNT: usize = 20;
@@ -32,47 +34,74 @@ const MAX_COUNT: usize = 200;
 pub struct Record {
     pub patient: PatientView,
     pub courses: Vec<CourseView>,
+    /// The courses' message threads, when read (see [`record`]).
+    pub threads: Vec<ThreadView>,
 }
 
-/// Read through `Sammen::read_record`: the policy for the patient and each course,
-/// one audit entry for each, landing in one commit.
-pub async fn record(s: &Sammen, actor: &Actor, patient: PatientId) -> Result<Record, FhirError> {
-    let (patient, courses) = s.read_record(actor, patient).await?;
-    Ok(Record { patient, courses })
+/// Whether mapping resources of this type (`*`: all) needs the message threads.
+pub fn needs_threads(kind: &str) -> bool {
+    matches!(kind, "Communication" | "*")
+}
+
+/// Read through `Sammen::read_record_with`: the policy for the patient and each course,
+/// one audit entry for each (and for each course's threads, when `kind` needs them),
+/// landing in one commit.
+pub async fn record(s: &Sammen, actor: &Actor, patient: PatientId, kind: &str) -> Result<Record, FhirError> {
+    let r = s.read_record_with(actor, patient, needs_threads(kind)).await?;
+    Ok(Record { patient: r.patient, courses: r.courses, threads: r.threads })
+}
+
+/// What mapping needs besides the record: who the professionals are (to name who wrote
+/// something) and the time (an unanswered handover past its day has expired).
+pub struct Lookup {
+    pub staff: Vec<User>,
+    pub now: OffsetDateTime,
+}
+
+pub async fn lookup(s: &Sammen, kind: &str) -> Result<Lookup, FhirError> {
+    let named = matches!(kind, "Goal" | "Observation" | "QuestionnaireResponse" | "Communication" | "*");
+    let staff = if named { s.listing().await?.1 } else { Vec::new() };
+    Ok(Lookup { staff, now: s.now() })
 }
 
 /// The resources of one type in a record, in a stable order.
 pub async fn resources_of(s: &Sammen, record: &Record, kind: &str) -> Result<Vec<Value>, FhirError> {
-    let staff = if matches!(kind, "Goal" | "Observation" | "*") { s.listing().await?.1 } else { Vec::new() };
+    let look = lookup(s, kind).await?;
     let mut out = Vec::new();
     if matches!(kind, "Patient" | "*") {
         let updated = record.courses.iter().map(|c| c.course.updated_at).max();
         out.push(map::patient(&record.patient, updated));
     }
     for c in &record.courses {
-        out.extend(course_resources(c, kind, &staff));
+        out.extend(course_resources(c, kind, &look));
+    }
+    if needs_threads(kind) {
+        let p = record.patient.id;
+        out.extend(record.threads.iter().flat_map(|t| workflow::communications(p, t, &look.staff)));
     }
     Ok(out)
 }
 
 /// The resources of one type (`*`: all) that one course maps to.
-pub fn course_resources(c: &CourseView, kind: &str, staff: &[User]) -> Vec<Value> {
+pub fn course_resources(c: &CourseView, kind: &str, look: &Lookup) -> Vec<Value> {
     let mut out = Vec::new();
     if matches!(kind, "CarePlan" | "*") {
         out.push(map::care_plan(c));
     }
     if matches!(kind, "Goal" | "*") {
-        out.extend(c.course.care.goals.iter().map(|g| map::goal(c, g, staff)));
+        out.extend(c.course.care.goals.iter().map(|g| map::goal(c, g, &look.staff)));
     }
     if matches!(kind, "Task" | "*") {
         out.extend(c.course.care.steps.iter().map(|st| map::task(c, st)));
     }
+    out.extend(workflow::handovers(c, kind, look.now));
     if matches!(kind, "CareTeam" | "*") {
         out.push(map::care_team(c));
     }
     if matches!(kind, "Observation" | "*") {
-        out.extend(c.course.care.measurements.iter().map(|m| map::observation(c, m, staff)));
+        out.extend(c.course.care.measurements.iter().map(|m| map::observation(c, m, &look.staff)));
     }
+    out.extend(clinical::course_clinical(c, kind, &look.staff));
     out
 }
 
@@ -88,10 +117,12 @@ pub async fn read(
     let k = kind(&kind_name)?;
     let s = &state.sammen;
     let found = match k.name {
-        "Organization" | "Practitioner" => directory(s, k.name).await?.into_iter().find(|r| r["id"] == id.as_str()),
+        "Organization" | "Practitioner" | "PractitionerRole" => {
+            directory(s, k.name).await?.into_iter().find(|r| r["id"] == id.as_str())
+        }
         "Patient" => {
             let patient = PatientId::parse(&id).map_err(|_| not_found())?;
-            let rec = record(s, &actor, patient).await?;
+            let rec = record(s, &actor, patient, "Patient").await?;
             resources_of(s, &rec, "Patient").await?.into_iter().next()
         }
         "AuditEvent" | "Consent" => {
@@ -100,7 +131,7 @@ pub async fn read(
         }
         _ => {
             let (patient, _) = split_id(&id).ok_or_else(not_found)?;
-            let rec = record(s, &actor, patient).await?;
+            let rec = record(s, &actor, patient, k.name).await?;
             resources_of(s, &rec, k.name).await?.into_iter().find(|r| r["id"] == id.as_str())
         }
     };
@@ -119,6 +150,7 @@ async fn directory(s: &Sammen, kind: &str) -> Result<Vec<Value>, FhirError> {
     let (orgs, staff) = s.listing().await?;
     Ok(match kind {
         "Organization" => orgs.iter().map(map::organization).collect(),
+        "PractitionerRole" => map::practitioner_roles(&staff, &s.contact_directory().await?),
         _ => staff.iter().map(map::practitioner).collect(),
     })
 }
@@ -288,10 +320,18 @@ fn sort_key<'a>(r: &'a Value, key: &str) -> &'a str {
     if key == "_lastUpdated" {
         return updated;
     }
-    [&r["effectiveDateTime"], &r["period"]["start"], &r["authoredOn"], &r["startDate"]]
-        .into_iter()
-        .find_map(|v| v.as_str())
-        .unwrap_or(updated)
+    [
+        &r["effectiveDateTime"],
+        &r["period"]["start"],
+        &r["authoredOn"],
+        &r["startDate"],
+        &r["sent"],
+        &r["authored"],
+        &r["onsetDateTime"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str())
+    .unwrap_or(updated)
 }
 
 /// A parameter name as it may appear in an error: short, and only name characters.
@@ -340,7 +380,11 @@ fn matches(r: &Value, filters: &[(String, String)]) -> bool {
             "date" => {
                 let Ok((prefix, day)) = date_test(value) else { return false };
                 let fmt = time::macros::format_description!("[year]-[month]-[day]");
-                let when = r["effectiveDateTime"].as_str().or_else(|| r["period"]["start"].as_str());
+                let when = ["effectiveDateTime", "onsetDateTime", "authored"]
+                    .iter()
+                    .find_map(|k| r[*k].as_str())
+                    .or_else(|| r["period"]["start"].as_str())
+                    .or_else(|| r["sent"].as_str().and_then(|t| t.get(..10)));
                 let Some(on) = when.and_then(|d| Date::parse(d, &fmt).ok()) else { return false };
                 compare(&prefix, on, day)
             }
@@ -550,7 +594,7 @@ async fn walk(
         let read = if matches!(kind, "AuditEvent" | "Consent") {
             own_use_case(s, actor, patients[i], kind).await.map(|found| (found, None))
         } else {
-            match record(s, actor, patients[i]).await {
+            match record(s, actor, patients[i], kind).await {
                 Ok(rec) => resources_of(s, &rec, kind).await.map(|found| (found, Some(rec))),
                 Err(e) => Err(e),
             }
@@ -620,7 +664,7 @@ pub async fn everything(
         }
     }
     let s = &state.sammen;
-    let rec = record(s, &actor, patient).await?;
+    let rec = record(s, &actor, patient, "*").await?;
     let all = resources_of(s, &rec, "*").await?;
     let end = (from + count).min(all.len());
     let page = all.get(from.min(end)..end).map(<[Value]>::to_vec).unwrap_or_default();

@@ -21,7 +21,7 @@ use sammen_domain::ids::ItemId;
 use sammen_domain::DomainError;
 
 use super::resources::split_id;
-use super::search::{course_resources, record};
+use super::search::{course_resources, lookup, record};
 use super::{elements, fhir_json, kind, resource_body, Caller, FhirError};
 use crate::AppState;
 
@@ -51,17 +51,18 @@ pub async fn update(
     let (patient, item_hex) = split_id(&id).ok_or_else(not_found)?;
     let item = ItemId::parse(&item_hex).map_err(|_| not_found())?;
     let s = &state.sammen;
-    let rec = record(s, &actor, patient).await?;
-    let staff = s.listing().await?.1;
+    let rec = record(s, &actor, patient, k.name).await?;
+    let look = lookup(s, k.name).await?;
     let (course, current) = rec
         .courses
         .iter()
         .find_map(|c| {
-            let found = course_resources(c, k.name, &staff).into_iter().find(|r| r["id"] == id.as_str());
+            let found = course_resources(c, k.name, &look).into_iter().find(|r| r["id"] == id.as_str());
             found.map(|r| (c.course.id, r))
         })
         .ok_or_else(not_found)?;
     let change = match k.name {
+        "Task" if is_handover(&current) => handover_change(&current, &v, item)?,
         "Task" => task_change(&current, &v, item)?,
         _ => goal_change(&current, &v, item)?,
     };
@@ -77,7 +78,7 @@ pub async fn update(
         Err(AppError::Domain(DomainError::Conflict { .. })) => return Err(stale()),
         Err(e) => return Err(e.into()),
     };
-    let updated = course_resources(&view, k.name, &staff).into_iter().find(|r| r["id"] == id.as_str());
+    let updated = course_resources(&view, k.name, &look).into_iter().find(|r| r["id"] == id.as_str());
     let updated = updated.ok_or_else(not_found)?;
     Ok(with_etag(fhir_json(StatusCode::OK, &updated), &updated))
 }
@@ -148,6 +149,42 @@ fn task_change(current: &Value, sent: &Value, step: ItemId) -> Result<Option<Cou
     }
     let note = sent["note"][0]["text"].as_str().unwrap_or("").to_string();
     Ok(Some(CourseChange::ChangeStepStatus { step, status, note }))
+}
+
+/// A handover's Task carries a handover code (see [`super::workflow::handover_code`]).
+fn is_handover(task: &Value) -> bool {
+    task["code"]["coding"][0]["code"].as_str().is_some_and(|c| c.starts_with("handover-"))
+}
+
+/// The receiver answers a handover (accepted, or rejected with the reason in
+/// `statusReason`), or the sender withdraws it (cancelled); the domain decides who may.
+fn handover_change(current: &Value, sent: &Value, handover: ItemId) -> Result<Option<CourseChange>, FhirError> {
+    unchanged(
+        current,
+        sent,
+        &["description", "owner", "requester", "for", "basedOn", "focus", "restriction"],
+        "Task.status",
+    )?;
+    let reason = sent["statusReason"]["text"].as_str().unwrap_or("").to_string();
+    if sent["status"] == current["status"] {
+        return Ok(None);
+    }
+    match sent["status"].as_str() {
+        Some("accepted") => Ok(Some(CourseChange::AcceptHandover { handover })),
+        Some("rejected") if reason.trim().is_empty() => Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "business-rule",
+            "Declining a handover needs the reason, in Task.statusReason.text.",
+        )),
+        Some("rejected") => Ok(Some(CourseChange::DeclineHandover { handover, reason })),
+        Some("cancelled") => Ok(Some(CourseChange::WithdrawHandover { handover, reason })),
+        Some(_) => Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "business-rule",
+            "A handover's Task.status changes to accepted, rejected (with statusReason) or cancelled.",
+        )),
+        None => Err(FhirError::invalid("Task.status is required.")),
+    }
 }
 
 fn goal_change(current: &Value, sent: &Value, goal: ItemId) -> Result<Option<CourseChange>, FhirError> {
