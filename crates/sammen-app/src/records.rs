@@ -559,6 +559,33 @@ impl Sammen {
         Ok(versions)
     }
 
+    /// The patient as they stood after each change to their own stream (registration,
+    /// identity corrections, and the sharing changes that share the stream), oldest
+    /// first, each with when it was made: the history behind FHIR's Patient `_history`.
+    /// One audit entry.
+    pub async fn patient_versions(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+    ) -> AppResult<Vec<(PatientView, time::OffsetDateTime)>> {
+        let object = format!("patient/{id}/history");
+        let (_, granted) = self.authorized_patient(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
+        let events = self.store.events(id, EventFilter { course: None, item: None, since: None }).await?;
+        let mut state: Option<PatientState> = None;
+        let mut versions = Vec::new();
+        for e in events.iter().filter(|e| e.stream == Stream::Patient) {
+            match &mut state {
+                None => state = PatientState::from_registration(id, e),
+                Some(s) => s.apply(e),
+            }
+            if let Some(s) = &state {
+                versions.push((patient_view(s.clone(), Vec::new(), &granted), e.recorded_at));
+            }
+        }
+        self.audit(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted).await?;
+        Ok(versions)
+    }
+
     /// Every event of a course, or of one item on it, oldest first, as this reader may
     /// see them.
     pub async fn course_history(

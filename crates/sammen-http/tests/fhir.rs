@@ -30,6 +30,7 @@ on_both_engines!(
     a_referral_is_a_service_request_and_its_handover_a_task,
     messages_diagnoses_stays_and_answers_map_to_their_resources,
     professionals_and_roles_say_how_to_reach_them,
+    a_patients_name_is_corrected_from_its_current_version,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -589,7 +590,7 @@ async fn a_step_is_updated_only_from_its_current_version(w: World) {
     assert_eq!(after["status"], "in-progress");
     // Not a type Sammen updates.
     let (s, _) =
-        fhir_put(&w, &format!("/fhir/Patient/{patient}"), Some(&current), &json!({"resourceType": "Patient"})).await;
+        fhir_put(&w, &format!("/fhir/CareTeam/{id}"), Some(&current), &json!({"resourceType": "CareTeam"})).await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -931,4 +932,48 @@ async fn professionals_and_roles_say_how_to_reach_them(w: World) {
     assert_eq!(&one, gp);
     let (s, _) = w.get("/fhir/PractitionerRole", "not-a-token").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_patients_name_is_corrected_from_its_current_version(w: World) {
+    let (patient, _) = w.patient_with_course().await;
+    let uri = format!("/fhir/Patient/{patient}");
+    let (_, before) = w.get(&uri, &w.gp).await;
+    let mut renamed = before.clone();
+    renamed["name"][0]["text"] = json!("Jens Peter Madsen");
+    let (s, o) = fhir_put(&w, &uri, None, &renamed).await;
+    assert_eq!(s, StatusCode::PRECONDITION_REQUIRED, "{o}");
+    let (s, after) = fhir_put(&w, &uri, Some(&version_tag(&before)), &renamed).await;
+    assert_eq!(s, StatusCode::OK, "{after}");
+    assert_eq!(after["name"][0]["text"], "Jens Peter Madsen");
+    assert_eq!(after["name"][0]["given"], json!(["Jens", "Peter"]));
+    assert_ne!(after["meta"]["versionId"], before["meta"]["versionId"]);
+    let (_, p) = w.get(&format!("/api/patients/{patient}"), &w.gp).await;
+    assert_eq!(p["name"], "Jens Peter Madsen", "the same correction the JSON API makes: {p}");
+    // From the old version again: stale. A changed CPR number: refused. Nothing changes.
+    let mut again = before.clone();
+    again["name"][0]["text"] = json!("Jens Madsen Hansen");
+    let (s, o) = fhir_put(&w, &uri, Some(&version_tag(&before)), &again).await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{o}");
+    let mut other_cpr = after.clone();
+    other_cpr["identifier"][0]["value"] = json!("0101801234");
+    let (s, o) = fhir_put(&w, &uri, Some(&version_tag(&after)), &other_cpr).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    assert!(!o.to_string().contains("0101801234"), "the number is not echoed");
+    let (_, now) = w.get(&uri, &w.gp).await;
+    assert_eq!(now["name"][0]["text"], "Jens Peter Madsen");
+    // The history has both names, newest first; vread reads the old one.
+    let (s, h) = w.get(&format!("{uri}/_history"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{h}");
+    let names: Vec<&str> =
+        h["entry"].as_array().unwrap().iter().map(|e| e["resource"]["name"][0]["text"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["Jens Peter Madsen", "Jens Madsen"]);
+    let first = before["meta"]["versionId"].as_str().unwrap();
+    let (s, old) = w.get(&format!("{uri}/_history/{first}"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(old["name"][0]["text"], "Jens Madsen");
+    // Someone not on the team can neither read the history nor correct the name.
+    let (s, _) = w.get(&format!("{uri}/_history"), &w.physio).await;
+    assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
+    let (s, _) = fhir_put_as(&w, &w.physio, &uri, Some(&version_tag(&now)), &now).await;
+    assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
 }

@@ -27,7 +27,8 @@ pub fn statement() -> Value {
             }
             let updated = UPDATED.contains(&k.name);
             if updated {
-                interactions.push(json!({ "code": "update", "documentation": "The status only, with If-Match." }));
+                let what = if k.name == "Patient" { "The name only" } else { "The status only" };
+                interactions.push(json!({ "code": "update", "documentation": format!("{what}, with If-Match.") }));
             }
             let mut params =
                 vec![json!({ "name": "_id", "type": "token" }), json!({ "name": "_count", "type": "number" })];

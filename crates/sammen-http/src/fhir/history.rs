@@ -1,5 +1,7 @@
 //! vread (`<type>/<id>/_history/<version>`) and instance history (`<type>/<id>/_history`)
-//! of what a course maps to: CarePlan, CareTeam, Goal, Task, Observation.
+//! of the Patient and of what a course maps to (CarePlan, CareTeam, Goal, Task,
+//! Observation, ServiceRequest, Condition, EpisodeOfCare, Encounter,
+//! QuestionnaireResponse).
 //!
 //! Sammen keeps every change as an event, so a course's every version can be folded
 //! again (`Sammen::course_versions`), each shown as the reader may see it today. A
@@ -20,6 +22,7 @@ use crate::AppState;
 
 /// The types with a history here.
 pub const VERSIONED: &[&str] = &[
+    "Patient",
     "CarePlan",
     "CareTeam",
     "Goal",
@@ -51,8 +54,11 @@ async fn versions(
             format!("Sammen keeps no FHIR history of {} resources; read the current one.", k.name),
         ));
     }
-    let (patient, _) = split_id(id).ok_or_else(not_found)?;
     let s = &state.sammen;
+    if k.name == "Patient" {
+        return patient_versions(s, actor, id).await;
+    }
+    let (patient, _) = split_id(id).ok_or_else(not_found)?;
     let course = course_of(s, actor, patient, k.name, id).await?;
     let look = lookup(s, k.name).await?;
     let mut out: Vec<Value> = Vec::new();
@@ -66,6 +72,24 @@ async fn versions(
     }
     if out.is_empty() {
         return Err(not_found());
+    }
+    Ok(out)
+}
+
+/// The versions of a Patient in which what FHIR shows of them (the name) changed. Each
+/// carries the patient's version and when it was made.
+async fn patient_versions(
+    s: &sammen_app::Sammen,
+    actor: &sammen_app::Actor,
+    id: &str,
+) -> Result<Vec<Value>, FhirError> {
+    let patient = PatientId::parse(id).map_err(|_| not_found())?;
+    let mut out: Vec<Value> = Vec::new();
+    for (view, at) in s.patient_versions(actor, patient).await? {
+        let r = super::resources::patient(&view, Some(at));
+        if out.last().is_none_or(|prev| prev["name"] != r["name"]) {
+            out.push(r);
+        }
     }
     Ok(out)
 }

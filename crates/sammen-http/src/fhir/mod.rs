@@ -60,8 +60,9 @@ pub struct Kind {
     pub create: bool,
 }
 
-/// The types `PUT` updates (a step's or a goal's status; see [`update`]).
-pub const UPDATED: &[&str] = &["Task", "Goal"];
+/// The types `PUT` updates (a patient's name, a step's or a handover's or a goal's
+/// status; see [`update`]).
+pub const UPDATED: &[&str] = &["Patient", "Task", "Goal"];
 
 pub const KINDS: &[Kind] = &[
     // `identifier` on Patient is a CPR number: POST Patient/_search only, never in an address.

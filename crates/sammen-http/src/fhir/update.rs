@@ -1,11 +1,13 @@
-//! FHIR update (`PUT <type>/<id>`) of what an outside system changes on a course: a
-//! step's status (Task) and a goal's status (Goal), each as the course change the
-//! JSON API and the pages make.
+//! FHIR update (`PUT <type>/<id>`) of what an outside system changes: a step's status
+//! and a handover's answer (Task), a goal's status (Goal), each as the course change
+//! the JSON API and the pages make, and a patient's name (Patient), as the identity
+//! correction.
 //!
-//! An update must name the version it was made from in `If-Match` (the course's
-//! version, which is every course resource's `meta.versionId`); without it the update is
-//! refused (428), and if the course has changed since, it is refused as stale (412):
-//! never a silent overwrite. Only the status may change: a PUT that changes another
+//! An update must name the version it was made from in `If-Match` (a patient's own
+//! version; for course resources the course's version, which is each one's
+//! `meta.versionId`); without it the update is refused (428), and if the patient or the
+//! course has changed since, it is refused as stale (412): never a silent overwrite.
+//! Only the status (or the patient's name) may change: a PUT that changes another
 //! element Sammen maps is refused, not half-applied.
 
 use axum::body::Bytes;
@@ -14,13 +16,13 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use sammen_app::AppError;
+use sammen_app::{Actor, AppError, Sammen};
 use sammen_domain::care::{GoalStatus, StepStatus};
 use sammen_domain::decide::CourseChange;
-use sammen_domain::ids::ItemId;
+use sammen_domain::ids::{ItemId, PatientId};
 use sammen_domain::DomainError;
 
-use super::resources::split_id;
+use super::resources::{self as map, split_id};
 use super::search::{course_resources, lookup, record};
 use super::{elements, fhir_json, kind, resource_body, Caller, FhirError};
 use crate::AppState;
@@ -46,11 +48,12 @@ pub async fn update(
     if v["id"].as_str() != Some(id.as_str()) {
         return Err(FhirError::invalid(format!("{}.id must be the id in the address.", k.name)));
     }
-    let not_found =
-        || FhirError::new(StatusCode::NOT_FOUND, "not-found", "No such resource, or it is not shared with you.");
+    let s = &state.sammen;
+    if k.name == "Patient" {
+        return update_patient(s, &actor, &id, expected, &v).await;
+    }
     let (patient, item_hex) = split_id(&id).ok_or_else(not_found)?;
     let item = ItemId::parse(&item_hex).map_err(|_| not_found())?;
-    let s = &state.sammen;
     let rec = record(s, &actor, patient, k.name).await?;
     let look = lookup(s, k.name).await?;
     let (course, current) = rec
@@ -81,6 +84,57 @@ pub async fn update(
     let updated = course_resources(&view, k.name, &look).into_iter().find(|r| r["id"] == id.as_str());
     let updated = updated.ok_or_else(not_found)?;
     Ok(with_etag(fhir_json(StatusCode::OK, &updated), &updated))
+}
+
+fn not_found() -> FhirError {
+    FhirError::new(StatusCode::NOT_FOUND, "not-found", "No such resource, or it is not shared with you.")
+}
+
+/// A correction of the patient's name, the same change the patient page's identity
+/// correction makes (and under the same rule: who may correct it). The CPR number, and
+/// the birth date that comes from it, cannot change through FHIR.
+async fn update_patient(
+    s: &Sammen,
+    actor: &Actor,
+    id: &str,
+    expected: u64,
+    sent: &Value,
+) -> Result<Response, FhirError> {
+    let patient = PatientId::parse(id).map_err(|_| not_found())?;
+    let rec = record(s, actor, patient, "Patient").await?;
+    let updated = rec.courses.iter().map(|c| c.course.updated_at).max();
+    let current = map::patient(&rec.patient, updated);
+    unchanged(&current, sent, &["identifier", "birthDate"], "Patient.name")?;
+    let name = new_name(&current, sent)?;
+    if name == rec.patient.name {
+        if rec.patient.version != expected {
+            return Err(stale());
+        }
+        return Ok(with_etag(fhir_json(StatusCode::OK, &current), &current));
+    }
+    let view = match s.correct_identity(actor, patient, expected, &name, "Rettet gennem FHIR").await {
+        Ok(view) => view,
+        Err(AppError::Domain(DomainError::Conflict { .. })) => return Err(stale()),
+        Err(e) => return Err(e.into()),
+    };
+    let after = map::patient(&view, updated);
+    Ok(with_etag(fhir_json(StatusCode::OK, &after), &after))
+}
+
+/// The name a Patient update asks for: its text, or its given and family names when
+/// those are what changed (FHIR clients edit either).
+fn new_name(current: &Value, sent: &Value) -> Result<String, FhirError> {
+    let n = &sent["name"][0];
+    let text = n["text"].as_str().map(str::trim).unwrap_or("");
+    let given = n["given"].as_array().into_iter().flatten().filter_map(Value::as_str);
+    let composed: Vec<&str> = given.chain(n["family"].as_str()).map(str::trim).filter(|p| !p.is_empty()).collect();
+    let composed = composed.join(" ");
+    let text_changed = !text.is_empty() && current["name"][0]["text"].as_str() != Some(text);
+    let name = if text_changed || composed.is_empty() { text.to_string() } else { composed };
+    if name.is_empty() {
+        return Err(FhirError::invalid("Patient.name needs a text, or a family and given names."));
+    }
+    Ok(name)
 }
 
 fn stale() -> FhirError {
