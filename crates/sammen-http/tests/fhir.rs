@@ -31,6 +31,7 @@ on_both_engines!(
     messages_diagnoses_stays_and_answers_map_to_their_resources,
     professionals_and_roles_say_how_to_reach_them,
     a_patients_name_is_corrected_from_its_current_version,
+    progress_is_recorded_as_answers_to_the_progress_questionnaire,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -976,4 +977,51 @@ async fn a_patients_name_is_corrected_from_its_current_version(w: World) {
     assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
     let (s, _) = fhir_put_as(&w, &w.physio, &uri, Some(&version_tag(&now)), &now).await;
     assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
+}
+
+async fn progress_is_recorded_as_answers_to_the_progress_questionnaire(w: World) {
+    let (patient, _) = w.patient_with_course().await;
+    let answers = json!({
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "https://sammen.dk/fhir/Questionnaire/progress",
+        "status": "completed",
+        "subject": {"reference": format!("Patient/{patient}")},
+        "authored": "2026-02-28",
+        "item": [
+            {"linkId": "pain", "answer": [{"valueInteger": 5}]},
+            {"linkId": "psfs", "item": [{"linkId": "psfs-1", "text": "Cykle på arbejde", "answer": [{"valueInteger": 3}]}]},
+        ],
+    });
+    let count = |b: &Value| entries(b).len();
+    // Refused whole, nothing stored: another questionnaire, an item it does not have, a
+    // score out of range.
+    let mut other = answers.clone();
+    other["questionnaire"] = json!("http://example.org/Questionnaire/phq-9");
+    let (s, o) = fhir_post(&w, "/fhir/QuestionnaireResponse", &w.gp, &other, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    let mut unknown = answers.clone();
+    unknown["item"][0]["linkId"] = json!("mood");
+    let (s, o) = fhir_post(&w, "/fhir/QuestionnaireResponse", &w.gp, &unknown, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{o}");
+    let mut too_high = answers.clone();
+    too_high["item"][0]["answer"][0]["valueInteger"] = json!(11);
+    let (s, o) = fhir_post(&w, "/fhir/QuestionnaireResponse", &w.gp, &too_high, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{o}");
+    let (_, none) = w.get(&format!("/fhir/QuestionnaireResponse?patient={patient}"), &w.gp).await;
+    assert_eq!(count(&none), 0, "nothing was stored: {none}");
+
+    let (s, made) = fhir_post(&w, "/fhir/QuestionnaireResponse", &w.gp, &answers, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    assert_eq!(made["item"][0]["answer"][0]["valueInteger"], 5);
+    assert_eq!(made["item"][1]["item"][0]["text"], "Cykle på arbejde");
+    assert_eq!(made["authored"], "2026-02-28");
+    // The same measurement the JSON API records: read back as an Observation too.
+    let (_, obs) = w.get(&format!("/fhir/Observation?patient={patient}"), &w.gp).await;
+    let obs = entries(&obs);
+    assert_eq!(obs.len(), 1);
+    assert_eq!(obs[0]["valueInteger"], 5);
+    assert_eq!(obs[0]["component"][0]["valueInteger"], 3);
+    let (s, read) = w.get(&format!("/fhir/QuestionnaireResponse/{}", made["id"].as_str().unwrap()), &w.gp).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(read, made);
 }

@@ -6,6 +6,8 @@
 //! - Goal: setting a goal on a course (description.text, category as the kind).
 //! - Observation: pain (LOINC 72514-3, 0-10) and the patient's PSFS activities, as
 //!   `RecordProgress`.
+//! - QuestionnaireResponse: the same measurement, as answers to Sammen's progress
+//!   questionnaire (the shape Sammen emits).
 //!
 //! The resource is checked whole before anything is written (see [`super::elements`]):
 //! an element FHIR does not define, a wrong type or a bad date is refused with an
@@ -54,7 +56,8 @@ pub async fn create(
         "Patient" => create_patient(s, &actor, &v).await?,
         "CarePlan" => create_care_plan(s, &actor, &v).await?,
         "Goal" => create_goal(s, &actor, &v).await?,
-        _ => create_observation(s, &actor, &v).await?,
+        "QuestionnaireResponse" => create_progress(s, &actor, questionnaire_response_in(&v)?, k.name).await?,
+        _ => create_progress(s, &actor, observation_in(&v)?, k.name).await?,
     };
     let id = resource["id"].as_str().unwrap_or("");
     let location = format!("{}/{}/{id}", base_url(&headers), k.name);
@@ -264,8 +267,9 @@ fn not_recorded() -> FhirError {
     FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "The resource was not recorded.")
 }
 
-async fn create_observation(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, FhirError> {
-    let obs = observation_in(v)?;
+/// Records progress (an Observation or a QuestionnaireResponse: the same measurement)
+/// and maps what was recorded back to the type that was sent.
+async fn create_progress(s: &Sammen, actor: &Actor, obs: ObservationIn, kind: &str) -> Result<Value, FhirError> {
     let change = CourseChange::RecordProgress { on: obs.on, pain: obs.pain, activities: obs.activities };
     let (before, view) = add_to_course(s, actor, obs.patient, obs.course, "basedOn (CarePlan/<id>)", &change, |c| {
         c.course.care.measurements.iter().map(|m| m.id).collect()
@@ -273,7 +277,80 @@ async fn create_observation(s: &Sammen, actor: &Actor, v: &Value) -> Result<Valu
     .await?;
     let staff = s.listing().await?.1;
     let made = view.course.care.measurements.iter().find(|m| !before.contains(&m.id)).ok_or_else(not_recorded)?;
-    Ok(map::observation(&view, made, &staff))
+    Ok(match kind {
+        "QuestionnaireResponse" => super::clinical::questionnaire_response(&view, made, &staff),
+        _ => map::observation(&view, made, &staff),
+    })
+}
+
+/// A score from 0 to 10.
+fn score(x: &Value, what: &str) -> Result<u8, FhirError> {
+    x.as_u64()
+        .filter(|n| *n <= 10)
+        .map(|n| n as u8)
+        .ok_or_else(|| FhirError::invalid(format!("{what} must be a whole number from 0 to 10.")))
+}
+
+/// The course a progress resource's `basedOn` names, if it names one.
+fn based_on_course(v: &Value, patient: PatientId, kind: &str) -> Result<Option<CourseId>, FhirError> {
+    match v.get("basedOn") {
+        None => Ok(None),
+        Some(b) => {
+            let one = b.as_array().filter(|a| a.len() == 1);
+            let one = one.ok_or_else(|| FhirError::invalid(format!("{kind}.basedOn must name one CarePlan.")))?;
+            Ok(Some(course_ref(one[0]["reference"].as_str(), patient, &format!("{kind}.basedOn"))?))
+        }
+    }
+}
+
+/// The patient's answers to Sammen's progress questionnaire (as Sammen emits them:
+/// `pain`, and `psfs` with one item per activity), as the measurement they make.
+fn questionnaire_response_in(v: &Value) -> Result<ObservationIn, FhirError> {
+    match v["status"].as_str() {
+        Some("completed" | "amended") => {}
+        Some(_) => return Err(FhirError::invalid("QuestionnaireResponse.status must be completed or amended.")),
+        None => return Err(FhirError::invalid("QuestionnaireResponse.status is required.")),
+    }
+    if v["questionnaire"].as_str() != Some(super::clinical::PROGRESS_QUESTIONNAIRE) {
+        return Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not-supported",
+            format!(
+                "Sammen records answers to its progress questionnaire only: QuestionnaireResponse.questionnaire must be {}.",
+                super::clinical::PROGRESS_QUESTIONNAIRE
+            ),
+        ));
+    }
+    let patient = patient_of(v, "subject")?;
+    let course = based_on_course(v, patient, "QuestionnaireResponse")?;
+    let authored = v["authored"]
+        .as_str()
+        .ok_or_else(|| FhirError::invalid("QuestionnaireResponse.authored is required (the day it was answered)."))?;
+    let on = parse_day(authored, "QuestionnaireResponse.authored")?;
+    let (mut pain, mut activities) = (None, Vec::new());
+    for item in v["item"].as_array().into_iter().flatten() {
+        match item["linkId"].as_str() {
+            Some("pain") => pain = Some(score(&item["answer"][0]["valueInteger"], "The answer to item pain")?),
+            Some("psfs") => {
+                for a in item["item"].as_array().into_iter().flatten() {
+                    let activity = a["text"].as_str().map(str::trim).filter(|t| !t.is_empty());
+                    let activity = activity
+                        .ok_or_else(|| FhirError::invalid("Each item under psfs needs its text: the activity."))?;
+                    let score = score(&a["answer"][0]["valueInteger"], "Each answer under psfs")?;
+                    activities.push(ActivityScore { activity: activity.to_string(), score });
+                }
+            }
+            _ => {
+                return Err(FhirError::invalid(
+                    "QuestionnaireResponse.item has a linkId the progress questionnaire does not have (pain, psfs).",
+                ))
+            }
+        }
+    }
+    if pain.is_none() && activities.is_empty() {
+        return Err(FhirError::invalid("QuestionnaireResponse.item has no answer: give pain, psfs or both."));
+    }
+    Ok(ObservationIn { patient, course, on, pain, activities })
 }
 
 /// An Observation as Sammen records it.
@@ -305,24 +382,11 @@ fn observation_in(v: &Value) -> Result<ObservationIn, FhirError> {
         ));
     }
     let patient = patient_of(v, "subject")?;
-    let course = match v.get("basedOn") {
-        None => None,
-        Some(b) => {
-            let one = b.as_array().filter(|a| a.len() == 1);
-            let one = one.ok_or_else(|| FhirError::invalid("Observation.basedOn must name one CarePlan."))?;
-            Some(course_ref(one[0]["reference"].as_str(), patient, "Observation.basedOn")?)
-        }
-    };
+    let course = based_on_course(v, patient, "Observation")?;
     let effective = v["effectiveDateTime"]
         .as_str()
         .ok_or_else(|| FhirError::invalid("Observation.effectiveDateTime is required (the day it was measured)."))?;
     let on = parse_day(effective, "Observation.effectiveDateTime")?;
-    let score = |x: &Value, what: &str| -> Result<u8, FhirError> {
-        x.as_u64()
-            .filter(|n| *n <= 10)
-            .map(|n| n as u8)
-            .ok_or_else(|| FhirError::invalid(format!("{what} must be a whole number from 0 to 10.")))
-    };
     let pain = match (v.get("valueInteger"), v.get("valueQuantity")) {
         (Some(_), Some(_)) => return Err(FhirError::invalid("Give the value once: valueInteger or valueQuantity.")),
         (Some(i), None) => Some(score(i, "Observation.valueInteger")?),

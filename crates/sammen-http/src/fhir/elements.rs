@@ -155,6 +155,20 @@ const TASK: &[&str] = &[
     "output",
 ];
 
+const QUESTIONNAIRE_RESPONSE: &[&str] = &[
+    "identifier",
+    "basedOn",
+    "partOf",
+    "questionnaire",
+    "status",
+    "subject",
+    "encounter",
+    "authored",
+    "author",
+    "source",
+    "item",
+];
+
 fn elements_of(resource_type: &str) -> &'static [&'static str] {
     match resource_type {
         "Patient" => PATIENT,
@@ -162,6 +176,7 @@ fn elements_of(resource_type: &str) -> &'static [&'static str] {
         "Goal" => GOAL,
         "Observation" => OBSERVATION,
         "Task" => TASK,
+        "QuestionnaireResponse" => QUESTIONNAIRE_RESPONSE,
         _ => &[],
     }
 }

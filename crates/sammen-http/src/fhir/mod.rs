@@ -88,7 +88,7 @@ pub const KINDS: &[Kind] = &[
     Kind { name: "Condition", params: &[("category", "token")], in_record: true, create: false },
     Kind { name: "EpisodeOfCare", params: &[("status", "token"), ("date", "date")], in_record: true, create: false },
     Kind { name: "Encounter", params: &[("status", "token"), ("date", "date")], in_record: true, create: false },
-    Kind { name: "QuestionnaireResponse", params: &[("status", "token")], in_record: true, create: false },
+    Kind { name: "QuestionnaireResponse", params: &[("status", "token")], in_record: true, create: true },
     Kind { name: "CareTeam", params: &[("status", "token")], in_record: true, create: false },
     Kind { name: "Consent", params: &[("status", "token")], in_record: true, create: false },
     // The patient's access log: only the patient (or their proxy) reads it.
