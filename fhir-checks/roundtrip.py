@@ -4,10 +4,11 @@
     roundtrip.py --base URL --token TOKEN [--patient ID]
 
 Each official example (npm hl7.fhir.r4.examples@4.0.1) of a type Sammen creates
-(Patient, CarePlan, Goal, Observation), and the first example of each other type of
-Sammen's 17, is POSTed alone in a transaction Bundle. Before sending, two things are
+(Patient, CarePlan, Goal, Observation, Condition), and the first example of each other type of
+Sammen's 17, is POSTed alone in a transaction Bundle. Before sending, three things are
 adapted, and only these: every `Patient/...` reference is pointed at a patient the
-caller may see in Sammen (the examples' own patients do not exist there), and each
+caller may see in Sammen (the examples' own patients do not exist there), Goal and Condition examples name that
+patient's first open course in Sammen's course extension (a patient may have several), and each
 Patient example with a birthDate is sent a second time with a DK Core CPR identifier
 whose date part is that birthDate (Sammen registers patients by CPR number; the example
 unchanged is sent too, and must be refused with a reason).
@@ -23,7 +24,7 @@ at least one Patient example was accepted.
 Elements compared (when the example has them): Patient identifier (CPR), name,
 birthDate; CarePlan status, subject, title, description, period.start; Goal
 lifecycleStatus, description.text, subject; Observation value, effective day,
-subject (references compared by `reference`; a `display` is not kept). Messages name examples by type and id only.
+subject; Condition code (text, else the first coding's display), onset day, subject (references compared by `reference`; a `display` is not kept). Messages name examples by type and id only.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ import uuid
 
 import examples
 
-CREATED_TYPES = ["Patient", "CarePlan", "Goal", "Observation"]
+CREATED_TYPES = ["Patient", "CarePlan", "Goal", "Observation", "Condition"]
 CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
+COURSE_EXTENSION = "https://sammen.dk/fhir/StructureDefinition/course"
 
 
 def call(base: str, token: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -129,6 +131,13 @@ def differences(kind: str, sent: dict, got: dict) -> list[str]:
         eff = sent.get("effectiveDateTime")
         same("effectiveDateTime", eff[:10] if eff else None, got.get("effectiveDateTime"))
         same("subject.reference", ref(sent, "subject"), ref(got, "subject"))
+    elif kind == "Condition":
+        code = sent.get("code") or {}
+        display = next((c.get("display") for c in code.get("coding", []) if c.get("display")), None)
+        same("code.text", (code.get("text") or display or "").strip() or None, (got.get("code") or {}).get("text"))
+        onset = sent.get("onsetDateTime")
+        same("onsetDateTime", onset[:10] if onset else None, got.get("onsetDateTime"))
+        same("subject.reference", ref(sent, "subject"), ref(got, "subject"))
     return out
 
 
@@ -149,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         pid = entries[0]["resource"]["id"]
     patient_ref = f"Patient/{pid}"
+    # The patient's first open course, named in Sammen's course extension on Goal and
+    # Condition examples (a patient with several open courses needs one named).
+    status, plans = call(args.base, args.token, "GET", f"CarePlan?patient={pid}&status=active&_count=1")
+    plan_entries = (plans.get("entry") or []) if status == 200 and isinstance(plans, dict) else []
+    course_ext = None
+    if plan_entries:
+        course_ext = {"url": COURSE_EXTENSION,
+                      "valueReference": {"reference": f"CarePlan/{plan_entries[0]['resource']['id']}"}}
 
     all_examples = examples.load(examples.TYPES)
     cases: list[tuple[str, str, dict]] = []
@@ -157,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         for ex in chosen:
             label = f"{kind}/{ex.get('id')}"
             res = point_at({k: v for k, v in ex.items() if k != "id"}, patient_ref)
+            if kind in ("Goal", "Condition") and course_ext:
+                res["extension"] = [*res.get("extension", []), course_ext]
             cases.append((kind, label, res))
             if kind == "Patient" and res.get("birthDate"):
                 cpr = cpr_for(res["birthDate"], rng)

@@ -32,6 +32,7 @@ on_both_engines!(
     professionals_and_roles_say_how_to_reach_them,
     a_patients_name_is_corrected_from_its_current_version,
     progress_is_recorded_as_answers_to_the_progress_questionnaire,
+    a_diagnosis_is_recorded_as_written,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -1024,4 +1025,41 @@ async fn progress_is_recorded_as_answers_to_the_progress_questionnaire(w: World)
     let (s, read) = w.get(&format!("/fhir/QuestionnaireResponse/{}", made["id"].as_str().unwrap()), &w.gp).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(read, made);
+}
+
+async fn a_diagnosis_is_recorded_as_written(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let diagnosis = json!({
+        "resourceType": "Condition",
+        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                            "code": "confirmed"}]},
+        "code": {"coding": [{"system": "urn:oid:1.2.208.176.2.4", "code": "DM545", "display": "Lumbago"}]},
+        "subject": {"reference": format!("Patient/{patient}")},
+        "onsetDateTime": "2026-02-18",
+    });
+    let mut refuted = diagnosis.clone();
+    refuted["verificationStatus"]["coding"][0]["code"] = json!("refuted");
+    let (s, o) = fhir_post(&w, "/fhir/Condition", &w.gp, &refuted, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    let mut unworded = diagnosis.clone();
+    unworded["code"] = json!({"coding": [{"system": "urn:oid:1.2.208.176.2.4", "code": "DM545"}]});
+    let (s, o) = fhir_post(&w, "/fhir/Condition", &w.gp, &unworded, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    let (_, none) = w.get(&format!("/fhir/Condition?patient={patient}"), &w.gp).await;
+    assert!(entries(&none).is_empty(), "nothing was stored: {none}");
+
+    let (s, made) = fhir_post(&w, "/fhir/Condition", &w.gp, &diagnosis, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    assert_eq!(made["code"]["text"], "Lumbago");
+    assert_eq!(made["onsetDateTime"], "2026-02-18");
+    let (_, plan) = w.get(&format!("/fhir/CarePlan?patient={patient}"), &w.gp).await;
+    let addressed = format!("Condition/{}", made["id"].as_str().unwrap());
+    assert_eq!(entries(&plan)[0]["addresses"][0]["reference"], addressed.as_str());
+    // The same entry the JSON API records, in the diagnoses category.
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    let entry = c["entries"].as_array().unwrap().iter().find(|e| e["category"] == "diagnoses").expect("an entry");
+    assert_eq!(entry["text"], "Lumbago", "{c}");
+    let (_, record) = w.get(&format!("/fhir/Patient/{patient}/$everything?_count=200"), &w.gp).await;
+    let found = record["entry"].as_array().unwrap().iter().any(|e| e["resource"]["id"] == made["id"]);
+    assert!(found, "$everything has the diagnosis");
 }

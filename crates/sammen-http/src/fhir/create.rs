@@ -6,6 +6,7 @@
 //! - Goal: setting a goal on a course (description.text, category as the kind).
 //! - Observation: pain (LOINC 72514-3, 0-10) and the patient's PSFS activities, as
 //!   `RecordProgress`.
+//! - Condition: a diagnosis, as an entry in the diagnoses category, worded as sent.
 //! - QuestionnaireResponse: the same measurement, as answers to Sammen's progress
 //!   questionnaire (the shape Sammen emits).
 //!
@@ -26,7 +27,9 @@ use sammen_app::{Actor, AppError, Sammen};
 use sammen_domain::care::{ActivityScore, GoalKind};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{CourseChange, OpenCourse};
+use sammen_domain::event::EntryType;
 use sammen_domain::ids::{CourseId, ItemId, PatientId};
+use sammen_domain::vocab::DataCategory;
 use sammen_domain::DomainError;
 
 use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
@@ -56,6 +59,7 @@ pub async fn create(
         "Patient" => create_patient(s, &actor, &v).await?,
         "CarePlan" => create_care_plan(s, &actor, &v).await?,
         "Goal" => create_goal(s, &actor, &v).await?,
+        "Condition" => create_condition(s, &actor, &v).await?,
         "QuestionnaireResponse" => create_progress(s, &actor, questionnaire_response_in(&v)?, k.name).await?,
         _ => create_progress(s, &actor, observation_in(&v)?, k.name).await?,
     };
@@ -100,6 +104,50 @@ fn course_for<'a>(rec: &'a Record, named: Option<CourseId>, how_to_name: &str) -
             _ => Err(business(format!("The patient has more than one open course: name one in {how_to_name}."))),
         },
     }
+}
+
+/// The course named in Sammen's course extension, if the resource carries it.
+fn course_extension(v: &Value, patient: PatientId) -> Result<Option<CourseId>, FhirError> {
+    v["extension"]
+        .as_array()
+        .and_then(|x| x.iter().find(|e| e["url"] == map::COURSE_EXTENSION))
+        .map(|e| course_ref(e["valueReference"]["reference"].as_str(), patient, "the course extension"))
+        .transpose()
+}
+
+/// A diagnosis, recorded on the course as an entry in the diagnoses category, worded as
+/// sent (`code.text`, else the first coding's display). A Condition that is refuted or
+/// entered in error is not a diagnosis to record.
+async fn create_condition(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, FhirError> {
+    let patient = patient_of(v, "subject")?;
+    let verification = v["verificationStatus"]["coding"].as_array().into_iter().flatten();
+    if verification.filter_map(|c| c["code"].as_str()).any(|c| matches!(c, "refuted" | "entered-in-error")) {
+        return Err(business("Sammen records diagnoses that stand: this Condition is refuted or entered in error."));
+    }
+    let display = v["code"]["coding"].as_array().into_iter().flatten().find_map(|c| c["display"].as_str());
+    let text = v["code"]["text"].as_str().or(display).map(str::trim).filter(|t| !t.is_empty());
+    let text = text.ok_or_else(|| {
+        business("Condition.code needs text (or a coding with a display): Sammen records the diagnosis as written.")
+    })?;
+    let on = match (v["onsetDateTime"].as_str(), v["recordedDate"].as_str()) {
+        (Some(onset), _) => parse_day(onset, "Condition.onsetDateTime")?,
+        (None, Some(recorded)) => parse_day(recorded, "Condition.recordedDate")?,
+        (None, None) => s.now().date(),
+    };
+    let named = course_extension(v, patient)?;
+    let change = CourseChange::RecordEntry {
+        entry_type: EntryType::Assessment,
+        category: DataCategory::Diagnoses,
+        title: "Diagnose".into(),
+        text: text.to_string(),
+        occurred_on: on,
+    };
+    let (before, view) = add_to_course(s, actor, patient, named, "the course extension", &change, |c| {
+        c.course.entries.iter().map(|e| e.id).collect()
+    })
+    .await?;
+    let made = view.course.entries.iter().find(|e| !before.contains(&e.id)).ok_or_else(not_recorded)?;
+    Ok(super::clinical::condition(&view, made))
 }
 
 /// A `CarePlan/<id>` reference of this patient's, as the course it names.
@@ -205,11 +253,7 @@ async fn create_goal(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, Fhir
         None if patient_writes => GoalKind::Personal,
         None => GoalKind::Clinical,
     };
-    let named = v["extension"]
-        .as_array()
-        .and_then(|x| x.iter().find(|e| e["url"] == map::COURSE_EXTENSION))
-        .map(|e| course_ref(e["valueReference"]["reference"].as_str(), patient, "the course extension"))
-        .transpose()?;
+    let named = course_extension(v, patient)?;
     let change = CourseChange::SetGoal { goal_kind, text: text.to_string() };
     let (before, view) = add_to_course(s, actor, patient, named, "the course extension", &change, |c| {
         c.course.care.goals.iter().map(|g| g.id).collect()

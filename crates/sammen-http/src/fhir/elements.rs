@@ -155,6 +155,34 @@ const TASK: &[&str] = &[
     "output",
 ];
 
+const CONDITION: &[&str] = &[
+    "identifier",
+    "clinicalStatus",
+    "verificationStatus",
+    "category",
+    "severity",
+    "code",
+    "bodySite",
+    "subject",
+    "encounter",
+    "onsetDateTime",
+    "onsetAge",
+    "onsetPeriod",
+    "onsetRange",
+    "onsetString",
+    "abatementDateTime",
+    "abatementAge",
+    "abatementPeriod",
+    "abatementRange",
+    "abatementString",
+    "recordedDate",
+    "recorder",
+    "asserter",
+    "stage",
+    "evidence",
+    "note",
+];
+
 const QUESTIONNAIRE_RESPONSE: &[&str] = &[
     "identifier",
     "basedOn",
@@ -177,6 +205,7 @@ fn elements_of(resource_type: &str) -> &'static [&'static str] {
         "Observation" => OBSERVATION,
         "Task" => TASK,
         "QuestionnaireResponse" => QUESTIONNAIRE_RESPONSE,
+        "Condition" => CONDITION,
         _ => &[],
     }
 }

@@ -85,7 +85,7 @@ pub const KINDS: &[Kind] = &[
         in_record: true,
         create: false,
     },
-    Kind { name: "Condition", params: &[("category", "token")], in_record: true, create: false },
+    Kind { name: "Condition", params: &[("category", "token")], in_record: true, create: true },
     Kind { name: "EpisodeOfCare", params: &[("status", "token"), ("date", "date")], in_record: true, create: false },
     Kind { name: "Encounter", params: &[("status", "token"), ("date", "date")], in_record: true, create: false },
     Kind { name: "QuestionnaireResponse", params: &[("status", "token")], in_record: true, create: true },
