@@ -242,11 +242,18 @@ impl ToSql for Param<'_> {
 /// placeholders appear. SQLite looks numbered and named parameters up in a list, so a
 /// statement with many of them (a long `IN` list, a multi-row insert) binds in time
 /// quadratic in their number; plain `?` binds in constant time each.
-fn positional(sql: &str, args: Vec<Val>) -> (String, Vec<Val>) {
+///
+/// With `typed`, a text argument's placeholder is written `CAST(? AS TEXT)`. SQLite plans
+/// a join or an `ORDER BY` with a plain `?` by looking at the value bound to it, and so
+/// marks the statement stale at every new binding and prepares it again from its text
+/// on the next run (`sqlite3_stmt_status` counts one re-prepare per run); a placeholder
+/// whose type is stated is planned once. Reads use it; writes, whose multi-row inserts
+/// vary in length, do not.
+fn positional(sql: &str, args: Vec<Val>, typed: bool) -> (String, Vec<Val>) {
     let bytes = sql.as_bytes();
-    let mut out = String::with_capacity(sql.len());
-    let mut order = Vec::new();
-    let (mut i, mut copied) = (0, 0);
+    // Each placeholder: where it starts and ends in `sql`, and the argument it names.
+    let mut found: Vec<(usize, usize, usize)> = Vec::new();
+    let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
             let start = i + 1;
@@ -254,32 +261,38 @@ fn positional(sql: &str, args: Vec<Val>) -> (String, Vec<Val>) {
             while end < bytes.len() && bytes[end].is_ascii_digit() {
                 end += 1;
             }
-            out.push_str(&sql[copied..i]);
-            out.push('?');
-            order.push(sql[start..end].parse::<usize>().unwrap_or(0));
-            copied = end;
+            found.push((i, end, sql[start..end].parse::<usize>().unwrap_or(0)));
             i = end;
         } else {
             i += 1;
         }
     }
-    out.push_str(&sql[copied..]);
-    if order.len() == args.len() && order.iter().enumerate().all(|(k, n)| *n == k + 1) {
-        return (out, args);
+    let in_order = found.len() == args.len() && found.iter().enumerate().all(|(k, f)| f.2 == k + 1);
+    let args: Vec<Val> = if in_order {
+        args
+    } else {
+        found.iter().map(|f| args.get(f.2.wrapping_sub(1)).cloned().unwrap_or(Val::Text(None))).collect()
+    };
+    let mut out = String::with_capacity(sql.len() + found.len() * 16);
+    let mut copied = 0;
+    for ((from, to, _), arg) in found.iter().zip(&args) {
+        out.push_str(&sql[copied..*from]);
+        out.push_str(if typed && matches!(arg, Val::Text(Some(_))) { "CAST(? AS TEXT)" } else { "?" });
+        copied = *to;
     }
-    let args = order.iter().map(|n| args.get(n.wrapping_sub(1)).cloned().unwrap_or(Val::Text(None))).collect();
+    out.push_str(&sql[copied..]);
     (out, args)
 }
 
 fn run_execute(conn: &Connection, sql: &str, args: Vec<Val>) -> Result<u64, SqlError> {
-    let (sql, args) = positional(sql, args);
+    let (sql, args) = positional(sql, args, false);
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
     let n = stmt.execute(rusqlite::params_from_iter(args.iter().map(Param))).map_err(sql_error)?;
     Ok(n as u64)
 }
 
 fn run_fetch(conn: &Connection, sql: &str, args: Vec<Val>) -> Result<Vec<Row>, SqlError> {
-    let (sql, args) = positional(sql, args);
+    let (sql, args) = positional(sql, args, true);
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
     let columns = stmt.column_count();
     let mut rows = stmt.query(rusqlite::params_from_iter(args.iter().map(Param))).map_err(sql_error)?;
@@ -443,11 +456,33 @@ mod tests {
 
     #[test]
     fn placeholders_become_positional() {
-        let (sql, args) = positional("SELECT a FROM t WHERE x = $2 AND y = $1 AND z = $2", vec![1.into(), "b".into()]);
+        let (sql, args) =
+            positional("SELECT a FROM t WHERE x = $2 AND y = $1 AND z = $2", vec![1.into(), "b".into()], false);
         assert_eq!(sql, "SELECT a FROM t WHERE x = ? AND y = ? AND z = ?");
         assert_eq!(args, vec![Val::from("b"), Val::from(1), Val::from("b")]);
-        let (sql, args) = positional("VALUES ($1, $2), ($3, $4)", vec![1.into(), 2.into(), 3.into(), 4.into()]);
+        let (sql, args) = positional("VALUES ($1, $2), ($3, $4)", vec![1.into(), 2.into(), 3.into(), 4.into()], false);
         assert_eq!(sql, "VALUES (?, ?), (?, ?)");
         assert_eq!(args.len(), 4);
+        let (sql, _) =
+            positional("SELECT a FROM t WHERE x = $2 AND y = $1 LIMIT $3", vec![1.into(), "b".into(), 5.into()], true);
+        assert_eq!(sql, "SELECT a FROM t WHERE x = CAST(? AS TEXT) AND y = ? LIMIT ?");
+    }
+
+    /// A read with a join and an ORDER BY, run with a new value each time, is prepared
+    /// once, not again on every run.
+    #[test]
+    fn reads_are_not_prepared_again_for_each_value() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE p (id TEXT PRIMARY KEY, name TEXT); CREATE TABLE c (p TEXT, id TEXT, PRIMARY KEY (p, id));",
+        )
+        .unwrap();
+        let q = "SELECT c.id, p.name FROM c JOIN p ON p.id = c.p WHERE c.p = $1 ORDER BY c.id";
+        for n in 0..5 {
+            run_fetch(&conn, q, vec![format!("patient-{n}").into()]).unwrap();
+        }
+        let (sql, _) = positional(q, vec!["x".into()], true);
+        let stmt = conn.prepare_cached(&sql).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }
