@@ -233,27 +233,16 @@ impl Sammen {
         let (mut courses, mut views) = (Vec::new(), Vec::new());
         for (c, course_granted) in readable {
             let course = c.course.id;
-            drafts.push(self.draft(
-                actor,
-                AuditAction::Read,
-                c.access.purpose,
-                Some(id),
-                format!("course/{course}"),
-                AuditOutcome::Permitted,
-            ));
+            let mut objects = vec![format!("course/{course}")];
             if let Some(dir) = &dir {
                 for t in self.store.threads(id, course).await? {
                     views.extend(crate::messages::visible_thread(&t, &course_granted, dir, actor, today));
                 }
-                let object = format!("course/{course}/threads");
-                drafts.push(self.draft(
-                    actor,
-                    AuditAction::Read,
-                    c.access.purpose,
-                    Some(id),
-                    object,
-                    AuditOutcome::Permitted,
-                ));
+                objects.push(format!("course/{course}/threads"));
+            }
+            for object in objects {
+                let purpose = c.access.purpose;
+                drafts.push(self.draft(actor, AuditAction::Read, purpose, Some(id), object, AuditOutcome::Permitted));
             }
             courses.push(c);
         }

@@ -153,11 +153,16 @@ fn start_checkpointer(path: &Path) -> StoreResult<std::sync::mpsc::Sender<()>> {
     std::thread::Builder::new()
         .name("sammen-checkpoint".into())
         .spawn(move || {
+            // A failure is logged once, not ten times a second, until checkpoints work again.
+            let mut failing = false;
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                let done =
-                    conn.execute_batch("PRAGMA main.wal_checkpoint(PASSIVE); PRAGMA audit.wal_checkpoint(PASSIVE);");
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "checkpoint failed; a writer will checkpoint instead");
+                match conn.execute_batch("PRAGMA main.wal_checkpoint(PASSIVE); PRAGMA audit.wal_checkpoint(PASSIVE);") {
+                    Ok(()) => failing = false,
+                    Err(e) if !failing => {
+                        tracing::warn!(error = %e, "checkpoint failed; a writer will checkpoint instead");
+                        failing = true;
+                    }
+                    Err(_) => {}
                 }
             }
         })

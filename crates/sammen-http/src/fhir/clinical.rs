@@ -29,17 +29,14 @@ pub fn diagnoses(c: &CourseView) -> impl Iterator<Item = &Entry> {
 /// clinical status, so it is an encounter diagnosis with its text.
 pub fn condition(c: &CourseView, e: &Entry) -> Value {
     let p = c.course.patient;
-    let mut code = json!({ "text": if e.text.is_empty() { &e.title } else { &e.text } });
-    if code["text"] == "" {
-        code = json!({ "text": "Diagnosis" });
-    }
+    let wording = [&e.text, &e.title].into_iter().find(|t| !t.is_empty()).map_or("Diagnosis", String::as_str);
     let mut r = json!({
         "resourceType": "Condition",
         "id": compound_id(p, &e.id),
         "meta": meta(e.changed_at, c),
         "category": [{ "coding": [{ "system": CONDITION_CATEGORY, "code": "encounter-diagnosis",
                                     "display": "Encounter Diagnosis" }] }],
-        "code": code,
+        "code": { "text": wording },
         "subject": patient_ref(p),
         "onsetDateTime": date(e.occurred_on),
         "recordedDate": instant(e.recorded_at),

@@ -64,22 +64,31 @@ pub async fn lookup(s: &Sammen, kind: &str) -> Result<Lookup, FhirError> {
     Ok(Lookup { staff, now: s.now() })
 }
 
+/// The patient of a record as a Patient resource, last updated when a course of theirs
+/// last changed.
+pub fn patient_resource(record: &Record) -> Value {
+    map::patient(&record.patient, last_change(record))
+}
+
+/// When a course of the record last changed.
+pub fn last_change(record: &Record) -> Option<OffsetDateTime> {
+    record.courses.iter().map(|c| c.course.updated_at).max()
+}
+
 /// The resources of one type in a record, in a stable order.
-pub async fn resources_of(s: &Sammen, record: &Record, kind: &str) -> Result<Vec<Value>, FhirError> {
-    let look = lookup(s, kind).await?;
+pub fn resources_of(record: &Record, kind: &str, look: &Lookup) -> Vec<Value> {
     let mut out = Vec::new();
     if matches!(kind, "Patient" | "*") {
-        let updated = record.courses.iter().map(|c| c.course.updated_at).max();
-        out.push(map::patient(&record.patient, updated));
+        out.push(patient_resource(record));
     }
     for c in &record.courses {
-        out.extend(course_resources(c, kind, &look));
+        out.extend(course_resources(c, kind, look));
     }
     if needs_threads(kind) {
         let p = record.patient.id;
         out.extend(record.threads.iter().flat_map(|t| workflow::communications(p, t, &look.staff)));
     }
-    Ok(out)
+    out
 }
 
 /// The resources of one type (`*`: all) that one course maps to.
@@ -123,7 +132,7 @@ pub async fn read(
         "Patient" => {
             let patient = PatientId::parse(&id).map_err(|_| not_found())?;
             let rec = record(s, &actor, patient, "Patient").await?;
-            resources_of(s, &rec, "Patient").await?.into_iter().next()
+            Some(patient_resource(&rec))
         }
         "AuditEvent" | "Consent" => {
             let (patient, _) = split_id(&id).ok_or_else(not_found)?;
@@ -132,7 +141,8 @@ pub async fn read(
         _ => {
             let (patient, _) = split_id(&id).ok_or_else(not_found)?;
             let rec = record(s, &actor, patient, k.name).await?;
-            resources_of(s, &rec, k.name).await?.into_iter().find(|r| r["id"] == id.as_str())
+            let look = lookup(s, k.name).await?;
+            resources_of(&rec, k.name, &look).into_iter().find(|r| r["id"] == id.as_str())
         }
     };
     let resource = found.ok_or_else(not_found)?;
@@ -590,12 +600,14 @@ async fn walk(
     let mut page = Vec::new();
     let mut included = Vec::new();
     let (mut i, mut skip) = q.cursor;
+    // Who the professionals are and the time, once for the whole search.
+    let look = lookup(s, kind).await?;
     while i < patients.len() {
         let read = if matches!(kind, "AuditEvent" | "Consent") {
             own_use_case(s, actor, patients[i], kind).await.map(|found| (found, None))
         } else {
             match record(s, actor, patients[i], kind).await {
-                Ok(rec) => resources_of(s, &rec, kind).await.map(|found| (found, Some(rec))),
+                Ok(rec) => Ok((resources_of(&rec, kind, &look), Some(rec))),
                 Err(e) => Err(e),
             }
         };
@@ -621,7 +633,7 @@ async fn walk(
         let take: Vec<Value> = found.iter().skip(skip).take(room).cloned().collect();
         let taken = take.len();
         if let (true, true, Some(rec)) = (q.include_patient, taken > 0, &rec) {
-            included.extend(resources_of(s, rec, "Patient").await?);
+            included.push(patient_resource(rec));
         }
         page.extend(take);
         if page.len() == q.count {
@@ -665,7 +677,7 @@ pub async fn everything(
     }
     let s = &state.sammen;
     let rec = record(s, &actor, patient, "*").await?;
-    let all = resources_of(s, &rec, "*").await?;
+    let all = resources_of(&rec, "*", &lookup(s, "*").await?);
     let end = (from + count).min(all.len());
     let page = all.get(from.min(end)..end).map(<[Value]>::to_vec).unwrap_or_default();
     let next = (end < all.len()).then_some((0, end));

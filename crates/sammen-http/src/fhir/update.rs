@@ -23,7 +23,7 @@ use sammen_domain::ids::{ItemId, PatientId};
 use sammen_domain::DomainError;
 
 use super::resources::{self as map, split_id};
-use super::search::{course_resources, lookup, record};
+use super::search::{course_resources, last_change, lookup, patient_resource, record};
 use super::{elements, fhir_json, kind, resource_body, Caller, FhirError};
 use crate::AppState;
 
@@ -102,8 +102,7 @@ async fn update_patient(
 ) -> Result<Response, FhirError> {
     let patient = PatientId::parse(id).map_err(|_| not_found())?;
     let rec = record(s, actor, patient, "Patient").await?;
-    let updated = rec.courses.iter().map(|c| c.course.updated_at).max();
-    let current = map::patient(&rec.patient, updated);
+    let current = patient_resource(&rec);
     unchanged(&current, sent, &["identifier", "birthDate"], "Patient.name")?;
     let name = new_name(&current, sent)?;
     if name == rec.patient.name {
@@ -117,7 +116,7 @@ async fn update_patient(
         Err(AppError::Domain(DomainError::Conflict { .. })) => return Err(stale()),
         Err(e) => return Err(e.into()),
     };
-    let after = map::patient(&view, updated);
+    let after = map::patient(&view, last_change(&rec));
     Ok(with_etag(fhir_json(StatusCode::OK, &after), &after))
 }
 
