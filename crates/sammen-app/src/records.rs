@@ -41,12 +41,16 @@ pub struct PatientView {
     pub cpr: Cpr,
     pub name: String,
     pub version: u64,
+    /// When `version` was written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
     pub courses: Vec<CourseSummaryView>,
     pub access: AccessNote,
 }
 
 fn patient_view(p: PatientState, courses: Vec<CourseSummaryView>, granted: &Granted) -> PatientView {
-    PatientView { id: p.id, cpr: p.cpr, name: p.name, version: p.version, courses, access: granted.into() }
+    let updated_at = p.last_changed();
+    PatientView { id: p.id, cpr: p.cpr, name: p.name, version: p.version, updated_at, courses, access: granted.into() }
 }
 
 /// A patient found by a search.
@@ -263,21 +267,35 @@ impl Sammen {
     ) -> AppResult<(Vec<CourseSummaryView>, Vec<(CourseView, Granted)>)> {
         let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
         let now = self.now();
+        let decide = |course: CourseId, team: &[TeamMember]| {
+            let facts = Facts { patient: p, course: Some(course), team, now };
+            policy::decide(&reader, &facts, Access::ReadCourse)
+        };
+        // A list alone needs only each course's team, origin and opener: from the care
+        // team's rows and the course list, not from the courses' whole states.
+        let teams =
+            if read || granted.filter.is_everything() { Vec::new() } else { self.store.care_team(p.id).await? };
         let (mut summaries, mut views) = (Vec::new(), Vec::new());
         for summary in self.store.course_summaries(p.id).await? {
             let mut title_withheld = false;
-            if read || !granted.filter.is_everything() {
+            if read {
                 let Some(c) = self.store.course(p.id, summary.id).await? else { continue };
                 let team: Vec<TeamMember> = c.team.iter().map(|m| m.member).collect();
-                let facts = Facts { patient: p, course: Some(c.id), team: &team, now };
-                let decision = policy::decide(&reader, &facts, Access::ReadCourse);
+                let decision = decide(c.id, &team);
                 let purpose = decision.purpose();
                 let policy::Decision::Permit { relation, filter } = decision else { continue };
                 title_withheld = !granted.filter.shows(DataCategory::Plan, c.origin, c.opened_org, Some(c.id)).0;
-                if read {
-                    let course_granted = Granted { relation, filter, purpose };
-                    views.push((course_view(&c, &course_granted), course_granted));
+                let course_granted = Granted { relation, filter, purpose };
+                views.push((course_view(&c, &course_granted), course_granted));
+            } else if !granted.filter.is_everything() {
+                let team: Vec<TeamMember> =
+                    teams.iter().filter(|(c, _)| *c == summary.id).map(|(_, member)| *member).collect();
+                if !decide(summary.id, &team).is_permit() {
+                    continue;
                 }
+                let shown =
+                    granted.filter.shows(DataCategory::Plan, summary.origin, summary.opened_org, Some(summary.id));
+                title_withheld = !shown.0;
             }
             summaries.push(CourseSummaryView {
                 id: summary.id,
@@ -552,11 +570,7 @@ impl Sammen {
     /// identity corrections, and the sharing changes that share the stream), oldest
     /// first, each with when it was made: the history behind FHIR's Patient `_history`.
     /// One audit entry.
-    pub async fn patient_versions(
-        &self,
-        actor: &Actor,
-        id: PatientId,
-    ) -> AppResult<Vec<(PatientView, time::OffsetDateTime)>> {
+    pub async fn patient_versions(&self, actor: &Actor, id: PatientId) -> AppResult<Vec<PatientView>> {
         let object = format!("patient/{id}/history");
         let (_, granted) = self.authorized_patient(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
         let events = self.store.events(id, EventFilter { course: None, item: None, since: None }).await?;
@@ -568,7 +582,7 @@ impl Sammen {
                 Some(s) => s.apply(e),
             }
             if let Some(s) = &state {
-                versions.push((patient_view(s.clone(), Vec::new(), &granted), e.recorded_at));
+                versions.push(patient_view(s.clone(), Vec::new(), &granted));
             }
         }
         self.audit(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted).await?;

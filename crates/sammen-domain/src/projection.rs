@@ -24,6 +24,11 @@ pub struct PatientState {
     /// The organisation that registered the patient; it may open the first course.
     pub registered_by: Option<OrgId>,
     pub version: u64,
+    /// When the patient's own stream last changed (identity, consents, objections,
+    /// proxies): the time of `version`. Projections written before it was kept have
+    /// none; theirs is `registered_at` until the next change.
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub consents: Vec<Consent>,
     #[serde(default)]
@@ -44,6 +49,7 @@ impl PatientState {
                 registered_at: e.recorded_at,
                 registered_by: e.org,
                 version: e.version,
+                updated_at: Some(e.recorded_at),
                 consents: Vec::new(),
                 objections: Vec::new(),
                 proxies: Vec::new(),
@@ -104,6 +110,12 @@ impl PatientState {
             _ => {}
         }
         self.version = e.version;
+        self.updated_at = Some(at);
+    }
+
+    /// When the patient's own stream last changed.
+    pub fn last_changed(&self) -> OffsetDateTime {
+        self.updated_at.unwrap_or(self.registered_at)
     }
 }
 

@@ -969,6 +969,10 @@ async fn a_patients_name_is_corrected_from_its_current_version(w: World) {
     let names: Vec<&str> =
         h["entry"].as_array().unwrap().iter().map(|e| e["resource"]["name"][0]["text"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["Jens Peter Madsen", "Jens Madsen"]);
+    // A read shows the patient's own version and when it was made, as the history does
+    // (a change to a course is not a change to the Patient resource).
+    assert_eq!(now["meta"], h["entry"][0]["resource"]["meta"]);
+    assert!(now["meta"]["lastUpdated"].is_string(), "{now}");
     let first = before["meta"]["versionId"].as_str().unwrap();
     let (s, old) = w.get(&format!("{uri}/_history/{first}"), &w.gp).await;
     assert_eq!(s, StatusCode::OK);

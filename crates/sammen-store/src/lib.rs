@@ -200,6 +200,10 @@ pub struct CourseSummary {
     pub title: String,
     pub status: CourseStatus,
     pub version: u64,
+    /// Where the course's title comes from, for the policy: the legal domain and the
+    /// organisation that opened it.
+    pub origin: LegalDomain,
+    pub opened_org: Option<OrgId>,
 }
 
 /// A whole patient log written at once (generated data, imports).

@@ -130,10 +130,10 @@ pub fn course_status_text(s: CourseStatus) -> &'static str {
     }
 }
 
-pub type CourseSummaryRow = (String, String, String, i64);
+pub type CourseSummaryRow = (String, String, String, i64, String, Option<String>);
 
 pub fn decode_course_summary(row: CourseSummaryRow) -> StoreResult<CourseSummary> {
-    let (id, title, status, version) = row;
+    let (id, title, status, version, origin, opened_org) = row;
     Ok(CourseSummary {
         id: parse(&id, "course id", CourseId::parse)?,
         title,
@@ -143,6 +143,8 @@ pub fn decode_course_summary(row: CourseSummaryRow) -> StoreResult<CourseSummary
             _ => return Err(corrupt("course status")),
         },
         version: u64_of(version),
+        origin: parse(&origin, "origin", |s| s.parse())?,
+        opened_org: opened_org.map(|o| parse(&o, "org id", OrgId::parse)).transpose()?,
     })
 }
 

@@ -662,7 +662,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn course_summaries(&self, patient: PatientId) -> StoreResult<Vec<CourseSummary>> {
-        let q = "SELECT course_id, title, status, version FROM courses WHERE patient_id = $1 ORDER BY course_id";
+        let q = "SELECT course_id, title, status, version, origin, opened_org FROM courses WHERE patient_id = $1 ORDER BY course_id";
         let rows: Vec<CourseSummaryRow> = fetch_all(&mut *self.read().await?, q, args![patient.to_string()]).await?;
         rows.into_iter().map(decode_course_summary).collect()
     }

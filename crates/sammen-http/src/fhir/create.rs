@@ -184,7 +184,7 @@ async fn create_patient(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, F
         }
     }
     let view = s.register_patient(actor, cpr, &name).await?;
-    Ok(map::patient(&view, None))
+    Ok(map::patient(&view))
 }
 
 /// A HumanName as one line: its text, else given names then family.

@@ -85,8 +85,8 @@ async fn patient_versions(
 ) -> Result<Vec<Value>, FhirError> {
     let patient = PatientId::parse(id).map_err(|_| not_found())?;
     let mut out: Vec<Value> = Vec::new();
-    for (view, at) in s.patient_versions(actor, patient).await? {
-        let r = super::resources::patient(&view, Some(at));
+    for view in s.patient_versions(actor, patient).await? {
+        let r = super::resources::patient(&view);
         if out.last().is_none_or(|prev| prev["name"] != r["name"]) {
             out.push(r);
         }

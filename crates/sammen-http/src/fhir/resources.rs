@@ -100,7 +100,9 @@ pub fn owner_ref(o: &Owner) -> Value {
     }
 }
 
-pub fn patient(p: &PatientView, updated: Option<OffsetDateTime>) -> Value {
+/// A patient as a Patient resource: its version and last change are the patient's own
+/// (identity, consents and the like), as their history shows them, not their courses'.
+pub fn patient(p: &PatientView) -> Value {
     let mut name = json!({ "use": "official", "text": p.name });
     let parts: Vec<&str> = p.name.split_whitespace().collect();
     if let Some((family, given)) = parts.split_last() {
@@ -112,14 +114,11 @@ pub fn patient(p: &PatientView, updated: Option<OffsetDateTime>) -> Value {
     let mut r = json!({
         "resourceType": "Patient",
         "id": p.id.to_string(),
-        "meta": { "versionId": p.version.to_string() },
+        "meta": { "versionId": p.version.to_string(), "lastUpdated": instant(p.updated_at) },
         "identifier": [{ "use": "official", "system": CPR_SYSTEM, "value": p.cpr.expose() }],
         "active": true,
         "name": [name],
     });
-    if let Some(at) = updated {
-        r["meta"]["lastUpdated"] = json!(instant(at));
-    }
     if let Some(born) = p.cpr.birth_date() {
         r["birthDate"] = json!(date(born));
     }

@@ -64,15 +64,9 @@ pub async fn lookup(s: &Sammen, kind: &str) -> Result<Lookup, FhirError> {
     Ok(Lookup { staff, now: s.now() })
 }
 
-/// The patient of a record as a Patient resource, last updated when a course of theirs
-/// last changed.
+/// The patient of a record as a Patient resource.
 pub fn patient_resource(record: &Record) -> Value {
-    map::patient(&record.patient, last_change(record))
-}
-
-/// When a course of the record last changed.
-pub fn last_change(record: &Record) -> Option<OffsetDateTime> {
-    record.courses.iter().map(|c| c.course.updated_at).max()
+    map::patient(&record.patient)
 }
 
 /// The resources of one type in a record, in a stable order.
@@ -130,9 +124,10 @@ pub async fn read(
             directory(s, k.name).await?.into_iter().find(|r| r["id"] == id.as_str())
         }
         "Patient" => {
+            // The patient alone: their courses are not part of the resource, so they
+            // are neither read nor audited as read.
             let patient = PatientId::parse(&id).map_err(|_| not_found())?;
-            let rec = record(s, &actor, patient, "Patient").await?;
-            Some(patient_resource(&rec))
+            Some(map::patient(&s.patient(&actor, patient).await?))
         }
         "AuditEvent" | "Consent" => {
             let (patient, _) = split_id(&id).ok_or_else(not_found)?;

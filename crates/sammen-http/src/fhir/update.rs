@@ -23,7 +23,7 @@ use sammen_domain::ids::{ItemId, PatientId};
 use sammen_domain::DomainError;
 
 use super::resources::{self as map, split_id};
-use super::search::{course_resources, last_change, lookup, patient_resource, record};
+use super::search::{course_resources, lookup, record};
 use super::{elements, fhir_json, kind, resource_body, Caller, FhirError};
 use crate::AppState;
 
@@ -101,12 +101,12 @@ async fn update_patient(
     sent: &Value,
 ) -> Result<Response, FhirError> {
     let patient = PatientId::parse(id).map_err(|_| not_found())?;
-    let rec = record(s, actor, patient, "Patient").await?;
-    let current = patient_resource(&rec);
+    let before = s.patient(actor, patient).await?;
+    let current = map::patient(&before);
     unchanged(&current, sent, &["identifier", "birthDate"], "Patient.name")?;
     let name = new_name(&current, sent)?;
-    if name == rec.patient.name {
-        if rec.patient.version != expected {
+    if name == before.name {
+        if before.version != expected {
             return Err(stale());
         }
         return Ok(with_etag(fhir_json(StatusCode::OK, &current), &current));
@@ -116,7 +116,7 @@ async fn update_patient(
         Err(AppError::Domain(DomainError::Conflict { .. })) => return Err(stale()),
         Err(e) => return Err(e.into()),
     };
-    let after = map::patient(&view, last_change(&rec));
+    let after = map::patient(&view);
     Ok(with_etag(fhir_json(StatusCode::OK, &after), &after))
 }
 
