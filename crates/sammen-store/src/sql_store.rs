@@ -445,11 +445,17 @@ fn holder_key(h: &RouteHolder) -> String {
 }
 
 /// Whether the reader (organisation `$org`, user `$user`) is on the care team of the
-/// course of the row `alias`: a seek on the care team's key.
+/// course of the row `alias`.
+///
+/// Two exact probes, one per index (the organisation's, then the professional's own), not
+/// one probe of the course's team filtered by either: each is a single seek, and the first
+/// settles it for most lines. A third of the worklist's time went to this test before.
 fn on_team(alias: &str, org: usize, user: usize) -> String {
     format!(
-        "EXISTS (SELECT 1 FROM care_team t WHERE t.patient_id = {alias}.patient_id AND t.course_id = {alias}.course_id \
-         AND (t.org_id = ${org} OR (t.user_id = ${user} AND t.user_id <> '')))"
+        "(EXISTS (SELECT 1 FROM care_team t WHERE t.org_id = ${org} \
+           AND t.patient_id = {alias}.patient_id AND t.course_id = {alias}.course_id) \
+         OR EXISTS (SELECT 1 FROM care_team t WHERE t.user_id = ${user} AND t.user_id <> '' \
+           AND t.patient_id = {alias}.patient_id AND t.course_id = {alias}.course_id))"
     )
 }
 
