@@ -297,11 +297,12 @@ async fn serve(global: &Global, listen: SocketAddr, demo: bool) -> Result<(), Fa
         print_demo_logins();
     }
     let schema = store.schema_version().await.map_err(AppError::from)?;
+    let shutdown = shutdown_signal()?;
     eprintln!(
         "Sammen is listening on http://{addr} ({} database, schema version {schema}). Stop with Ctrl+C.",
         store.engine()
     );
-    sammen_http::serve(listener, sammen_http::AppState::new(app), shutdown_signal())
+    sammen_http::serve(listener, sammen_http::AppState::new(app), shutdown)
         .await
         .map_err(|e| format!("the server stopped: {e}"))?;
     eprintln!("Sammen stopped.");
@@ -319,26 +320,26 @@ fn print_demo_logins() {
     println!("  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8080/api/me\n");
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Waits for Ctrl+C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a SIGTERM sent as soon as the server says it is listening
+/// must stop it gracefully, not kill it.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, Failure> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let install = |kind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
+        (install(SignalKind::interrupt())?, install(SignalKind::terminate())?)
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    eprintln!("Stopping: finishing the requests in flight.");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("Stopping: finishing the requests in flight.");
+    })
 }
 
 fn print_config(global: &Global) -> Result<(), Failure> {
