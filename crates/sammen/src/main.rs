@@ -2,6 +2,12 @@
 //! data, administers users and tokens, verifies the audit trail and runs benchmarks.
 //! Only this crate picks a storage engine, from the database URL's scheme.
 
+/// mimalloc instead of glibc's allocator: a request builds and drops many small strings
+/// (rows, JSON), and glibc's free-list upkeep (`malloc_consolidate`, `unlink_chunk`) was a
+/// tenth of the worklist's profile (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod config;
 mod demo;
