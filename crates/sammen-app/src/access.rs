@@ -165,10 +165,25 @@ impl Sammen {
         action: AuditAction,
         object: &str,
     ) -> AppResult<(PatientState, Granted)> {
-        let p = self.load_patient(actor, id, action).await?;
-        let team: Vec<TeamMember> = self.store.care_team(id).await?.into_iter().map(|(_, m)| m).collect();
-        let granted = self.authorize(actor, &p, Scope { course: None, team: &team }, access, action, object).await?;
+        let (p, granted, _) = self.authorized_patient_and_teams(actor, id, access, action, object).await?;
         Ok((p, granted))
+    }
+
+    /// As [`Sammen::authorized_patient`], and the care team of each course, which the
+    /// check read anyway.
+    pub(crate) async fn authorized_patient_and_teams(
+        &self,
+        actor: &Actor,
+        id: PatientId,
+        access: Access,
+        action: AuditAction,
+        object: &str,
+    ) -> AppResult<(PatientState, Granted, Vec<(CourseId, TeamMember)>)> {
+        let p = self.load_patient(actor, id, action).await?;
+        let teams = self.store.care_team(id).await?;
+        let team: Vec<TeamMember> = teams.iter().map(|(_, m)| *m).collect();
+        let granted = self.authorize(actor, &p, Scope { course: None, team: &team }, access, action, object).await?;
+        Ok((p, granted, teams))
     }
 
     /// Loads a course and checks access to it. A course the caller may not see and a

@@ -208,8 +208,9 @@ impl Sammen {
 
     pub async fn patient(&self, actor: &Actor, id: PatientId) -> AppResult<PatientView> {
         let object = format!("patient/{id}");
-        let (p, granted) = self.authorized_patient(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
-        let (summaries, _) = self.readable_courses(actor, &p, &granted, false).await?;
+        let (p, granted, teams) =
+            self.authorized_patient_and_teams(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
+        let (summaries, _) = self.readable_courses(actor, &p, &granted, Some(&teams)).await?;
         self.audit(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted).await?;
         Ok(patient_view(p, summaries, &granted))
     }
@@ -229,7 +230,7 @@ impl Sammen {
     pub async fn read_record_with(&self, actor: &Actor, id: PatientId, threads: bool) -> AppResult<RecordView> {
         let object = format!("patient/{id}");
         let (p, granted) = self.authorized_patient(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
-        let (summaries, readable) = self.readable_courses(actor, &p, &granted, true).await?;
+        let (summaries, readable) = self.readable_courses(actor, &p, &granted, None).await?;
         let mut drafts =
             vec![self.draft(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted)];
         let dir = if threads { Some(self.directory().await?) } else { None };
@@ -254,16 +255,20 @@ impl Sammen {
         Ok(RecordView { patient: patient_view(p, summaries, &granted), courses, threads: views })
     }
 
-    /// The patient's courses as the actor may list them, and (with `read`) each as the
-    /// actor may read it, with the decision that filtered it. A team member sees only the
-    /// courses whose team they are on: the others' very existence may be sensitive (a
+    /// The patient's courses as the actor may list them, and (without `listing`) each as
+    /// the actor may read it, with the decision that filtered it. A team member sees only
+    /// the courses whose team they are on: the others' very existence may be sensitive (a
     /// psychiatric course).
+    ///
+    /// A list alone (`listing`: each course's care team, as the patient-level check read
+    /// them) needs only each course's team, origin and opener, from the team's rows and
+    /// the course list, not from the courses' whole states.
     async fn readable_courses(
         &self,
         actor: &Actor,
         p: &PatientState,
         granted: &Granted,
-        read: bool,
+        listing: Option<&[(CourseId, TeamMember)]>,
     ) -> AppResult<(Vec<CourseSummaryView>, Vec<(CourseView, Granted)>)> {
         let reader = Reader { user: &actor.user, org: actor.org.as_ref() };
         let now = self.now();
@@ -271,14 +276,10 @@ impl Sammen {
             let facts = Facts { patient: p, course: Some(course), team, now };
             policy::decide(&reader, &facts, Access::ReadCourse)
         };
-        // A list alone needs only each course's team, origin and opener: from the care
-        // team's rows and the course list, not from the courses' whole states.
-        let teams =
-            if read || granted.filter.is_everything() { Vec::new() } else { self.store.care_team(p.id).await? };
         let (mut summaries, mut views) = (Vec::new(), Vec::new());
         for summary in self.store.course_summaries(p.id).await? {
             let mut title_withheld = false;
-            if read {
+            if listing.is_none() {
                 let Some(c) = self.store.course(p.id, summary.id).await? else { continue };
                 let team: Vec<TeamMember> = c.team.iter().map(|m| m.member).collect();
                 let decision = decide(c.id, &team);
@@ -287,7 +288,7 @@ impl Sammen {
                 title_withheld = !granted.filter.shows(DataCategory::Plan, c.origin, c.opened_org, Some(c.id)).0;
                 let course_granted = Granted { relation, filter, purpose };
                 views.push((course_view(&c, &course_granted), course_granted));
-            } else if !granted.filter.is_everything() {
+            } else if let Some(teams) = listing.filter(|_| !granted.filter.is_everything()) {
                 let team: Vec<TeamMember> =
                     teams.iter().filter(|(c, _)| *c == summary.id).map(|(_, member)| *member).collect();
                 if !decide(summary.id, &team).is_permit() {
