@@ -899,6 +899,41 @@ async fn messages_diagnoses_stays_and_answers_map_to_their_resources(w: World) {
     // Reading through FHIR does not mark the thread read for the recipient.
     let (_, list) = w.get(&format!("/api/patients/{patient}/courses/{course}/threads"), &w.gp).await;
     assert_eq!(list["threads"][0]["messages"], 2);
+    // A Communication in response to one of them is a reply in its thread, once per
+    // client message id.
+    let answer = format!("Communication/{}", messages[1]["id"].as_str().unwrap());
+    let reply = json!({"resourceType": "Communication", "status": "completed",
+        "identifier": [{"value": "gp-system-1"}],
+        "subject": {"reference": format!("Patient/{patient}")},
+        "inResponseTo": [{"reference": answer}],
+        "payload": [{"contentString": "Godt at høre."}]});
+    let (s, made) = fhir_post(&w, "/fhir/Communication", &w.gp, &reply, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    assert_eq!(made["payload"][0]["contentString"], "Godt at høre.");
+    assert_eq!(made["inResponseTo"][0]["reference"], answer.as_str());
+    assert_eq!(made["sender"]["reference"].as_str().unwrap().split('/').next(), Some("Practitioner"));
+    let (s, again) = fhir_post(&w, "/fhir/Communication", &w.gp, &reply, "application/fhir+json").await;
+    assert!(s.is_success(), "{again}");
+    assert_eq!(again["id"], made["id"], "the same client message id stores one reply");
+    let (_, list) = w.get(&format!("/api/patients/{patient}/courses/{course}/threads"), &w.gp).await;
+    assert_eq!(list["threads"][0]["messages"], 3, "the same reply the messages API shows: {list}");
+    // What FHIR cannot say in Sammen's terms is refused, and nothing is stored.
+    let mut no_answer = reply.clone();
+    no_answer.as_object_mut().unwrap().remove("inResponseTo");
+    no_answer["identifier"][0]["value"] = json!("gp-system-2");
+    let mut attached = reply.clone();
+    attached["payload"] = json!([{"contentAttachment": {"contentType": "application/pdf", "title": "x.pdf"}}]);
+    attached["identifier"][0]["value"] = json!("gp-system-3");
+    let mut unknown = reply.clone();
+    unknown["inResponseTo"][0]["reference"] = json!(format!("Communication/{}", "0".repeat(64)));
+    unknown["identifier"][0]["value"] = json!("gp-system-4");
+    for bad in [no_answer, attached, unknown] {
+        let (s, o) = fhir_post(&w, "/fhir/Communication", &w.gp, &bad, "application/fhir+json").await;
+        assert!(s.is_client_error(), "{s} {o}");
+        assert_eq!(o["resourceType"], "OperationOutcome");
+    }
+    let (_, list) = w.get(&format!("/api/patients/{patient}/courses/{course}/threads"), &w.gp).await;
+    assert_eq!(list["threads"][0]["messages"], 3, "nothing stored: {list}");
     // $everything holds them all.
     let (_, all) = w.get(&format!("/fhir/Patient/{patient}/$everything?_count=200"), &w.gp).await;
     let types: Vec<String> = all["entry"]

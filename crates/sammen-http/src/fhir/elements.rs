@@ -197,6 +197,32 @@ const QUESTIONNAIRE_RESPONSE: &[&str] = &[
     "item",
 ];
 
+const COMMUNICATION: &[&str] = &[
+    "identifier",
+    "instantiatesCanonical",
+    "instantiatesUri",
+    "basedOn",
+    "partOf",
+    "inResponseTo",
+    "status",
+    "statusReason",
+    "category",
+    "priority",
+    "medium",
+    "subject",
+    "topic",
+    "about",
+    "encounter",
+    "sent",
+    "received",
+    "recipient",
+    "sender",
+    "reasonCode",
+    "reasonReference",
+    "payload",
+    "note",
+];
+
 fn elements_of(resource_type: &str) -> &'static [&'static str] {
     match resource_type {
         "Patient" => PATIENT,
@@ -206,6 +232,7 @@ fn elements_of(resource_type: &str) -> &'static [&'static str] {
         "Task" => TASK,
         "QuestionnaireResponse" => QUESTIONNAIRE_RESPONSE,
         "Condition" => CONDITION,
+        "Communication" => COMMUNICATION,
         _ => &[],
     }
 }

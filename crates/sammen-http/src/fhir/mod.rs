@@ -83,7 +83,7 @@ pub const KINDS: &[Kind] = &[
         name: "Communication",
         params: &[("status", "token"), ("category", "token")],
         in_record: true,
-        create: false,
+        create: true,
     },
     Kind { name: "Condition", params: &[("category", "token")], in_record: true, create: true },
     Kind { name: "EpisodeOfCare", params: &[("status", "token"), ("date", "date")], in_record: true, create: false },
