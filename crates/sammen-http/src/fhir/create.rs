@@ -188,12 +188,12 @@ async fn create_reply(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, Fhi
         return Err(business("Communication.payload needs the reply's text as contentString."));
     }
     let unknown = || business("inResponseTo names no message of this patient's that you can see.");
-    let (of, message) = split_id(answered).ok_or_else(unknown)?;
+    let (of, _) = split_id(answered).ok_or_else(unknown)?;
     if of != patient {
         return Err(FhirError::invalid("inResponseTo names another patient's message."));
     }
     let rec = record(s, actor, patient, "Communication").await?;
-    let in_thread = |t: &&ThreadView| t.messages.iter().any(|m| m.id.to_string().replace('-', "") == message);
+    let in_thread = |t: &&ThreadView| t.messages.iter().any(|m| map::compound_id(patient, &m.id) == answered);
     let thread = rec.threads.iter().find(in_thread).ok_or_else(unknown)?;
     let reply = Reply {
         text: parts.join("\n\n"),
