@@ -98,9 +98,14 @@ impl Sammen {
         let now = self.now();
         let today = now.date();
         let (user, org) = (actor.user.id, actor.user.org());
+        // The two sources are read at once, the changed courses on another worker thread:
+        // each is a few thousand index seeks, and the two together are most of the time.
+        let store = self.store.clone();
+        let unseen = tokio::spawn(async move { store.unseen_changes(user, org, SCAN_LIMIT).await });
         let mut work = self.store.work_for(user, org, today, SCAN_LIMIT).await?;
         work.lines.retain(|l| l.item.show.shown(l.item.due, today));
-        let mut changed = self.store.unseen_changes(user, org, SCAN_LIMIT).await?;
+        let mut changed =
+            unseen.await.map_err(|e| AppError::Internal(format!("the worklist's read failed: {e}")))??;
         let mut patients = std::mem::take(&mut work.patients);
         patients.extend(changed.patients.drain());
         let me = [TeamMember::Professional { user, org: org_id }, TeamMember::Organisation { org: org_id }];

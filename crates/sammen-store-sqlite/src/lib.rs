@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
@@ -32,9 +33,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_language.sql")),
 ];
 
-/// How often the checkpointer copies committed pages from the write-ahead logs back
-/// into the database files.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// The least time between two checkpoints: each copies what was committed since the last
+/// from the write-ahead logs back into the database files, and syncs them.
+const CHECKPOINT_GAP: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long the checkpointer waits for a commit before it checkpoints anyway.
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// WAL pages at which a committing writer checkpoints by itself: only a fallback, should
 /// the checkpointer fall behind (SQLite's default is 1,000, which the checkpointer keeps
 /// the logs far below).
@@ -52,8 +55,9 @@ pub struct SqliteBackend {
     path: PathBuf,
     readers: Arc<Readers>,
     writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
-    /// Dropped with the backend, which stops the checkpointer.
-    _checkpointer: std::sync::mpsc::Sender<()>,
+    /// Tells the checkpointer a commit has just returned; dropped with the backend (and
+    /// its writers), which stops the checkpointer.
+    checkpoints: SyncSender<()>,
 }
 
 /// The read pool: idle connections, and permits for how many may be in use.
@@ -133,29 +137,38 @@ pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
         path,
         readers,
         writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
-        _checkpointer: checkpointer,
+        checkpoints: checkpointer,
     };
     Ok(SqlStore::new(b))
 }
 
-/// Checkpoints both write-ahead logs every [`CHECKPOINT_EVERY`] on a connection and a
-/// thread of its own, until the returned sender is dropped.
+/// Checkpoints both write-ahead logs on a connection and a thread of its own, right after
+/// a commit returns (at most once per [`CHECKPOINT_GAP`], and at least once per
+/// [`CHECKPOINT_IDLE`]), until every sender is dropped.
 ///
 /// Left to SQLite, the commit that fills the log to 1,000 pages copies them all back
 /// and syncs the database file before it returns: every few hundred audited reads, one
 /// waits several milliseconds longer than the rest (the worklist's p99). A passive
 /// checkpoint here never takes the write lock and never waits; once it has copied
 /// everything, the next commit starts the log from its beginning again, so the log
-/// stays small and its syncs cheap.
-fn start_checkpointer(path: &Path) -> StoreResult<std::sync::mpsc::Sender<()>> {
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+/// stays small and its syncs cheap. It starts just after a commit, not on a timer,
+/// because the sync of the database file it ends with holds up a commit's own sync of
+/// the log: just after one commit is when the next is furthest away (at 100,000
+/// patients, the worklist's audit COMMIT had p99 5.8 ms on a timer, 3.8 ms so).
+fn start_checkpointer(path: &Path) -> StoreResult<SyncSender<()>> {
+    let (commits, committed) = std::sync::mpsc::sync_channel::<()>(1);
     let conn = connect(path, false).map_err(backend)?;
     std::thread::Builder::new()
         .name("sammen-checkpoint".into())
         .spawn(move || {
             // A failure is logged once, not ten times a second, until checkpoints work again.
             let mut failing = false;
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+            let mut last = std::time::Instant::now();
+            while !matches!(committed.recv_timeout(CHECKPOINT_IDLE), Err(RecvTimeoutError::Disconnected)) {
+                if last.elapsed() < CHECKPOINT_GAP {
+                    continue;
+                }
+                last = std::time::Instant::now();
                 match conn.execute_batch("PRAGMA main.wal_checkpoint(PASSIVE); PRAGMA audit.wal_checkpoint(PASSIVE);") {
                     Ok(()) => failing = false,
                     Err(e) if !failing => {
@@ -167,7 +180,7 @@ fn start_checkpointer(path: &Path) -> StoreResult<std::sync::mpsc::Sender<()>> {
             }
         })
         .map_err(backend)?;
-    Ok(stop)
+    Ok(commits)
 }
 
 /// Runs blocking work on Tokio's blocking pool.
@@ -355,6 +368,7 @@ impl Drop for Reader {
 struct Writer {
     guard: OwnedMutexGuard<Option<Connection>>,
     open: bool,
+    checkpoints: SyncSender<()>,
 }
 
 impl Drop for Writer {
@@ -413,6 +427,8 @@ impl SqlTx for Writer {
     async fn commit(mut self: Box<Self>) -> Result<(), SqlError> {
         on_connection(&mut self.guard, |c| c.execute_batch("COMMIT").map_err(sql_error)).await?;
         self.open = false;
+        // Full means a checkpoint is already due.
+        let _ = self.checkpoints.try_send(());
         Ok(())
     }
 }
@@ -439,7 +455,7 @@ impl Backend for SqliteBackend {
     async fn writer(&self) -> StoreResult<Box<dyn SqlTx>> {
         let mut guard = self.write_connection().await?;
         on_connection(&mut guard, |c| c.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)).await?;
-        Ok(Box::new(Writer { guard, open: true }))
+        Ok(Box::new(Writer { guard, open: true, checkpoints: self.checkpoints.clone() }))
     }
 
     fn lock_rows(&self) -> &'static str {
