@@ -4,8 +4,8 @@
     roundtrip.py --base URL --token TOKEN [--patient ID]
 
 Each official example (npm hl7.fhir.r4.examples@4.0.1) of a type Sammen creates
-(Patient, CarePlan, Goal, Observation, Condition), and the first example of each other type of
-Sammen's 17, is POSTed alone in a transaction Bundle. Before sending, three things are
+(Patient, CarePlan, Goal, Observation, Condition, ServiceRequest, EpisodeOfCare, Encounter), and
+the first example of each other type of Sammen's 17, is POSTed alone in a transaction Bundle. Before sending, three things are
 adapted, and only these: every `Patient/...` reference is pointed at a patient the
 caller may see in Sammen (the examples' own patients do not exist there), Goal and Condition examples name that
 patient's first open course in Sammen's course extension (a patient may have several), and each
@@ -24,7 +24,11 @@ at least one Patient example was accepted.
 Elements compared (when the example has them): Patient identifier (CPR), name,
 birthDate; CarePlan status, subject, title, description, period.start; Goal
 lifecycleStatus, description.text, subject; Observation value, effective day,
-subject; Condition code (text, else the first coding's display), onset day, subject (references compared by `reference`; a `display` is not kept). Messages name examples by type and id only.
+subject; Condition code (text, else the first coding's display), onset day, subject;
+ServiceRequest status, intent, code.text, subject, performer, patientInstruction;
+EpisodeOfCare status, patient, managingOrganization, period (days); Encounter status,
+class.code, subject, serviceProvider, period (days) (references compared by
+`reference`; a `display` is not kept). Messages name examples by type and id only.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import uuid
 
 import examples
 
-CREATED_TYPES = ["Patient", "CarePlan", "Goal", "Observation", "Condition"]
+CREATED_TYPES = ["Patient", "CarePlan", "Goal", "Observation", "Condition", "ServiceRequest", "EpisodeOfCare", "Encounter"]
 CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
 COURSE_EXTENSION = "https://sammen.dk/fhir/StructureDefinition/course"
 
@@ -138,6 +142,23 @@ def differences(kind: str, sent: dict, got: dict) -> list[str]:
         onset = sent.get("onsetDateTime")
         same("onsetDateTime", onset[:10] if onset else None, got.get("onsetDateTime"))
         same("subject.reference", ref(sent, "subject"), ref(got, "subject"))
+    elif kind == "ServiceRequest":
+        for element in ["status", "intent", "patientInstruction"]:
+            same(element, sent.get(element), got.get(element))
+        same("code.text", (sent.get("code") or {}).get("text"), (got.get("code") or {}).get("text"))
+        same("subject.reference", ref(sent, "subject"), ref(got, "subject"))
+        refs = lambda r: [p.get("reference") for p in r.get("performer") or []] or None  # noqa: E731
+        same("performer", refs(sent), refs(got))
+    elif kind in ("EpisodeOfCare", "Encounter"):
+        who, where = ("patient", "managingOrganization") if kind == "EpisodeOfCare" else ("subject", "serviceProvider")
+        same("status", sent.get("status"), got.get("status"))
+        same(f"{who}.reference", ref(sent, who), ref(got, who))
+        same(f"{where}.reference", ref(sent, where), ref(got, where))
+        for end in ["start", "end"]:
+            day = (sent.get("period") or {}).get(end)
+            same(f"period.{end}", day[:10] if day else None, (got.get("period") or {}).get(end))
+        if kind == "Encounter":
+            same("class.code", (sent.get("class") or {}).get("code"), (got.get("class") or {}).get("code"))
     return out
 
 

@@ -55,6 +55,11 @@ impl AuditLog {
         AuditLog { sink: Sink::Deferred(drafts) }
     }
 
+    /// Whether entries wait for a unit of work to commit.
+    pub(crate) fn is_deferred(&self) -> bool {
+        matches!(self.sink, Sink::Deferred(_))
+    }
+
     /// Records one entry; returns once it is durable.
     pub async fn record(&self, draft: AuditDraft) -> Result<(), AppError> {
         self.record_all(vec![draft]).await

@@ -62,6 +62,14 @@ impl Sammen {
     }
 }
 
+impl Sammen {
+    /// Whether this is a unit's `Sammen` (units do not nest: what it writes already
+    /// lands together).
+    pub fn in_unit(&self) -> bool {
+        self.audit.is_deferred()
+    }
+}
+
 impl Unit {
     /// The use cases, inside the unit.
     pub fn sammen(&self) -> &Sammen {

@@ -33,6 +33,8 @@ on_both_engines!(
     a_patients_name_is_corrected_from_its_current_version,
     progress_is_recorded_as_answers_to_the_progress_questionnaire,
     a_diagnosis_is_recorded_as_written,
+    a_referral_is_created_as_a_service_request,
+    stays_and_periods_of_care_are_created_whole,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -754,6 +756,8 @@ async fn a_referral_is_a_service_request_and_its_handover_a_task(w: World) {
     assert_eq!(sr["code"]["coding"][0]["code"], "3457005");
     assert_eq!(sr["performer"][0]["reference"], format!("Organization/{}", w.physio_org));
     assert_eq!(sr["note"][0]["text"], "Question: Træning af lænd");
+    let step_ref = format!("Task/{}", step_task["id"].as_str().unwrap());
+    assert_eq!(sr["supportingInfo"][0]["reference"], step_ref, "the step it hands over");
     assert!(sr["patientInstruction"].as_str().unwrap().contains("to gange om ugen"));
     let (_, found) = w.get(&format!("/fhir/Task?patient={patient}&code=handover-step"), &w.gp).await;
     let handovers = entries(&found);
@@ -1101,4 +1105,155 @@ async fn a_diagnosis_is_recorded_as_written(w: World) {
     let (_, record) = w.get(&format!("/fhir/Patient/{patient}/$everything?_count=200"), &w.gp).await;
     let found = record["entry"].as_array().unwrap().iter().any(|e| e["resource"]["id"] == made["id"]);
     assert!(found, "$everything has the diagnosis");
+}
+
+fn count_of(bundle: &Value) -> usize {
+    bundle["entry"].as_array().map_or(0, Vec::len)
+}
+
+async fn a_referral_is_created_as_a_service_request(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    w.join(&patient, &course, &w.physio_org).await;
+    let referral = json!({
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "code": {"text": "Genoptræning af lænden"},
+        "subject": {"reference": format!("Patient/{patient}")},
+        "performer": [{"reference": format!("Organization/{}", w.physio_org), "display": "fysioterapeut"}],
+        "note": [{"text": "Question: Træning med henblik på arbejde"}, {"text": "Findings: Ingen udfald"}],
+        "patientInstruction": "En fysioterapeut hjælper dig med øvelser.\n\nHoldtræning to gange om ugen.",
+    });
+    let uri = "/fhir/ServiceRequest";
+    // Refused, each with its reason, and nothing stored.
+    let mut no_receiver = referral.clone();
+    no_receiver.as_object_mut().unwrap().remove("performer");
+    let mut proposal = referral.clone();
+    proposal["intent"] = json!("proposal");
+    let mut no_plain_words = referral.clone();
+    no_plain_words.as_object_mut().unwrap().remove("patientInstruction");
+    let mut role_unnamed = referral.clone();
+    role_unnamed["performer"][0].as_object_mut().unwrap().remove("display");
+    let mut unknown_element = referral.clone();
+    unknown_element["urgency"] = json!("high");
+    for (bad, says) in [
+        (&no_receiver, "performer"),
+        (&proposal, "intent"),
+        (&no_plain_words, "patientInstruction"),
+        (&role_unnamed, "display"),
+        (&unknown_element, "urgency"),
+    ] {
+        let (s, o) = fhir_post(&w, uri, &w.gp, bad, "application/fhir+json").await;
+        assert!(s.is_client_error() && is_outcome(&o), "{s} {o}");
+        assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains(says), "{says}: {o}");
+    }
+    let (_, found) = w.get(&format!("/fhir/ServiceRequest?patient={patient}"), &w.gp).await;
+    assert_eq!(count_of(&found), 0, "{found}");
+
+    let (s, sr) = fhir_post(&w, uri, &w.gp, &referral, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{sr}");
+    assert_eq!(sr["status"], "active");
+    assert_eq!(sr["code"]["text"], "Genoptræning af lænden");
+    assert_eq!(sr["performer"], referral["performer"]);
+    assert_eq!(sr["note"], referral["note"]);
+    assert_eq!(sr["patientInstruction"], referral["patientInstruction"]);
+    assert!(sr.get("supportingInfo").is_none(), "it hands over the course, not a step: {sr}");
+    let (_, read) = w.get(&format!("/fhir/ServiceRequest/{}", sr["id"].as_str().unwrap()), &w.gp).await;
+    assert_eq!(read, sr, "read back as created");
+    // The same handover the JSON API makes, with its referral and the receiver's Task.
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    let h = &c["care"]["handovers"][0];
+    assert_eq!(h["subject"]["type"], "course", "{c}");
+    assert_eq!(h["referral"]["question"], "Træning med henblik på arbejde");
+    assert_eq!(h["referral"]["told_to_expect"], "Holdtræning to gange om ugen.");
+    let (_, tasks) = w.get(&format!("/fhir/Task?patient={patient}&code=handover-course"), &w.gp).await;
+    assert_eq!(count_of(&tasks), 1, "{tasks}");
+    // Sent again: the domain refuses a second open handover of the same thing.
+    let (s, o) = fhir_post(&w, uri, &w.gp, &referral, "application/fhir+json").await;
+    assert!(s.is_client_error() && is_outcome(&o), "{s} {o}");
+    let (_, found) = w.get(&format!("/fhir/ServiceRequest?patient={patient}"), &w.gp).await;
+    assert_eq!(count_of(&found), 1, "{found}");
+}
+
+async fn stays_and_periods_of_care_are_created_whole(w: World) {
+    use sammen_domain::directory::UserKind;
+    use sammen_domain::vocab::{Profession, Sector};
+    let (patient, course) = w.patient_with_course().await;
+    let hospital = w.app.add_organisation("Psykiatrien", Sector::HospitalPsychiatry, None).await.unwrap();
+    let kind = UserKind::Professional { profession: Profession::Psychiatrist, org: hospital.id };
+    w.app.add_user("psych", "Anders Lund", kind).await.unwrap();
+    let (_, psych) = w.app.issue_token("psych", None).await.unwrap();
+    w.join(&patient, &course, &hospital.id.to_string()).await;
+    let episodes = |c: &Value| c["care"]["episodes"].as_array().map_or(0, Vec::len);
+    let stay = json!({
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": format!("Patient/{patient}")},
+        "period": {"start": "2026-02-21", "end": "2026-02-27"},
+        "statusHistory": [{"status": "onleave", "period": {"start": "2026-02-24"}}],
+        "serviceProvider": {"reference": format!("Organization/{}", hospital.id)},
+    });
+    // A discharge in the future is refused by the domain after the admission was
+    // accepted: the stay is one unit, so nothing of it lands.
+    let mut ahead = stay.clone();
+    ahead["period"]["end"] = json!("2026-03-05");
+    let (s, o) = fhir_post(&w, "/fhir/Encounter", &psych, &ahead, "application/fhir+json").await;
+    assert!(s.is_client_error() && is_outcome(&o), "{s} {o}");
+    let mut outside = stay.clone();
+    outside["statusHistory"][0]["period"]["start"] = json!("2026-02-28");
+    let (s, o) = fhir_post(&w, "/fhir/Encounter", &psych, &outside, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    let mut outpatient = stay.clone();
+    outpatient["class"]["code"] = json!("AMB");
+    let (s, o) = fhir_post(&w, "/fhir/Encounter", &psych, &outpatient, "application/fhir+json").await;
+    assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains("IMP"), "{s} {o}");
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    assert_eq!(episodes(&c), 0, "nothing stored: {c}");
+
+    let (s, enc) = fhir_post(&w, "/fhir/Encounter", &psych, &stay, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{enc}");
+    assert_eq!(enc["status"], "finished");
+    assert_eq!(enc["period"], stay["period"]);
+    assert_eq!(enc["statusHistory"], stay["statusHistory"]);
+    assert_eq!(enc["serviceProvider"], stay["serviceProvider"]);
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    assert_eq!(episodes(&c), 3, "admission, leave and discharge: {c}");
+    // The stay is also an inpatient EpisodeOfCare, under the same id.
+    let id = enc["id"].as_str().unwrap();
+    let (s, eoc) = w.get(&format!("/fhir/EpisodeOfCare/{id}"), &psych).await;
+    assert_eq!(s, StatusCode::OK, "{eoc}");
+    assert_eq!(eoc["type"][0]["coding"][0]["code"], "episode-inpatient");
+
+    // Sick leave, begun and still going, on the course its CareTeam names.
+    let (_, teams) = w.get(&format!("/fhir/CareTeam?patient={patient}"), &w.gp).await;
+    let team = entries(&teams)[0]["id"].as_str().unwrap().to_string();
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    let gp_org = c["opened_org"].as_str().unwrap().to_string();
+    let leave = json!({
+        "resourceType": "EpisodeOfCare",
+        "status": "active",
+        "type": [{"coding": [{"system": "https://sammen.dk/fhir/CodeSystem/sammen", "code": "episode-sick-leave"}]}],
+        "patient": {"reference": format!("Patient/{patient}")},
+        "managingOrganization": {"reference": format!("Organization/{gp_org}")},
+        "period": {"start": "2026-02-10"},
+        "team": [{"reference": format!("CareTeam/{team}")}],
+    });
+    let mut with_end = leave.clone();
+    with_end["period"]["end"] = json!("2026-02-20");
+    let (s, o) = fhir_post(&w, "/fhir/EpisodeOfCare", &w.gp, &with_end, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "an active episode has no end: {o}");
+    let mut untyped = leave.clone();
+    untyped["type"] = json!([{"text": "Sygemelding"}]);
+    let (s, o) = fhir_post(&w, "/fhir/EpisodeOfCare", &w.gp, &untyped, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    let (s, eoc) = fhir_post(&w, "/fhir/EpisodeOfCare", &w.gp, &leave, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{eoc}");
+    assert_eq!(eoc["status"], "active");
+    assert_eq!(eoc["period"], leave["period"]);
+    assert_eq!(eoc["team"], leave["team"]);
+    let (_, read) = w.get(&format!("/fhir/EpisodeOfCare/{}", eoc["id"].as_str().unwrap()), &w.gp).await;
+    assert_eq!(read, eoc, "read back as created");
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    assert_eq!(episodes(&c), 4, "{c}");
 }

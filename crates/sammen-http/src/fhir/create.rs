@@ -10,6 +10,8 @@
 //! - QuestionnaireResponse: the same measurement, as answers to Sammen's progress
 //!   questionnaire (the shape Sammen emits).
 //! - Communication: a reply to one of Sammen's messages (`inResponseTo`), in its thread.
+//! - ServiceRequest, EpisodeOfCare and Encounter: referrals and periods of care, in
+//!   [`super::create_care`].
 //!
 //! The resource is checked whole before anything is written (see [`super::elements`]):
 //! an element FHIR does not define, a wrong type or a bad date is refused with an
@@ -35,6 +37,7 @@ use sammen_domain::messaging::Reply;
 use sammen_domain::vocab::DataCategory;
 use sammen_domain::DomainError;
 
+use super::create_care;
 use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
 use super::search::{open_courses, record, Record};
 use super::{base_url, elements, fhir_json, kind, resource_body, Caller, FhirError};
@@ -64,6 +67,9 @@ pub async fn create(
         "Goal" => create_goal(s, &actor, &v).await?,
         "Condition" => create_condition(s, &actor, &v).await?,
         "Communication" => create_reply(s, &actor, &v).await?,
+        "ServiceRequest" => create_care::create_referral(s, &actor, &v).await?,
+        "EpisodeOfCare" => create_care::create_episode_of_care(s, &actor, &v).await?,
+        "Encounter" => create_care::create_encounter(s, &actor, &v).await?,
         "QuestionnaireResponse" => create_progress(s, &actor, questionnaire_response_in(&v)?, k.name).await?,
         _ => create_progress(s, &actor, observation_in(&v)?, k.name).await?,
     };
@@ -79,12 +85,12 @@ pub async fn create(
     Ok(res)
 }
 
-fn business(text: impl Into<String>) -> FhirError {
+pub(super) fn business(text: impl Into<String>) -> FhirError {
     FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, "business-rule", text)
 }
 
 /// `Patient/<id>` in `element.reference`.
-fn patient_of(v: &Value, element: &str) -> Result<PatientId, FhirError> {
+pub(super) fn patient_of(v: &Value, element: &str) -> Result<PatientId, FhirError> {
     let reference = v[element]["reference"]
         .as_str()
         .ok_or_else(|| FhirError::invalid(format!("{element}.reference is required: Patient/<id>.")))?;
@@ -111,7 +117,7 @@ fn course_for<'a>(rec: &'a Record, named: Option<CourseId>, how_to_name: &str) -
 }
 
 /// The course named in Sammen's course extension, if the resource carries it.
-fn course_extension(v: &Value, patient: PatientId) -> Result<Option<CourseId>, FhirError> {
+pub(super) fn course_extension(v: &Value, patient: PatientId) -> Result<Option<CourseId>, FhirError> {
     v["extension"]
         .as_array()
         .and_then(|x| x.iter().find(|e| e["url"] == map::COURSE_EXTENSION))
@@ -345,7 +351,7 @@ fn goal_kind(v: &Value) -> Result<Option<GoalKind>, FhirError> {
 /// patient's only open one. A create names no version, so when another writer got in
 /// first the change is decided again on the new version (it only adds; nothing the
 /// other wrote is overwritten). Returns the ids `items` saw before, and the course after.
-async fn add_to_course(
+pub(super) async fn add_to_course(
     s: &Sammen,
     actor: &Actor,
     patient: PatientId,
@@ -367,7 +373,7 @@ async fn add_to_course(
     }
 }
 
-fn not_recorded() -> FhirError {
+pub(super) fn not_recorded() -> FhirError {
     FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "The resource was not recorded.")
 }
 
@@ -396,7 +402,7 @@ fn score(x: &Value, what: &str) -> Result<u8, FhirError> {
 }
 
 /// The course a progress resource's `basedOn` names, if it names one.
-fn based_on_course(v: &Value, patient: PatientId, kind: &str) -> Result<Option<CourseId>, FhirError> {
+pub(super) fn based_on_course(v: &Value, patient: PatientId, kind: &str) -> Result<Option<CourseId>, FhirError> {
     match v.get("basedOn") {
         None => Ok(None),
         Some(b) => {
@@ -529,7 +535,7 @@ fn first_words(text: &str, max: usize) -> String {
 }
 
 /// A FHIR date or dateTime; Sammen records the day.
-fn parse_day(text: &str, element: &str) -> Result<Date, FhirError> {
+pub(super) fn parse_day(text: &str, element: &str) -> Result<Date, FhirError> {
     let bad = || FhirError::invalid(format!("{element} is not a valid FHIR date or dateTime."));
     if text.len() == 10 {
         return parse_date(text).map_err(|_| bad());

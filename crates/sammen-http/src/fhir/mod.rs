@@ -22,6 +22,7 @@ mod bundle;
 mod capability;
 mod clinical;
 mod create;
+mod create_care;
 mod elements;
 mod history;
 pub mod resources;
@@ -77,7 +78,7 @@ pub const KINDS: &[Kind] = &[
     // Steps of the plan, and handovers (code handover-*), each with its owner.
     Kind { name: "Task", params: &[("status", "token"), ("code", "token")], in_record: true, create: false },
     // Referrals: handovers that carry one.
-    Kind { name: "ServiceRequest", params: &[("status", "token")], in_record: true, create: false },
+    Kind { name: "ServiceRequest", params: &[("status", "token")], in_record: true, create: true },
     // Messages in the course's threads, as the reader may see them.
     Kind {
         name: "Communication",
@@ -86,8 +87,8 @@ pub const KINDS: &[Kind] = &[
         create: true,
     },
     Kind { name: "Condition", params: &[("category", "token")], in_record: true, create: true },
-    Kind { name: "EpisodeOfCare", params: &[("status", "token"), ("date", "date")], in_record: true, create: false },
-    Kind { name: "Encounter", params: &[("status", "token"), ("date", "date")], in_record: true, create: false },
+    Kind { name: "EpisodeOfCare", params: &[("status", "token"), ("date", "date")], in_record: true, create: true },
+    Kind { name: "Encounter", params: &[("status", "token"), ("date", "date")], in_record: true, create: true },
     Kind { name: "QuestionnaireResponse", params: &[("status", "token")], in_record: true, create: true },
     Kind { name: "CareTeam", params: &[("status", "token")], in_record: true, create: false },
     Kind { name: "Consent", params: &[("status", "token")], in_record: true, create: false },

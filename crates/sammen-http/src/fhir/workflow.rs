@@ -127,6 +127,10 @@ pub fn service_request(c: &CourseView, h: &Handover, referral: &Referral, now: O
     if !notes.is_empty() {
         r["note"] = json!(notes);
     }
+    // The step handed over, as its Task; a referral without one hands over the course.
+    if let HandoverSubject::Step { step } = h.subject {
+        r["supportingInfo"] = json!([{ "reference": format!("Task/{}", compound_id(p, &step)) }]);
+    }
     let plain: Vec<&str> = [referral.reason_plain.as_str(), referral.told_to_expect.as_str()]
         .into_iter()
         .filter(|t| !t.is_empty())
