@@ -115,12 +115,12 @@ fn referral_in(v: &Value) -> Result<Referral, FhirError> {
         let text = note["text"].as_str().unwrap_or("").trim();
         let labelled = LABELS.iter().enumerate().find_map(|(i, label)| Some((i, text.strip_prefix(label)?)));
         let (i, text) = labelled.unwrap_or((0, text));
-        let part = &mut parts[i];
+        let (part, text) = (&mut parts[i], text.trim());
         if !text.is_empty() {
             if !part.is_empty() {
                 part.push_str("\n\n");
             }
-            part.push_str(text.trim());
+            part.push_str(text);
         }
     }
     let plain = v["patientInstruction"].as_str().unwrap_or("").trim();
@@ -172,6 +172,8 @@ fn handed_over_step(v: &Value, patient: PatientId) -> Result<Option<ItemId>, Fhi
 struct PeriodIn {
     patient: PatientId,
     course: Option<sammen_domain::ids::CourseId>,
+    /// Where the resource names its course, for the error when it must.
+    how_to_name: &'static str,
     org: OrgId,
     episodes: Vec<(EpisodeKind, Date)>,
 }
@@ -213,8 +215,10 @@ pub async fn create_episode_of_care(s: &Sammen, actor: &Actor, v: &Value) -> Res
     let (start, end) = span(v, "EpisodeOfCare", finished)?;
     let mut episodes = vec![(opens, start)];
     episodes.extend(end.map(|end| (closes, end)));
-    record_period(s, actor, PeriodIn { patient, course, org, episodes }, |c, p| Some(clinical::episode_of_care(c, p)))
-        .await
+    record_period(s, actor, PeriodIn { patient, course, how_to_name: "team (CareTeam/<id>)", org, episodes }, |c, p| {
+        Some(clinical::episode_of_care(c, p))
+    })
+    .await
 }
 
 /// A hospital stay as an inpatient Encounter.
@@ -253,7 +257,13 @@ pub async fn create_encounter(s: &Sammen, actor: &Actor, v: &Value) -> Result<Va
     }
     episodes.extend(end.map(|end| (EpisodeKind::Discharge, end)));
     let course = course_extension(v, patient)?;
-    record_period(s, actor, PeriodIn { patient, course, org, episodes }, clinical::encounter).await
+    record_period(
+        s,
+        actor,
+        PeriodIn { patient, course, how_to_name: "the course extension", org, episodes },
+        clinical::encounter,
+    )
+    .await
 }
 
 /// `period.start`, and `period.end` exactly when the period is finished.
@@ -304,7 +314,9 @@ async fn record_period(
     period: PeriodIn,
     map_period: impl Fn(&CourseView, &Period<'_>) -> Option<Value>,
 ) -> Result<Value, FhirError> {
-    let unit = match s.in_unit() {
+    // One episode lands whole by itself, and in a unit (a transaction Bundle) the unit
+    // already makes them land together.
+    let unit = match s.in_unit() || period.episodes.len() == 1 {
         true => None,
         false => Some(s.unit().await?),
     };
@@ -328,22 +340,24 @@ async fn record_period(
 }
 
 /// The episodes, one change each; returns the first one's id and the course after.
+/// The first finds its course (the one named, else the only open one); the rest follow
+/// it there, each from the version the one before left.
 async fn record_episodes(s: &Sammen, actor: &Actor, p: &PeriodIn) -> Result<(ItemId, CourseView), FhirError> {
-    let mut first = None;
-    let mut course = p.course;
-    let mut last = None;
-    for (episode_kind, on) in &p.episodes {
-        let change =
-            CourseChange::RecordEpisode { episode_kind: *episode_kind, org: p.org, on: *on, note: String::new() };
-        let (before, view) = add_to_course(s, actor, p.patient, course, "the course extension", &change, |c| {
-            c.course.care.episodes.iter().map(|e| e.id).collect()
-        })
-        .await?;
-        let made = view.course.care.episodes.iter().find(|e| !before.contains(&e.id)).ok_or_else(not_recorded)?;
-        first.get_or_insert(made.id);
-        // Every episode of the period goes on the course the first went on.
-        course = Some(view.course.id);
-        last = Some(view);
+    let change = |&(episode_kind, on): &(EpisodeKind, Date)| CourseChange::RecordEpisode {
+        episode_kind,
+        org: p.org,
+        on,
+        note: String::new(),
+    };
+    let (opening, rest) = p.episodes.split_first().ok_or_else(not_recorded)?;
+    let (before, mut view) = add_to_course(s, actor, p.patient, p.course, p.how_to_name, &change(opening), |c| {
+        c.course.care.episodes.iter().map(|e| e.id).collect()
+    })
+    .await?;
+    let first = view.course.care.episodes.iter().find(|e| !before.contains(&e.id)).ok_or_else(not_recorded)?.id;
+    for episode in rest {
+        let course = view.course.id;
+        view = s.change_course(actor, p.patient, course, view.course.version, &change(episode)).await?.0;
     }
-    Ok((first.ok_or_else(not_recorded)?, last.ok_or_else(not_recorded)?))
+    Ok((first, view))
 }
