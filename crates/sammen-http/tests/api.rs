@@ -21,6 +21,7 @@ on_both_engines!(
     strangers_cannot_tell_a_patient_exists,
     patients_read_their_own_record_but_do_not_write,
     every_read_and_write_is_audited,
+    the_trail_is_indexed_by_patient_when_the_writer_is_idle,
 );
 
 async fn health_names_the_engine(w: World) {
@@ -28,7 +29,7 @@ async fn health_names_the_engine(w: World) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["status"], "ok");
     assert_eq!(v["engine"], w.app.store().engine().to_string());
-    assert_eq!(v["schema_version"], 4);
+    assert_eq!(v["schema_version"], 5);
 }
 
 async fn tokens_are_required_and_checked(w: World) {
@@ -316,4 +317,19 @@ async fn every_read_and_write_is_audited(w: World) {
         assert_eq!(e.draft.purpose.as_str(), "treatment");
     }
     assert_eq!(w.app.verify_audit().await.unwrap(), Ok(w.audit_count().await));
+}
+
+async fn the_trail_is_indexed_by_patient_when_the_writer_is_idle(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let base = format!("/api/patients/{patient}/courses/{course}");
+    for _ in 0..3 {
+        assert_eq!(w.get(&base, &w.gp).await.0, StatusCode::OK);
+    }
+    // The reads were answered once their entries were durable; the index follows when
+    // the writer has had nothing to do for a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(w.app.store().index_audit(10_000).await.unwrap(), 0, "the writer left nothing to index");
+    let trail = w.app.store().audit_for_patient(patient.parse().unwrap(), 100).await.unwrap();
+    let reads = trail.iter().filter(|e| e.draft.object.starts_with("course/")).count();
+    assert!(reads >= 3, "{reads} reads of the course on the patient's trail");
 }

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_sharing_and_sign_in.sql")),
     (3, include_str!("../migrations/0003_messages_and_worklists.sql")),
     (4, include_str!("../migrations/0004_language.sql")),
+    (5, include_str!("../migrations/0005_audit_index.sql")),
 ];
 
 /// Sammen on PostgreSQL.

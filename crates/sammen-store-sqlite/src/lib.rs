@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_sharing_and_sign_in.sql")),
     (3, include_str!("../migrations/0003_messages_and_worklists.sql")),
     (4, include_str!("../migrations/0004_language.sql")),
+    (5, include_str!("../migrations/0005_audit_index.sql")),
 ];
 
 /// The least time between two checkpoints: each copies what was committed since the last
@@ -55,6 +56,9 @@ pub struct SqliteBackend {
     path: PathBuf,
     readers: Arc<Readers>,
     writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
+    /// The connection that brings the audit trail's per-patient index up to date; opened
+    /// when first needed.
+    index_writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
     /// Tells the checkpointer a commit has just returned; dropped with the backend (and
     /// its writers), which stops the checkpointer.
     checkpoints: SyncSender<()>,
@@ -88,8 +92,16 @@ pub fn audit_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{stem}-audit.db"))
 }
 
-/// Opens a connection with Sammen's settings and the audit trail attached as `audit`.
-/// Readers open read-only.
+/// The per-patient index of the audit trail, beside it: `sammen-audit-index.db`. Derived
+/// from the trail (see migration 0005); a file of its own so that bringing it up to date
+/// takes a write lock of its own, not the one every append waits for.
+pub fn audit_index_path(path: &Path) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sammen".into());
+    path.with_file_name(format!("{stem}-audit-index.db"))
+}
+
+/// Opens a connection with Sammen's settings, the audit trail attached as `audit` and its
+/// index as `audit_index`. Readers open read-only.
 ///
 /// The audit trail is a file of its own because every read appends to it: a commit to
 /// a file makes every other connection drop its cached pages of that file, and the
@@ -104,16 +116,19 @@ fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute("ATTACH DATABASE ?1 AS audit", [audit_path(path).to_string_lossy()])?;
+    conn.execute("ATTACH DATABASE ?1 AS audit_index", [audit_index_path(path).to_string_lossy()])?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-         PRAGMA main.cache_size = -32000; PRAGMA audit.cache_size = -8000;",
+         PRAGMA main.cache_size = -32000; PRAGMA audit.cache_size = -8000; PRAGMA audit_index.cache_size = -4000;",
     )?;
     if !read_only {
         conn.execute_batch(&format!(
             "PRAGMA main.journal_mode = WAL; PRAGMA main.synchronous = FULL; \
              PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL; \
+             PRAGMA audit_index.journal_mode = WAL; PRAGMA audit_index.synchronous = NORMAL; \
              PRAGMA main.wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; \
-             PRAGMA audit.wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
+             PRAGMA audit.wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; \
+             PRAGMA audit_index.wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
         ))?;
     }
     Ok(conn)
@@ -137,6 +152,7 @@ pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
         path,
         readers,
         writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
+        index_writer: Arc::new(tokio::sync::Mutex::new(None)),
         checkpoints: checkpointer,
     };
     Ok(SqlStore::new(b))
@@ -169,7 +185,10 @@ fn start_checkpointer(path: &Path) -> StoreResult<SyncSender<()>> {
                     continue;
                 }
                 last = std::time::Instant::now();
-                match conn.execute_batch("PRAGMA main.wal_checkpoint(PASSIVE); PRAGMA audit.wal_checkpoint(PASSIVE);") {
+                match conn.execute_batch(
+                    "PRAGMA main.wal_checkpoint(PASSIVE); PRAGMA audit.wal_checkpoint(PASSIVE); \
+                     PRAGMA audit_index.wal_checkpoint(PASSIVE);",
+                ) {
                     Ok(()) => failing = false,
                     Err(e) if !failing => {
                         tracing::warn!(error = %e, "checkpoint failed; a writer will checkpoint instead");
@@ -217,7 +236,7 @@ impl SqliteBackend {
     /// Runs one SQL statement on the write connection: for tests that tamper with the
     /// database on purpose, and for operators' repair scripts. Not part of the store.
     pub async fn raw_execute(&self, sql: &str) -> StoreResult<u64> {
-        let mut w = self.write_connection().await?;
+        let mut w = connection(&self.writer, &self.path).await?;
         let sql = sql.to_string();
         let conn = w.take().ok_or_else(|| backend("the write connection is gone"))?;
         let (conn, result) = tokio::task::spawn_blocking(move || {
@@ -229,16 +248,20 @@ impl SqliteBackend {
         *w = Some(conn);
         result
     }
+}
 
-    /// The write connection, reopened if a cancelled write took the last one with it.
-    async fn write_connection(&self) -> StoreResult<OwnedMutexGuard<Option<Connection>>> {
-        let mut guard = self.writer.clone().lock_owned().await;
-        if guard.is_none() {
-            let path = self.path.clone();
-            *guard = Some(blocking(move || connect(&path, false).map_err(backend)).await?);
-        }
-        Ok(guard)
+/// A write connection, opened if there is none yet or a cancelled write took the last one
+/// with it.
+async fn connection(
+    slot: &Arc<tokio::sync::Mutex<Option<Connection>>>,
+    path: &Path,
+) -> StoreResult<OwnedMutexGuard<Option<Connection>>> {
+    let mut guard = slot.clone().lock_owned().await;
+    if guard.is_none() {
+        let path = path.to_path_buf();
+        *guard = Some(blocking(move || connect(&path, false).map_err(backend)).await?);
     }
+    Ok(guard)
 }
 
 /// Binds a value as SQLite sees it.
@@ -368,7 +391,9 @@ impl Drop for Reader {
 struct Writer {
     guard: OwnedMutexGuard<Option<Connection>>,
     open: bool,
-    checkpoints: SyncSender<()>,
+    /// Where to say a commit has just returned; none for the index's writer, whose
+    /// commits are checkpointed with the next append's, in the lull just after it.
+    checkpoints: Option<SyncSender<()>>,
 }
 
 impl Drop for Writer {
@@ -428,7 +453,9 @@ impl SqlTx for Writer {
         on_connection(&mut self.guard, |c| c.execute_batch("COMMIT").map_err(sql_error)).await?;
         self.open = false;
         // Full means a checkpoint is already due.
-        let _ = self.checkpoints.try_send(());
+        if let Some(c) = &self.checkpoints {
+            let _ = c.try_send(());
+        }
         Ok(())
     }
 }
@@ -453,9 +480,19 @@ impl Backend for SqliteBackend {
     }
 
     async fn writer(&self) -> StoreResult<Box<dyn SqlTx>> {
-        let mut guard = self.write_connection().await?;
+        let mut guard = connection(&self.writer, &self.path).await?;
         on_connection(&mut guard, |c| c.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)).await?;
-        Ok(Box::new(Writer { guard, open: true, checkpoints: self.checkpoints.clone() }))
+        Ok(Box::new(Writer { guard, open: true, checkpoints: Some(self.checkpoints.clone()) }))
+    }
+
+    /// A deferred transaction: `BEGIN IMMEDIATE` would take the write lock of every
+    /// attached file, the record's and the trail's too. This one reads the trail and takes
+    /// only the index's write lock, when it first writes; only this connection writes the
+    /// index after the migrations, so that never fails on a lock upgrade in one process.
+    async fn index_writer(&self) -> StoreResult<Box<dyn SqlTx>> {
+        let mut guard = connection(&self.index_writer, &self.path).await?;
+        on_connection(&mut guard, |c| c.execute_batch("BEGIN").map_err(sql_error)).await?;
+        Ok(Box::new(Writer { guard, open: true, checkpoints: None }))
     }
 
     fn lock_rows(&self) -> &'static str {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use time::macros::{date, datetime};
 use time::OffsetDateTime;
 
-use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome, ChainVerifier};
+use sammen_domain::audit::{AuditAction, AuditDraft, AuditEntry, AuditOutcome, ChainVerifier};
 use sammen_domain::care::Owner;
 use sammen_domain::clock::IdSource;
 use sammen_domain::contact::{ContactRoute, Hours, RouteHolder, RouteKind};
@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             import_writes_whole_logs,
             audit_chain_is_contiguous_under_concurrency,
             audit_for_patient_is_newest_first,
+            audit_for_patient_reads_past_its_index,
             a_write_to_two_streams_is_all_or_nothing,
             threads_round_trip_and_client_ids_are_unique,
             work_items_are_replaced_per_stream_and_found_by_assignee,
@@ -631,6 +632,33 @@ pub async fn audit_for_patient_is_newest_first(store: Arc<dyn Store>) {
     assert_eq!(seqs, [3, 1]);
     assert_eq!(mine[0].draft, draft(3, Some(p)));
     assert_eq!(store.audit_for_patient(p, 1).await.unwrap().len(), 1);
+}
+
+/// The per-patient index follows the trail in chunks; a patient's entries are all found
+/// whether the index holds none, some or all of them, and the limit counts across both.
+pub async fn audit_for_patient_reads_past_its_index(store: Arc<dyn Store>) {
+    let ids = ids();
+    let p = PatientId::from_random_bytes(ids.random_bytes());
+    let q = PatientId::from_random_bytes(ids.random_bytes());
+    let seqs = |entries: Vec<AuditEntry>| entries.iter().map(|e| e.seq).collect::<Vec<u64>>();
+    let drafts: Vec<AuditDraft> = (1..=9).map(|n| draft(n, [Some(p), Some(q), None][((n + 2) % 3) as usize])).collect();
+    store.append_audit(&drafts).await.unwrap();
+    // Entries 1, 4, 7 are p's; 2, 5, 8 q's; 3, 6, 9 no one's.
+    let all_of_p = vec![7, 4, 1];
+    assert_eq!(seqs(store.audit_for_patient(p, 10).await.unwrap()), all_of_p, "nothing indexed yet");
+    assert_eq!(store.index_audit(5).await.unwrap(), 5, "a full chunk");
+    assert_eq!(seqs(store.audit_for_patient(p, 10).await.unwrap()), all_of_p, "indexed up to 5");
+    assert_eq!(seqs(store.audit_for_patient(p, 2).await.unwrap()), [7, 4], "the limit spans index and tail");
+    assert_eq!(seqs(store.audit_for_patient(q, 10).await.unwrap()), [8, 5, 2]);
+    assert_eq!(store.index_audit(100).await.unwrap(), 4, "the rest, fewer than asked: up to date");
+    assert_eq!(store.index_audit(100).await.unwrap(), 0, "nothing left");
+    store.append_audit(&[draft(10, Some(p))]).await.unwrap();
+    assert_eq!(seqs(store.audit_for_patient(p, 10).await.unwrap()), [10, 7, 4, 1], "all indexed, one not");
+    assert_eq!(seqs(store.audit_for_patient(p, 1).await.unwrap()), [10]);
+    assert_eq!(store.index_audit(100).await.unwrap(), 1);
+    let read = store.audit_for_patient(p, 10).await.unwrap();
+    assert_eq!(seqs(read.clone()), [10, 7, 4, 1], "all indexed");
+    assert_eq!(read[0].draft, draft(10, Some(p)));
 }
 
 /// A thread from the course's organisation to another organisation's role, and the

@@ -354,6 +354,12 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, drafts: &[AuditDraft]) -> StoreResult<Vec<AuditEntry>>;
     async fn audit_head(&self) -> StoreResult<AuditHead>;
     async fn audit_page(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
-    /// The patient's entries, newest first.
+    /// The patient's entries, newest first: those the per-patient index holds and those
+    /// appended since it was last brought up to date.
     async fn audit_for_patient(&self, patient: PatientId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+    /// Brings the per-patient index of the audit trail up to date by at most `limit`
+    /// entries, in one transaction; returns how many entries it went through (fewer than
+    /// `limit`: it is up to date). The index is derived from the trail, so appending
+    /// never waits for it.
+    async fn index_audit(&self, limit: u32) -> StoreResult<u32>;
 }

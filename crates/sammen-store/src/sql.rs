@@ -116,6 +116,13 @@ pub trait Backend: Send + Sync + 'static {
     /// A transaction for writes. On SQLite it holds the database's write lock from its
     /// first statement (`BEGIN IMMEDIATE`), so it never fails half-way on a lock upgrade.
     async fn writer(&self) -> StoreResult<Box<dyn SqlTx>>;
+    /// A transaction that writes only the per-patient index of the audit trail
+    /// (`audit_index`), which runs beside the writer's and never holds it up. On SQLite the
+    /// index is a file of its own with a connection of its own; elsewhere an ordinary
+    /// transaction, whose row locks already keep it apart from appends.
+    async fn index_writer(&self) -> StoreResult<Box<dyn SqlTx>> {
+        self.writer().await
+    }
     /// Appended to a `SELECT` whose rows must stay locked until commit: `FOR UPDATE` on
     /// PostgreSQL; nothing on SQLite, where the write transaction already excludes others.
     fn lock_rows(&self) -> &'static str;

@@ -1014,10 +1014,41 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn audit_for_patient(&self, patient: PatientId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        let q = format!("SELECT {AUDIT_COLUMNS} FROM audit.audit_log WHERE patient_id = $1 ORDER BY seq DESC LIMIT $2");
+        // One statement, so the index and its mark are read from the same snapshot: the
+        // entries the index holds never reach past the mark, and the rest never before it.
+        let q = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit.audit_log WHERE seq IN \
+               (SELECT seq FROM audit_index.patient_audit WHERE patient_id = $1 ORDER BY seq DESC LIMIT $2) \
+             UNION ALL \
+             SELECT {AUDIT_COLUMNS} FROM audit.audit_log \
+               WHERE seq > (SELECT seq FROM audit_index.audit_indexed WHERE id = 1) AND patient_id = $3 \
+             ORDER BY seq DESC LIMIT $4"
+        );
+        let (p, limit) = (patient.to_string(), i64::from(limit));
         let rows: Vec<AuditRow> =
-            fetch_all(&mut *self.read().await?, &q, args![patient.to_string(), i64::from(limit)]).await?;
+            fetch_all(&mut *self.read().await?, &q, args![p.as_str(), limit, p.as_str(), limit]).await?;
         rows.into_iter().map(decode_audit).collect()
+    }
+
+    async fn index_audit(&self, limit: u32) -> StoreResult<u32> {
+        let mut tx = self.backend.index_writer().await?;
+        let q = format!("SELECT seq FROM audit_index.audit_indexed WHERE id = 1{}", self.backend.lock_rows());
+        let from: i64 = fetch_scalar(&mut *tx, &q, vec![])
+            .await?
+            .ok_or_else(|| rows::corrupt("the audit index mark is missing"))?;
+        let q = "SELECT MAX(seq) FROM (SELECT seq FROM audit.audit_log WHERE seq > $1 ORDER BY seq LIMIT $2) s";
+        let upto: Option<Option<i64>> = fetch_scalar(&mut *tx, q, args![from, i64::from(limit)]).await?;
+        let Some(upto) = upto.flatten() else { return Ok(0) };
+        // In key order, so each index page is visited once.
+        tx.execute(
+            "INSERT INTO audit_index.patient_audit (patient_id, seq) SELECT patient_id, seq FROM audit.audit_log \
+             WHERE seq > $1 AND seq <= $2 AND patient_id IS NOT NULL ORDER BY patient_id, seq",
+            args![from, upto],
+        )
+        .await?;
+        tx.execute("UPDATE audit_index.audit_indexed SET seq = $1 WHERE id = 1", args![upto]).await?;
+        tx.commit().await?;
+        Ok(u32::try_from(upto - from).unwrap_or(u32::MAX))
     }
 }
 

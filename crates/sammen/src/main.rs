@@ -29,6 +29,9 @@ use sammen_store::Store;
 
 use config::{EngineChoice, Global};
 
+/// Where `sammen serve` listens unless told otherwise.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 #[derive(Parser)]
 #[command(name = "sammen", version, about = "Sammen: one shared course of treatment across sectors.")]
 struct Cli {
@@ -43,7 +46,7 @@ enum Command {
     /// Serve the API.
     Serve {
         /// Address to listen on.
-        #[arg(long, env = "SAMMEN_LISTEN", default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "SAMMEN_LISTEN", default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
         /// Load the demo first if the database is empty, and print the demo logins.
         #[arg(long)]
@@ -300,7 +303,7 @@ async fn serve(global: &Global, listen: SocketAddr, demo: bool) -> Result<(), Fa
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     if demo {
-        print_demo_logins();
+        print_demo_logins(&addr.to_string());
     }
     let schema = store.schema_version().await.map_err(AppError::from)?;
     let shutdown = shutdown_signal()?;
@@ -315,15 +318,16 @@ async fn serve(global: &Global, listen: SocketAddr, demo: bool) -> Result<(), Fa
     Ok(())
 }
 
-fn print_demo_logins() {
+/// The demo's logins and how to try them, at the address the server listens on.
+fn print_demo_logins(addr: &str) {
     println!("\nDemo logins:");
     for (login, name, what) in demo::logins() {
         println!("  {login:<20} {name:<20} {what}");
     }
-    println!("\nEvery demo login's password is {:?}. Sign in at http://127.0.0.1:8080/login", demo::PASSWORD);
+    println!("\nEvery demo login's password is {:?}. Sign in at http://{addr}/login", demo::PASSWORD);
     println!("\nThe API also takes a bearer token. In another terminal:");
     println!("  TOKEN=$(cargo run --release -- token issue --user gp --ttl 8h)");
-    println!("  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8080/api/me\n");
+    println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/api/me\n");
 }
 
 /// Waits for Ctrl+C or SIGTERM. The handlers are installed when this is called, not when
@@ -357,7 +361,7 @@ fn print_config(global: &Global) -> Result<(), Failure> {
     println!("engine       = {engine_name}");
     println!("database     = {location}");
     println!("data_dir     = {}", global.data_dir.display());
-    println!("listen       = {}", std::env::var("SAMMEN_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into()));
+    println!("listen       = {}", std::env::var("SAMMEN_LISTEN").unwrap_or_else(|_| DEFAULT_LISTEN.into()));
     println!("clock        = {}", global.now.map(|t| format!("fixed at {t}")).unwrap_or_else(|| "system".into()));
     println!("log          = {}", std::env::var("SAMMEN_LOG").unwrap_or_else(|_| "info".into()));
     let mail = match global.mail {
@@ -377,7 +381,8 @@ async fn administer(global: &Global, app: &Sammen, command: Command) -> Result<(
         Command::Demo => {
             demo::load(app.store().clone(), app.now().date()).await?;
             println!("Loaded the demo data.");
-            print_demo_logins();
+            // Where `sammen serve` will listen, as `sammen config` shows it.
+            print_demo_logins(&std::env::var("SAMMEN_LISTEN").unwrap_or_else(|_| DEFAULT_LISTEN.into()));
         }
         Command::Audit { command: AuditCommand::Verify } => match app.verify_audit().await? {
             Ok(n) => println!("The audit trail is intact: {n} entries."),
