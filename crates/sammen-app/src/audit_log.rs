@@ -27,19 +27,15 @@ use crate::error::AppError;
 const MAX_BATCH: usize = 1024;
 
 /// The per-patient index of the trail is brought up to date apart from the appends (see
-/// `Store::index_audit`), by the indexer: woken every this many entries (small catch-ups
-/// spread its page writes; bursts of 8,192 held up the appends' syncs, and FHIR reads' p99
-/// rose sixfold; see BENCHMARKS.md) ...
-const INDEX_BATCH: u64 = 512;
+/// `Store::index_audit`), by the indexer: woken every this many entries (at 100,000
+/// patients this beat 512 for both the worklist and FHIR reads; see BENCHMARKS.md) ...
+const INDEX_BATCH: u64 = 2048;
 /// ... and when no read has come for this long.
 const INDEX_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// The most entries indexed in one transaction.
 const INDEX_CHUNK: u32 = 4096;
 /// Failures in a row after which the indexer warns.
 const FAILURES_WORTH_A_WARNING: u32 = 3;
-/// The indexer's nice value (0 is normal, 19 the lowest priority).
-#[cfg(target_os = "linux")]
-const INDEXER_NICE: libc::c_int = 19;
 
 struct Request {
     /// Entries that must land together, in order (one read's entry, or one
@@ -165,13 +161,12 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, i
 
 /// Brings the per-patient index up to date whenever the writer wakes it (and once at
 /// start, for what an earlier run left), until the writer stops. It runs beside the
-/// writer and never holds up an append (`Store::index_audit`), on a thread of its own at
-/// a low priority: the index is for later, and the threads answering requests should
-/// have the cores first. No one ever waits for it, so its low priority holds no one up.
+/// writer and never holds up an append (`Store::index_audit`), on a thread of its own: on
+/// SQLite its statements, commits included, run where they are called, and that should
+/// not be one of the few threads that answer requests.
 fn start_indexer(store: Arc<dyn Store>, mut wake: mpsc::Receiver<()>) {
     let runtime = tokio::runtime::Handle::current();
     let spawned = std::thread::Builder::new().name("sammen-audit-index".into()).spawn(move || {
-        lower_priority();
         runtime.block_on(async move {
             let mut failures = 0;
             loop {
@@ -186,21 +181,6 @@ fn start_indexer(store: Arc<dyn Store>, mut wake: mpsc::Receiver<()>) {
         // Reads stay correct without the index (they read the unindexed entries from the
         // trail itself), only slower.
         tracing::error!(error = %e, "the audit trail's indexer could not start");
-    }
-}
-
-/// Lowers the calling thread's scheduling priority (Linux keeps a nice value per thread).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
-        let done = unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, INDEXER_NICE)
-        };
-        if done != 0 {
-            tracing::debug!("the audit trail's indexer runs at normal priority");
-        }
     }
 }
 

@@ -56,8 +56,8 @@ pub struct SqliteBackend {
     path: PathBuf,
     readers: Arc<Readers>,
     writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
-    /// The connection that brings the audit trail's per-patient index up to date; opened
-    /// when first needed.
+    /// The connection that brings the audit trail's per-patient index up to date (the
+    /// one that migrated the database).
     index_writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
     /// Tells the checkpointer a commit has just returned; dropped with the backend (and
     /// its writers), which stops the checkpointer.
@@ -100,13 +100,27 @@ pub fn audit_index_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{stem}-audit-index.db"))
 }
 
-/// Opens a connection with Sammen's settings, the audit trail attached as `audit` and its
-/// index as `audit_index`. Readers open read-only.
+/// What a connection is for, which decides what it may write and which files it attaches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Reads, of everything, read-only.
+    Read,
+    /// The one writer of the record and the trail. It does not attach the trail's index:
+    /// `BEGIN IMMEDIATE` takes the write lock of every attached file, and the index's
+    /// belongs to the indexer, which must never wait for an append nor make one wait.
+    Write,
+    /// Migrations, checkpoints and the indexer: everything attached, read-write.
+    Maintain,
+}
+
+/// Opens a connection with Sammen's settings, the audit trail attached as `audit` and
+/// (except for the writer, see [`Role::Write`]) its index as `audit_index`.
 ///
 /// The audit trail is a file of its own because every read appends to it: a commit to
 /// a file makes every other connection drop its cached pages of that file, and the
 /// record's pages should stay warm while reads are being audited.
-fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
+    let read_only = role == Role::Read;
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -116,20 +130,25 @@ fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute("ATTACH DATABASE ?1 AS audit", [audit_path(path).to_string_lossy()])?;
-    conn.execute("ATTACH DATABASE ?1 AS audit_index", [audit_index_path(path).to_string_lossy()])?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-         PRAGMA main.cache_size = -32000; PRAGMA audit.cache_size = -8000; PRAGMA audit_index.cache_size = -4000;",
+         PRAGMA main.cache_size = -32000; PRAGMA audit.cache_size = -8000;",
     )?;
     if !read_only {
+        // The autocheckpoint is one setting for the whole connection.
         conn.execute_batch(&format!(
             "PRAGMA main.journal_mode = WAL; PRAGMA main.synchronous = FULL; \
              PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL; \
-             PRAGMA audit_index.journal_mode = WAL; PRAGMA audit_index.synchronous = NORMAL; \
-             PRAGMA main.wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; \
-             PRAGMA audit.wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; \
-             PRAGMA audit_index.wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
+             PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
         ))?;
+    }
+    if role != Role::Write {
+        conn.execute("ATTACH DATABASE ?1 AS audit_index", [audit_index_path(path).to_string_lossy()])?;
+        conn.execute_batch("PRAGMA audit_index.cache_size = -4000;")?;
+        if !read_only {
+            // Derived data: a catch-up lost to a power cut is done again.
+            conn.execute_batch("PRAGMA audit_index.journal_mode = WAL; PRAGMA audit_index.synchronous = NORMAL;")?;
+        }
     }
     Ok(conn)
 }
@@ -137,12 +156,12 @@ fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
 /// Opens (creating if needed) the database file and applies pending migrations.
 pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
     let path = path.to_path_buf();
-    let writer = blocking({
+    let (writer, indexer) = blocking({
         let path = path.clone();
         move || {
-            let mut conn = connect(&path, false).map_err(backend)?;
-            migrate(&mut conn)?;
-            Ok(conn)
+            let mut maintain = connect(&path, Role::Maintain).map_err(backend)?;
+            migrate(&mut maintain)?;
+            Ok((connect(&path, Role::Write).map_err(backend)?, maintain))
         }
     })
     .await?;
@@ -152,7 +171,7 @@ pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
         path,
         readers,
         writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
-        index_writer: Arc::new(tokio::sync::Mutex::new(None)),
+        index_writer: Arc::new(tokio::sync::Mutex::new(Some(indexer))),
         checkpoints: checkpointer,
     };
     Ok(SqlStore::new(b))
@@ -173,7 +192,7 @@ pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
 /// patients, the worklist's audit COMMIT had p99 5.8 ms on a timer, 3.8 ms so).
 fn start_checkpointer(path: &Path) -> StoreResult<SyncSender<()>> {
     let (commits, committed) = std::sync::mpsc::sync_channel::<()>(1);
-    let conn = connect(path, false).map_err(backend)?;
+    let conn = connect(path, Role::Maintain).map_err(backend)?;
     std::thread::Builder::new()
         .name("sammen-checkpoint".into())
         .spawn(move || {
@@ -259,7 +278,7 @@ async fn connection(
     let mut guard = slot.clone().lock_owned().await;
     if guard.is_none() {
         let path = path.to_path_buf();
-        *guard = Some(blocking(move || connect(&path, false).map_err(backend)).await?);
+        *guard = Some(blocking(move || connect(&path, Role::Write).map_err(backend)).await?);
     }
     Ok(guard)
 }
@@ -394,6 +413,9 @@ struct Writer {
     /// Where to say a commit has just returned; none for the index's writer, whose
     /// commits are checkpointed with the next append's, in the lull just after it.
     checkpoints: Option<SyncSender<()>>,
+    /// Commits on the calling thread rather than on the blocking pool (the indexer's own
+    /// thread, which may block).
+    inline: bool,
 }
 
 impl Drop for Writer {
@@ -450,7 +472,11 @@ impl Writer {
 #[async_trait]
 impl SqlTx for Writer {
     async fn commit(mut self: Box<Self>) -> Result<(), SqlError> {
-        on_connection(&mut self.guard, |c| c.execute_batch("COMMIT").map_err(sql_error)).await?;
+        if self.inline {
+            self.connection()?.execute_batch("COMMIT").map_err(sql_error)?;
+        } else {
+            on_connection(&mut self.guard, |c| c.execute_batch("COMMIT").map_err(sql_error)).await?;
+        }
         self.open = false;
         // Full means a checkpoint is already due.
         if let Some(c) = &self.checkpoints {
@@ -473,7 +499,7 @@ impl Backend for SqliteBackend {
             Some(c) => c,
             None => {
                 let path = self.path.clone();
-                blocking(move || connect(&path, true).map_err(backend)).await?
+                blocking(move || connect(&path, Role::Read).map_err(backend)).await?
             }
         };
         Ok(Box::new(Reader { conn: Some(conn), readers: self.readers.clone(), _permit: permit }))
@@ -482,17 +508,22 @@ impl Backend for SqliteBackend {
     async fn writer(&self) -> StoreResult<Box<dyn SqlTx>> {
         let mut guard = connection(&self.writer, &self.path).await?;
         on_connection(&mut guard, |c| c.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)).await?;
-        Ok(Box::new(Writer { guard, open: true, checkpoints: Some(self.checkpoints.clone()) }))
+        Ok(Box::new(Writer { guard, open: true, checkpoints: Some(self.checkpoints.clone()), inline: false }))
     }
 
-    /// A deferred transaction: `BEGIN IMMEDIATE` would take the write lock of every
-    /// attached file, the record's and the trail's too. This one reads the trail and takes
-    /// only the index's write lock, when it first writes; only this connection writes the
-    /// index after the migrations, so that never fails on a lock upgrade in one process.
+    /// A deferred transaction on a connection of its own: `BEGIN IMMEDIATE` would take the
+    /// write lock of every attached file, the record's and the trail's too. This one only
+    /// reads the trail, and takes the index's write lock with its first statement (a write
+    /// to the index), which no append ever holds ([`Role::Write`]). Everything runs on the
+    /// calling thread, the indexer's own: nothing of it needs the blocking pool.
     async fn index_writer(&self) -> StoreResult<Box<dyn SqlTx>> {
-        let mut guard = connection(&self.index_writer, &self.path).await?;
-        on_connection(&mut guard, |c| c.execute_batch("BEGIN").map_err(sql_error)).await?;
-        Ok(Box::new(Writer { guard, open: true, checkpoints: None }))
+        let mut guard = self.index_writer.clone().lock_owned().await;
+        if guard.is_none() {
+            *guard = Some(connect(&self.path, Role::Maintain).map_err(backend)?);
+        }
+        let conn = guard.as_ref().ok_or_else(|| backend("the index connection is gone"))?;
+        conn.execute_batch("BEGIN").map_err(backend)?;
+        Ok(Box::new(Writer { guard, open: true, checkpoints: None, inline: true }))
     }
 
     fn lock_rows(&self) -> &'static str {

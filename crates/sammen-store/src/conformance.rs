@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             audit_chain_is_contiguous_under_concurrency,
             audit_for_patient_is_newest_first,
             audit_for_patient_reads_past_its_index,
+            the_index_follows_while_a_writer_is_busy,
             a_write_to_two_streams_is_all_or_nothing,
             threads_round_trip_and_client_ids_are_unique,
             work_items_are_replaced_per_stream_and_found_by_assignee,
@@ -646,11 +647,14 @@ pub async fn audit_for_patient_reads_past_its_index(store: Arc<dyn Store>) {
     // Entries 1, 4, 7 are p's; 2, 5, 8 q's; 3, 6, 9 no one's.
     let all_of_p = vec![7, 4, 1];
     assert_eq!(seqs(store.audit_for_patient(p, 10).await.unwrap()), all_of_p, "nothing indexed yet");
+    assert_eq!(store.audit_indexed().await.unwrap(), 0);
     assert_eq!(store.index_audit(5).await.unwrap(), 5, "a full chunk");
+    assert_eq!(store.audit_indexed().await.unwrap(), 5);
     assert_eq!(seqs(store.audit_for_patient(p, 10).await.unwrap()), all_of_p, "indexed up to 5");
     assert_eq!(seqs(store.audit_for_patient(p, 2).await.unwrap()), [7, 4], "the limit spans index and tail");
     assert_eq!(seqs(store.audit_for_patient(q, 10).await.unwrap()), [8, 5, 2]);
     assert_eq!(store.index_audit(100).await.unwrap(), 4, "the rest, fewer than asked: up to date");
+    assert_eq!(store.audit_indexed().await.unwrap(), 9);
     assert_eq!(store.index_audit(100).await.unwrap(), 0, "nothing left");
     store.append_audit(&[draft(10, Some(p))]).await.unwrap();
     assert_eq!(seqs(store.audit_for_patient(p, 10).await.unwrap()), [10, 7, 4, 1], "all indexed, one not");
@@ -659,6 +663,24 @@ pub async fn audit_for_patient_reads_past_its_index(store: Arc<dyn Store>) {
     let read = store.audit_for_patient(p, 10).await.unwrap();
     assert_eq!(seqs(read.clone()), [10, 7, 4, 1], "all indexed");
     assert_eq!(read[0].draft, draft(10, Some(p)));
+}
+
+/// Bringing the index up to date neither waits for a write in progress nor makes one
+/// wait: a unit of work holds the writer (its audit entries included) throughout.
+pub async fn the_index_follows_while_a_writer_is_busy(store: Arc<dyn Store>) {
+    let ids = ids();
+    let p = PatientId::from_random_bytes(ids.random_bytes());
+    store.append_audit(&[draft(1, Some(p)), draft(2, None)]).await.unwrap();
+    let unit = store.unit_of_work().await.unwrap();
+    let inside = unit.store();
+    inside.append_audit(&[draft(3, Some(p))]).await.unwrap();
+    let indexed = tokio::time::timeout(std::time::Duration::from_secs(3), store.index_audit(100)).await;
+    assert_eq!(indexed.expect("indexing waited for the writer").unwrap(), 2, "the two committed entries");
+    drop(inside);
+    unit.commit().await.unwrap();
+    let seqs: Vec<u64> = store.audit_for_patient(p, 10).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [3, 1], "the unit's entry, past the mark, and the indexed one");
+    assert_eq!(store.index_audit(100).await.unwrap(), 1);
 }
 
 /// A thread from the course's organisation to another organisation's role, and the

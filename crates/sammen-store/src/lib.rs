@@ -362,4 +362,6 @@ pub trait Store: Send + Sync + 'static {
     /// `limit`: it is up to date). The index is derived from the trail, so appending
     /// never waits for it.
     async fn index_audit(&self, limit: u32) -> StoreResult<u32>;
+    /// The last entry the per-patient index holds.
+    async fn audit_indexed(&self) -> StoreResult<u64>;
 }

@@ -1014,28 +1014,42 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn audit_for_patient(&self, patient: PatientId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        // One statement, so the index and its mark are read from the same snapshot: the
-        // entries the index holds never reach past the mark, and the rest never before it.
+        // One statement: the index and its mark are read together, so the entries the index
+        // holds never reach past the mark and the rest are read from the trail after it.
+        // (On SQLite the trail's file and the index's each have their own snapshot, and
+        // either may be a little ahead: the index's entries are taken only up to the
+        // trail's head, and the trail's from past the index's mark.) The index only finds
+        // entries; whose they are is the trail's to say.
         let q = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit.audit_log WHERE seq IN \
-               (SELECT seq FROM audit_index.patient_audit WHERE patient_id = $1 ORDER BY seq DESC LIMIT $2) \
+            "SELECT {AUDIT_COLUMNS} FROM audit.audit_log WHERE patient_id = $1 AND seq IN \
+               (SELECT seq FROM audit_index.patient_audit WHERE patient_id = $2 \
+                  AND seq <= (SELECT seq FROM audit.audit_head WHERE id = 1) ORDER BY seq DESC LIMIT $3) \
              UNION ALL \
              SELECT {AUDIT_COLUMNS} FROM audit.audit_log \
-               WHERE seq > (SELECT seq FROM audit_index.audit_indexed WHERE id = 1) AND patient_id = $3 \
-             ORDER BY seq DESC LIMIT $4"
+               WHERE seq > (SELECT seq FROM audit_index.audit_indexed WHERE id = 1) AND patient_id = $4 \
+             ORDER BY seq DESC LIMIT $5"
         );
         let (p, limit) = (patient.to_string(), i64::from(limit));
-        let rows: Vec<AuditRow> =
-            fetch_all(&mut *self.read().await?, &q, args![p.as_str(), limit, p.as_str(), limit]).await?;
+        let a = args![p.as_str(), p.as_str(), limit, p.as_str(), limit];
+        let rows: Vec<AuditRow> = fetch_all(&mut *self.read().await?, &q, a).await?;
         rows.into_iter().map(decode_audit).collect()
+    }
+
+    async fn audit_indexed(&self) -> StoreResult<u64> {
+        let q = "SELECT seq FROM audit_index.audit_indexed WHERE id = 1";
+        let seq: i64 = fetch_scalar(&mut *self.read().await?, q, vec![])
+            .await?
+            .ok_or_else(|| rows::corrupt("the audit index mark is missing"))?;
+        Ok(u64_of(seq))
     }
 
     async fn index_audit(&self, limit: u32) -> StoreResult<u32> {
         let mut tx = self.backend.index_writer().await?;
-        let q = format!("SELECT seq FROM audit_index.audit_indexed WHERE id = 1{}", self.backend.lock_rows());
-        let from: i64 = fetch_scalar(&mut *tx, &q, vec![])
-            .await?
-            .ok_or_else(|| rows::corrupt("the audit index mark is missing"))?;
+        // A write first, so the index's lock is taken before anything is read (two
+        // indexers take turns, and neither reads a mark the other is moving).
+        let q = "UPDATE audit_index.audit_indexed SET seq = seq WHERE id = 1 RETURNING seq";
+        let from: i64 =
+            fetch_scalar(&mut *tx, q, vec![]).await?.ok_or_else(|| rows::corrupt("the audit index mark is missing"))?;
         let q = "SELECT MAX(seq) FROM (SELECT seq FROM audit.audit_log WHERE seq > $1 ORDER BY seq LIMIT $2) s";
         let upto: Option<Option<i64>> = fetch_scalar(&mut *tx, q, args![from, i64::from(limit)]).await?;
         let Some(upto) = upto.flatten() else { return Ok(0) };
