@@ -332,7 +332,7 @@ async fn the_trail_is_indexed_by_patient_when_the_writer_is_idle(w: World) {
     let mut left = u64::MAX;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        left = store.audit_head().await.unwrap().seq - store.audit_indexed().await.unwrap();
+        left = store.audit_head().await.unwrap().seq.saturating_sub(store.audit_indexed().await.unwrap());
         if left == 0 {
             break;
         }

@@ -7,9 +7,12 @@
 //! trail's promise depends on. Checkpoints run beside the writer, on a connection of
 //! their own (see [`start_checkpointer`]).
 //!
-//! SQLite is called through `rusqlite`, each statement on Tokio's blocking pool: one
-//! hand-off per statement, not per row, so a worklist that reads a thousand rows costs
-//! what SQLite costs. Every query is shared with PostgreSQL ([`sammen_store::SqlStore`]);
+//! The audit trail's index by patient is a third file, written only by the indexer on a
+//! connection of its own ([`Role`]); the appends' connection attaches it read-only.
+//!
+//! SQLite is called through `rusqlite`: statements on the async thread that asks, and
+//! only what waits for the disk (`BEGIN IMMEDIATE`, `COMMIT`) on Tokio's blocking pool;
+//! the indexer's statements and commits on its own thread. Every query is shared with PostgreSQL ([`sammen_store::SqlStore`]);
 //! this crate holds only connections, transactions, value conversion and migrations.
 
 use async_trait::async_trait;
@@ -100,21 +103,39 @@ pub fn audit_index_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{stem}-audit-index.db"))
 }
 
+/// `file:` URI that opens `path` read-only; the characters a URI gives meaning to are
+/// escaped.
+fn read_only_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
+}
+
 /// What a connection is for, which decides what it may write and which files it attaches.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     /// Reads, of everything, read-only.
     Read,
-    /// The one writer of the record and the trail. It does not attach the trail's index:
-    /// `BEGIN IMMEDIATE` takes the write lock of every attached file, and the index's
-    /// belongs to the indexer, which must never wait for an append nor make one wait.
+    /// The one writer of the record and the trail. It attaches the trail's index
+    /// read-only: `BEGIN IMMEDIATE` takes the write lock of every file attached
+    /// read-write, and the index's belongs to the indexer, which must never wait for an
+    /// append nor make one wait. (A unit of work reads on this connection, the patient's
+    /// access log included, so the index must be there to read.)
     Write,
     /// Migrations, checkpoints and the indexer: everything attached, read-write.
     Maintain,
 }
 
 /// Opens a connection with Sammen's settings, the audit trail attached as `audit` and
-/// (except for the writer, see [`Role::Write`]) its index as `audit_index`.
+/// its index as `audit_index` (read-only for the writer, see [`Role::Write`]).
 ///
 /// The audit trail is a file of its own because every read appends to it: a commit to
 /// a file makes every other connection drop its cached pages of that file, and the
@@ -126,7 +147,8 @@ fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags)?;
+    // URIs, for attaching one file read-only; a plain path still opens as a path.
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_URI)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute("ATTACH DATABASE ?1 AS audit", [audit_path(path).to_string_lossy()])?;
@@ -142,8 +164,12 @@ fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
              PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
         ))?;
     }
-    if role != Role::Write {
-        conn.execute("ATTACH DATABASE ?1 AS audit_index", [audit_index_path(path).to_string_lossy()])?;
+    let index = audit_index_path(path);
+    if role == Role::Write {
+        conn.execute("ATTACH DATABASE ?1 AS audit_index", [read_only_uri(&index)])?;
+        conn.execute_batch("PRAGMA audit_index.cache_size = -4000;")?;
+    } else {
+        conn.execute("ATTACH DATABASE ?1 AS audit_index", [index.to_string_lossy()])?;
         conn.execute_batch("PRAGMA audit_index.cache_size = -4000;")?;
         if !read_only {
             // Derived data: a catch-up lost to a power cut is done again.
@@ -253,7 +279,8 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 
 impl SqliteBackend {
     /// Runs one SQL statement on the write connection: for tests that tamper with the
-    /// database on purpose, and for operators' repair scripts. Not part of the store.
+    /// database on purpose, and for operators' repair scripts. Not part of the store. The
+    /// trail's index is read-only here (it is the indexer's).
     pub async fn raw_execute(&self, sql: &str) -> StoreResult<u64> {
         let mut w = connection(&self.writer, &self.path).await?;
         let sql = sql.to_string();
@@ -522,6 +549,10 @@ impl Backend for SqliteBackend {
             *guard = Some(connect(&self.path, Role::Maintain).map_err(backend)?);
         }
         let conn = guard.as_ref().ok_or_else(|| backend("the index connection is gone"))?;
+        if !conn.is_autocommit() {
+            // A transaction a failed rollback left open would refuse every BEGIN after it.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
         conn.execute_batch("BEGIN").map_err(backend)?;
         Ok(Box::new(Writer { guard, open: true, checkpoints: None, inline: true }))
     }
