@@ -91,16 +91,20 @@ fn sql_error(e: rusqlite::Error) -> SqlError {
 
 /// The audit trail's file, beside the record's: `sammen.db` keeps `sammen-audit.db`.
 pub fn audit_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sammen".into());
-    path.with_file_name(format!("{stem}-audit.db"))
+    beside(path, "audit")
 }
 
 /// The per-patient index of the audit trail, beside it: `sammen-audit-index.db`. Derived
 /// from the trail (see migration 0005); a file of its own so that bringing it up to date
 /// takes a write lock of its own, not the one every append waits for.
 pub fn audit_index_path(path: &Path) -> PathBuf {
+    beside(path, "audit-index")
+}
+
+/// `sammen.db` and `audit` make `sammen-audit.db`, in the same directory.
+fn beside(path: &Path, what: &str) -> PathBuf {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sammen".into());
-    path.with_file_name(format!("{stem}-audit-index.db"))
+    path.with_file_name(format!("{stem}-{what}.db"))
 }
 
 /// `file:` URI that opens `path` read-only; the characters a URI gives meaning to are
@@ -165,16 +169,12 @@ fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
         ))?;
     }
     let index = audit_index_path(path);
-    if role == Role::Write {
-        conn.execute("ATTACH DATABASE ?1 AS audit_index", [read_only_uri(&index)])?;
-        conn.execute_batch("PRAGMA audit_index.cache_size = -4000;")?;
-    } else {
-        conn.execute("ATTACH DATABASE ?1 AS audit_index", [index.to_string_lossy()])?;
-        conn.execute_batch("PRAGMA audit_index.cache_size = -4000;")?;
-        if !read_only {
-            // Derived data: a catch-up lost to a power cut is done again.
-            conn.execute_batch("PRAGMA audit_index.journal_mode = WAL; PRAGMA audit_index.synchronous = NORMAL;")?;
-        }
+    let index = if role == Role::Write { read_only_uri(&index) } else { index.to_string_lossy().into_owned() };
+    conn.execute("ATTACH DATABASE ?1 AS audit_index", [index])?;
+    conn.execute_batch("PRAGMA audit_index.cache_size = -4000;")?;
+    if role == Role::Maintain {
+        // Derived data: a catch-up lost to a power cut is done again.
+        conn.execute_batch("PRAGMA audit_index.journal_mode = WAL; PRAGMA audit_index.synchronous = NORMAL;")?;
     }
     Ok(conn)
 }
