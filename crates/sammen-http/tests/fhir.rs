@@ -35,6 +35,7 @@ on_both_engines!(
     a_diagnosis_is_recorded_as_written,
     a_referral_is_created_as_a_service_request,
     stays_and_periods_of_care_are_created_whole,
+    a_communication_starts_a_thread_to_whom_it_names,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -1256,4 +1257,90 @@ async fn stays_and_periods_of_care_are_created_whole(w: World) {
     assert_eq!(read, eoc, "read back as created");
     let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
     assert_eq!(episodes(&c), 4, "{c}");
+}
+
+async fn thread_count(w: &World, patient: &str, course: &str) -> usize {
+    let (_, list) = w.get(&format!("/api/patients/{patient}/courses/{course}/threads"), &w.gp).await;
+    list["threads"].as_array().map_or(0, Vec::len)
+}
+
+async fn a_communication_starts_a_thread_to_whom_it_names(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    w.join(&patient, &course, &w.physio_org).await;
+    let (_, plans) = w.get(&format!("/fhir/CarePlan?patient={patient}"), &w.gp).await;
+    let plan = entries(&plans)[0]["id"].as_str().unwrap().to_string();
+    // No inResponseTo: a new thread about the course named, to the role named, on the
+    // kind of thread named; sent twice with one client message id, one thread.
+    let start = json!({"resourceType": "Communication", "status": "completed",
+        "identifier": [{"value": "gp-system-thread-1"}],
+        "subject": {"reference": format!("Patient/{patient}")},
+        "about": [{"reference": format!("CarePlan/{plan}")}],
+        "category": [{"coding": [{"system": "https://sammen.dk/fhir/CodeSystem/sammen", "code": "thread-medication"}]}],
+        "topic": {"text": "Smertestillende"},
+        "recipient": [{"reference": format!("Organization/{}", w.physio_org), "display": "fysioterapeut"}],
+        "payload": [{"contentString": "Tager hun stadig sin smertestillende medicin?"}]});
+    let (s, made) = fhir_post(&w, "/fhir/Communication", &w.gp, &start, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    assert_eq!(made["topic"]["text"], "Smertestillende");
+    assert_eq!(made["category"][0]["coding"][0]["code"], "thread-medication");
+    assert_eq!(made["recipient"], start["recipient"]);
+    assert_eq!(made["about"], start["about"]);
+    assert_eq!(made["payload"], start["payload"]);
+    assert!(made.get("inResponseTo").is_none(), "the first message answers nothing: {made}");
+    let (s, again) = fhir_post(&w, "/fhir/Communication", &w.gp, &start, "application/fhir+json").await;
+    assert!(s.is_success(), "{again}");
+    assert_eq!(again["id"], made["id"], "the same client message id starts one thread");
+    assert_eq!(thread_count(&w, &patient, &course).await, 1);
+    // The recipient reads it as the messages page shows it, and answers it through FHIR.
+    let (s, read) = w.get(&format!("/fhir/Communication/{}", made["id"].as_str().unwrap()), &w.physio).await;
+    assert_eq!(s, StatusCode::OK, "{read}");
+    assert_eq!(read["payload"], start["payload"]);
+    let answer = json!({"resourceType": "Communication", "status": "completed",
+        "subject": {"reference": format!("Patient/{patient}")},
+        "inResponseTo": [{"reference": format!("Communication/{}", made["id"].as_str().unwrap())}],
+        "payload": [{"contentString": "Ja, efter behov."}]});
+    let (s, answered) = fhir_post(&w, "/fhir/Communication", &w.physio, &answer, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{answered}");
+    assert_eq!(thread_count(&w, &patient, &course).await, 1, "a reply is in the thread, not a new one");
+    // The course's CareTeam as recipient: everyone on it; with the patient's only open
+    // course, `about` may be left out.
+    let mut to_team = start.clone();
+    to_team["identifier"][0]["value"] = json!("gp-system-thread-2");
+    to_team.as_object_mut().unwrap().remove("about");
+    to_team["recipient"] = json!([{"reference": format!("CareTeam/{plan}")}]);
+    let (s, team) = fhir_post(&w, "/fhir/Communication", &w.gp, &to_team, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{team}");
+    assert_eq!(team["recipient"][0]["reference"], format!("Organization/{}", w.physio_org), "{team}");
+    assert_eq!(thread_count(&w, &patient, &course).await, 2);
+    // What it cannot carry out is refused with the reason, and nothing is stored.
+    let mut refusals = Vec::new();
+    for (i, (element, value)) in [
+        ("topic", Value::Null),
+        ("recipient", Value::Null),
+        ("recipient", json!([{"reference": format!("Practitioner/{}", uuid_of(&"0".repeat(32)))}])),
+        ("recipient", json!([{"reference": format!("Organization/{}", w.physio_org)}])),
+        ("recipient", json!([{"reference": format!("CareTeam/{}", "0".repeat(64))}])),
+        ("about", json!([{"reference": format!("CarePlan/{}{}", &plan[..32], "0".repeat(32))}])),
+        (
+            "category",
+            json!([{"coding": [{"system": "https://sammen.dk/fhir/CodeSystem/sammen", "code": "thread-gossip"}]}]),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut bad = start.clone();
+        bad["identifier"][0]["value"] = json!(format!("gp-system-bad-{i}"));
+        match value {
+            Value::Null => drop(bad.as_object_mut().unwrap().remove(element)),
+            v => bad[element] = v,
+        }
+        let (s, o) = fhir_post(&w, "/fhir/Communication", &w.gp, &bad, "application/fhir+json").await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{element}: {o}");
+        assert_eq!(o["resourceType"], "OperationOutcome");
+        refusals.push(o["issue"][0]["diagnostics"].as_str().unwrap().to_string());
+    }
+    assert!(refusals[0].contains("topic.text"), "{refusals:?}");
+    assert!(refusals[3].contains("display"), "{refusals:?}");
+    assert_eq!(thread_count(&w, &patient, &course).await, 2, "nothing stored");
 }

@@ -9,7 +9,8 @@
 //! - Condition: a diagnosis, as an entry in the diagnoses category, worded as sent.
 //! - QuestionnaireResponse: the same measurement, as answers to Sammen's progress
 //!   questionnaire (the shape Sammen emits).
-//! - Communication: a reply to one of Sammen's messages (`inResponseTo`), in its thread.
+//! - Communication: a new thread about a course, or a reply in one (`inResponseTo`), in
+//!   [`super::create_message`].
 //! - ServiceRequest, EpisodeOfCare and Encounter: referrals and periods of care, in
 //!   [`super::create_care`].
 //!
@@ -25,7 +26,6 @@ use axum::response::Response;
 use serde_json::Value;
 use time::Date;
 
-use sammen_app::messages::ThreadView;
 use sammen_app::records::CourseView;
 use sammen_app::{Actor, AppError, Sammen};
 use sammen_domain::care::{ActivityScore, GoalKind};
@@ -33,14 +33,13 @@ use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{CourseChange, OpenCourse};
 use sammen_domain::event::EntryType;
 use sammen_domain::ids::{CourseId, ItemId, PatientId};
-use sammen_domain::messaging::Reply;
 use sammen_domain::vocab::DataCategory;
 use sammen_domain::DomainError;
 
-use super::create_care;
 use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
 use super::search::{open_courses, record, Record};
 use super::{base_url, elements, fhir_json, kind, resource_body, Caller, FhirError};
+use super::{create_care, create_message};
 use crate::AppState;
 
 pub async fn create(
@@ -66,7 +65,7 @@ pub async fn create(
         "CarePlan" => create_care_plan(s, &actor, &v).await?,
         "Goal" => create_goal(s, &actor, &v).await?,
         "Condition" => create_condition(s, &actor, &v).await?,
-        "Communication" => create_reply(s, &actor, &v).await?,
+        "Communication" => create_message::create_communication(s, &actor, &v).await?,
         "ServiceRequest" => create_care::create_referral(s, &actor, &v).await?,
         "EpisodeOfCare" => create_care::create_episode_of_care(s, &actor, &v).await?,
         "Encounter" => create_care::create_encounter(s, &actor, &v).await?,
@@ -101,7 +100,11 @@ pub(super) fn patient_of(v: &Value, element: &str) -> Result<PatientId, FhirErro
 }
 
 /// The course a new item belongs to: the one named, else the patient's only open one.
-fn course_for<'a>(rec: &'a Record, named: Option<CourseId>, how_to_name: &str) -> Result<&'a CourseView, FhirError> {
+pub(super) fn course_for<'a>(
+    rec: &'a Record,
+    named: Option<CourseId>,
+    how_to_name: &str,
+) -> Result<&'a CourseView, FhirError> {
     match named {
         Some(c) => rec
             .courses
@@ -160,64 +163,8 @@ async fn create_condition(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value,
     Ok(super::clinical::condition(&view, made))
 }
 
-/// A Communication that answers one of Sammen's messages: a reply in that message's
-/// thread, the same `Sammen::reply` the messages page sends (its rules, its consent
-/// filter and its audit entry). Its text is the payload's `contentString`s; the first
-/// identifier's value is the client's message id, so a Communication sent twice is one
-/// reply. A new thread needs its addressees and data categories, which FHIR's
-/// Communication does not carry in Sammen's terms: it is started through the JSON API.
-async fn create_reply(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, FhirError> {
-    let patient = patient_of(v, "subject")?;
-    if matches!(v["status"].as_str(), Some("entered-in-error" | "not-done")) {
-        return Err(business("Sammen records messages that were sent: this Communication is not done or in error."));
-    }
-    let answered = match v["inResponseTo"].as_array().map(Vec::as_slice) {
-        Some([one]) => one["reference"].as_str().and_then(|r| r.strip_prefix("Communication/")),
-        _ => None,
-    };
-    let answered = answered.ok_or_else(|| {
-        business(
-            "Sammen takes a Communication as a reply: name the one message it answers in inResponseTo \
-             (Communication/<id>). A new thread, with its addressees, is started through Sammen's messages API.",
-        )
-    })?;
-    let payload = v["payload"].as_array().cloned().unwrap_or_default();
-    if payload.iter().any(|p| p.get("contentString").is_none()) {
-        return Err(business(
-            "A reply through FHIR carries text (payload.contentString); attachments are sent through Sammen's \
-             messages API.",
-        ));
-    }
-    let parts: Vec<&str> =
-        payload.iter().filter_map(|p| p["contentString"].as_str()).map(str::trim).filter(|t| !t.is_empty()).collect();
-    if parts.is_empty() {
-        return Err(business("Communication.payload needs the reply's text as contentString."));
-    }
-    let unknown = || business("inResponseTo names no message of this patient's that you can see.");
-    let (of, _) = split_id(answered).ok_or_else(unknown)?;
-    if of != patient {
-        return Err(FhirError::invalid("inResponseTo names another patient's message."));
-    }
-    let rec = record(s, actor, patient, "Communication").await?;
-    let in_thread = |t: &&ThreadView| t.messages.iter().any(|m| map::compound_id(patient, &m.id) == answered);
-    let thread = rec.threads.iter().find(in_thread).ok_or_else(unknown)?;
-    let reply = Reply {
-        text: parts.join("\n\n"),
-        data_category: DataCategory::Messages,
-        references: Vec::new(),
-        corrects: None,
-        answer_by: None,
-        client_id: v["identifier"][0]["value"].as_str().map(str::to_string),
-    };
-    let (view, _) = s.reply(actor, patient, thread.id, &reply, &[]).await?;
-    // One Communication per message, in order: the reply is the sender's last message.
-    let staff = s.listing().await?.1;
-    let sent = view.messages.iter().rposition(|m| m.author == actor.user.id).ok_or_else(not_recorded)?;
-    super::workflow::communications(patient, &view, &staff).into_iter().nth(sent).ok_or_else(not_recorded)
-}
-
 /// A `CarePlan/<id>` reference of this patient's, as the course it names.
-fn course_ref(reference: Option<&str>, patient: PatientId, element: &str) -> Result<CourseId, FhirError> {
+pub(super) fn course_ref(reference: Option<&str>, patient: PatientId, element: &str) -> Result<CourseId, FhirError> {
     let bad = || FhirError::invalid(format!("{element} must name one of Sammen's CarePlans: CarePlan/<id>."));
     let id = reference.and_then(|r| r.strip_prefix("CarePlan/")).ok_or_else(bad)?;
     let (p, c) = split_id(id).ok_or_else(bad)?;

@@ -74,18 +74,21 @@ pub async fn create_referral(s: &Sammen, actor: &Actor, v: &Value) -> Result<Val
     Ok(super::workflow::service_request(&view, made, referral, s.now()))
 }
 
-/// Whom the referral is to: one performer, a professional (`Practitioner/<id>`) or a
-/// role at an organisation (`Organization/<id>` with the role's name as `display`).
+/// Whom the referral is to: one performer, a professional or a role at an organisation.
 async fn performer(s: &Sammen, v: &Value) -> Result<Owner, FhirError> {
-    let one = match v["performer"].as_array().map(Vec::as_slice) {
-        Some([one]) => one,
-        _ => {
-            return Err(business("ServiceRequest.performer must name one receiver: a Practitioner or an Organization."))
-        }
-    };
+    match v["performer"].as_array().map(Vec::as_slice) {
+        Some([one]) => owner_named(s, one, "ServiceRequest.performer").await,
+        _ => Err(business("ServiceRequest.performer must name one receiver: a Practitioner or an Organization.")),
+    }
+}
+
+/// A professional (`Practitioner/<id>`, at the organisation they work for) or a role at
+/// an organisation (`Organization/<id>` with the role's name as `display`): whom a
+/// referral or a message is to.
+pub(super) async fn owner_named(s: &Sammen, one: &Value, element: &str) -> Result<Owner, FhirError> {
     let reference = one["reference"].as_str().unwrap_or("");
     if let Some(id) = reference.strip_prefix("Practitioner/") {
-        let unknown = || business("ServiceRequest.performer names no professional Sammen knows.");
+        let unknown = || business(format!("{element} names no professional Sammen knows."));
         let user = UserId::parse(id).map_err(|_| unknown())?;
         let staff = s.listing().await?.1;
         let u = staff.iter().find(|u| u.id == user).ok_or_else(unknown)?;
@@ -93,15 +96,14 @@ async fn performer(s: &Sammen, v: &Value) -> Result<Owner, FhirError> {
         return Ok(Owner::Professional { user, org });
     }
     if let Some(id) = reference.strip_prefix("Organization/") {
-        let org =
-            OrgId::parse(id).map_err(|_| business("ServiceRequest.performer names no organisation Sammen knows."))?;
+        let org = OrgId::parse(id).map_err(|_| business(format!("{element} names no organisation Sammen knows.")))?;
         let role = one["display"].as_str().map(str::trim).filter(|t| !t.is_empty());
         let role = role.ok_or_else(|| {
-            business("A referral to an organisation is to a role there: give its name in performer.display.")
+            business(format!("{element}: to an organisation is to a role there; name it in display."))
         })?;
         return Ok(Owner::Role { org, role: role.to_string() });
     }
-    Err(business("ServiceRequest.performer must be Practitioner/<id> or Organization/<id>."))
+    Err(business(format!("{element} must be Practitioner/<id> or Organization/<id>.")))
 }
 
 /// The referral's parts from the notes Sammen writes ("Question: ...", "Findings: ...",

@@ -23,6 +23,7 @@ mod capability;
 mod clinical;
 mod create;
 mod create_care;
+mod create_message;
 mod elements;
 mod history;
 pub mod resources;
