@@ -86,7 +86,7 @@ pub async fn bundle(
     let mut b = json!({ "resourceType": "Bundle", "type": response_type });
     // FHIR JSON has no empty arrays: an empty Bundle has no `entry`.
     if !entry.is_empty() {
-        b["entry"] = json!(entry);
+        b["entry"] = Value::from(entry);
     }
     Ok(fhir_json(StatusCode::OK, &b))
 }

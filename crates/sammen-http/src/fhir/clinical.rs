@@ -179,7 +179,7 @@ pub fn encounter(c: &CourseView, period: &Period<'_>) -> Option<Value> {
         .map(|e| json!({ "status": "onleave", "period": { "start": date(e.on) } }))
         .collect();
     if !leaves.is_empty() {
-        r["statusHistory"] = json!(leaves);
+        r["statusHistory"] = Value::from(leaves);
     }
     Some(r)
 }
@@ -218,7 +218,7 @@ pub fn questionnaire_response(c: &CourseView, m: &Measurement, staff: &[User]) -
         "author": author_ref(m.meta.by, p, staff),
     });
     if !items.is_empty() {
-        r["item"] = json!(items);
+        r["item"] = Value::from(items);
     }
     r
 }

@@ -161,17 +161,19 @@ pub async fn history(
             if let Some(at) = r["meta"]["lastUpdated"].as_str() {
                 response["lastModified"] = json!(at);
             }
-            json!({
+            let mut e = json!({
                 "fullUrl": format!("{base}/{t}/{id}"),
-                "resource": r,
                 "request": { "method": if created { "POST" } else { "PUT" }, "url": if created { t.clone() } else { format!("{t}/{id}") } },
-                "response": response,
-            })
+            });
+            // Moved in: `json!` would copy them through serde.
+            e["response"] = response;
+            e["resource"] = r;
+            e
         })
         .collect();
     let self_link = format!("{base}/{kind_name}/{id}/_history");
-    Ok(fhir_json(
-        StatusCode::OK,
-        &json!({ "resourceType": "Bundle", "type": "history", "link": [{ "relation": "self", "url": self_link }], "entry": entries }),
-    ))
+    let mut b =
+        json!({ "resourceType": "Bundle", "type": "history", "link": [{ "relation": "self", "url": self_link }] });
+    b["entry"] = Value::from(entries);
+    Ok(fhir_json(StatusCode::OK, &b))
 }

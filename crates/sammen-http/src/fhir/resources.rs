@@ -191,10 +191,10 @@ fn availability_note(routes: &[&ContactRoute]) -> Option<String> {
 fn with_routes(mut r: Value, routes: &[&ContactRoute]) -> Value {
     let (telecom, times) = (telecom(routes), available_times(routes));
     if !telecom.is_empty() {
-        r["telecom"] = json!(telecom);
+        r["telecom"] = Value::from(telecom);
     }
     if !times.is_empty() {
-        r["availableTime"] = json!(times);
+        r["availableTime"] = Value::from(times);
     }
     if let Some(note) = availability_note(routes) {
         r["availabilityExceptions"] = json!(note);
@@ -296,12 +296,12 @@ pub fn care_plan(c: &CourseView) -> Value {
         .map(|e| json!({ "reference": format!("Condition/{}", compound_id(p, &e.id)) }))
         .collect();
     if !conditions.is_empty() {
-        r["addresses"] = json!(conditions);
+        r["addresses"] = Value::from(conditions);
     }
     let goals: Vec<Value> =
         course.care.goals.iter().map(|g| json!({ "reference": format!("Goal/{}", compound_id(p, &g.id)) })).collect();
     if !goals.is_empty() {
-        r["goal"] = json!(goals);
+        r["goal"] = Value::from(goals);
     }
     let activities: Vec<Value> = course
         .care
@@ -310,7 +310,7 @@ pub fn care_plan(c: &CourseView) -> Value {
         .map(|s| json!({ "reference": { "reference": format!("Task/{}", compound_id(p, &s.id)) } }))
         .collect();
     if !activities.is_empty() {
-        r["activity"] = json!(activities);
+        r["activity"] = Value::from(activities);
     }
     if !c.withheld.is_empty() {
         let n: usize = c.withheld.iter().map(|w| w.items).sum();
@@ -391,14 +391,16 @@ pub fn observation(c: &CourseView, m: &Measurement, staff: &[User]) -> Value {
     let mut r = json!({
         "resourceType": "Observation",
         "id": compound_id(p, &m.id),
-        "meta": meta(m.meta.at, c),
-        "basedOn": [care_plan_ref(p, c.course.id)],
         "status": "final",
         "category": [{ "coding": [{ "system": OBSERVATION_CATEGORY, "code": "survey" }] }],
-        "subject": patient_ref(p),
         "effectiveDateTime": date(m.on),
-        "performer": [author_ref(m.meta.by, p, staff)],
     });
+    // The parts that are already `Value`s are moved in (`json!` would copy them through
+    // serde): a search maps every one of a patient's observations.
+    r["meta"] = meta(m.meta.at, c);
+    r["basedOn"] = Value::from(vec![care_plan_ref(p, c.course.id)]);
+    r["subject"] = patient_ref(p);
+    r["performer"] = Value::from(vec![author_ref(m.meta.by, p, staff)]);
     match m.pain {
         Some(pain) => {
             r["code"] = json!({ "coding": [{ "system": LOINC, "code": PAIN_CODE,
@@ -413,7 +415,7 @@ pub fn observation(c: &CourseView, m: &Measurement, staff: &[User]) -> Value {
     let components: Vec<Value> =
         m.activities.iter().map(|a| json!({ "code": { "text": a.activity }, "valueInteger": a.score })).collect();
     if !components.is_empty() {
-        r["component"] = json!(components);
+        r["component"] = Value::from(components);
     }
     r
 }
@@ -448,7 +450,7 @@ pub fn care_team(c: &CourseView) -> Value {
         "subject": patient_ref(p),
     });
     if !participants.is_empty() {
-        r["participant"] = json!(participants);
+        r["participant"] = Value::from(participants);
     }
     r
 }
@@ -548,7 +550,7 @@ pub fn consent(patient: PatientId, version: u64, v: &ConsentView) -> Value {
         "data": [{ "meaning": "related", "reference": care_plan_ref(patient, c.course) }],
     });
     if !categories.is_empty() {
-        provision["code"] = json!(categories);
+        provision["code"] = Value::from(categories);
     }
     json!({
         "resourceType": "Consent",

@@ -461,7 +461,10 @@ fn bundle(base: &str, path: &str, paging: Paging<'_>, entries: Vec<Value>, inclu
     }
     let entry = |r: Value, mode: &str| {
         let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
-        json!({ "fullUrl": url, "resource": r, "search": { "mode": mode } })
+        let mut e = json!({ "fullUrl": url, "search": { "mode": mode } });
+        // Moved in: `json!` would copy the resource through serde.
+        e["resource"] = r;
+        e
     };
     let entry: Vec<Value> = entries
         .into_iter()
@@ -472,11 +475,11 @@ fn bundle(base: &str, path: &str, paging: Paging<'_>, entries: Vec<Value>, inclu
         "resourceType": "Bundle",
         "type": "searchset",
         "timestamp": map::instant(time::OffsetDateTime::now_utc()),
-        "link": links,
     });
+    b["link"] = Value::from(links);
     // FHIR JSON has no empty arrays: no matches, no `entry`.
     if !entry.is_empty() {
-        b["entry"] = json!(entry);
+        b["entry"] = Value::from(entry);
     }
     b
 }
@@ -625,14 +628,15 @@ async fn walk(
             }
         }
         let room = q.count - page.len();
-        let take: Vec<Value> = found.iter().skip(skip).take(room).cloned().collect();
+        let matched = found.len();
+        let take: Vec<Value> = found.into_iter().skip(skip).take(room).collect();
         let taken = take.len();
         if let (true, true, Some(rec)) = (q.include_patient, taken > 0, &rec) {
             included.push(patient_resource(rec));
         }
         page.extend(take);
         if page.len() == q.count {
-            let next = if skip + taken < found.len() { (i, skip + taken) } else { (i + 1, 0) };
+            let next = if skip + taken < matched { (i, skip + taken) } else { (i + 1, 0) };
             return Ok((page, included, (next.0 < patients.len()).then_some(next)));
         }
         i += 1;
@@ -672,10 +676,10 @@ pub async fn everything(
     }
     let s = &state.sammen;
     let rec = record(s, &actor, patient, "*").await?;
-    let all = resources_of(&rec, "*", &lookup(s, "*").await?);
+    let mut all = resources_of(&rec, "*", &lookup(s, "*").await?);
     let end = (from + count).min(all.len());
-    let page = all.get(from.min(end)..end).map(<[Value]>::to_vec).unwrap_or_default();
     let next = (end < all.len()).then_some((0, end));
+    let page: Vec<Value> = all.drain(from.min(end)..end).collect();
     let base = base_url(&headers);
     let path = format!("Patient/{patient}/$everything");
     let none = Vec::new();

@@ -125,7 +125,7 @@ pub fn service_request(c: &CourseView, h: &Handover, referral: &Referral, now: O
         "performer": [owner_ref(&h.to)],
     });
     if !notes.is_empty() {
-        r["note"] = json!(notes);
+        r["note"] = Value::from(notes);
     }
     // The step handed over, as its Task; a referral without one hands over the course.
     if let HandoverSubject::Step { step } = h.subject {
@@ -197,10 +197,10 @@ pub fn communications(patient: PatientId, t: &ThreadView, staff: &[User]) -> Vec
             r["topic"] = json!({ "text": t.subject });
         }
         if !recipients.is_empty() {
-            r["recipient"] = json!(recipients);
+            r["recipient"] = Value::from(recipients.clone());
         }
         if !payload.is_empty() {
-            r["payload"] = json!(payload);
+            r["payload"] = Value::from(payload);
         }
         if let Some(prev) = &previous {
             r["inResponseTo"] = json!([{ "reference": format!("Communication/{prev}") }]);
@@ -213,7 +213,7 @@ pub fn communications(patient: PatientId, t: &ThreadView, staff: &[User]) -> Vec
             notes.push(json!({ "text": "A later message in this thread corrects this one." }));
         }
         if !notes.is_empty() {
-            r["note"] = json!(notes);
+            r["note"] = Value::from(notes);
         }
         previous = Some(id);
         out.push(r);
