@@ -561,6 +561,12 @@ impl Backend for SqliteBackend {
         ""
     }
 
+    /// One write transaction at a time, each commit waiting for the disk: appends that
+    /// queue for the write lock share a commit.
+    fn groups_appends(&self) -> bool {
+        true
+    }
+
     async fn schema_version(&self) -> StoreResult<i64> {
         let mut r = self.reader().await?;
         let rows = r.fetch("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", vec![]).await?;

@@ -53,7 +53,8 @@ macro_rules! conformance_tests {
             last_looks_follow_the_audit_trail,
             patients_and_care_teams_come_in_batches,
             contact_routes_are_replaced_per_holder,
-            a_unit_of_work_lands_whole_or_not_at_all
+            a_unit_of_work_lands_whole_or_not_at_all,
+            appends_that_wait_together_land_or_fail_alone
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
@@ -1056,4 +1057,66 @@ pub async fn a_unit_of_work_lands_whole_or_not_at_all(store: Arc<dyn Store>) {
     assert!(unit.commit().await.is_err());
     assert_eq!(store.patient(other).await.unwrap(), None);
     assert_eq!(store.course(patient, course.id).await.unwrap().unwrap().version, latest.version);
+}
+
+/// Appends that queue while another write holds the store (on SQLite they then share one
+/// transaction and one commit): each lands or is refused on its own, and one refused
+/// after it had written part of itself leaves nothing behind.
+pub async fn appends_that_wait_together_land_or_fail_alone(store: Arc<dyn Store>) {
+    let ids = Arc::new(ids());
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let other = OrgId::from_random_bytes(ids.random_bytes());
+    let (a, course_a) = patient_with_course(&*store, &ids, o, "0101811234").await;
+    let (b, course_b) = patient_with_course(&*store, &ids, o, "0202811234").await;
+    let (c, course_c) = patient_with_course(&*store, &ids, o, "0303811234").await;
+    // B's append writes a thread, then finds its course moved on.
+    let (thread, thread_write) = thread_write(&ids, &course_b, o, other, "group-1");
+    let join = CourseChange::JoinCareTeam { member: TeamMember::Organisation { org: other }, role: "team".into() };
+    let joined = decide::change_course(&ctx(&ids, o), &course_b, &join, &ChangeFacts::default()).unwrap();
+    let mut next_b = course_b.clone();
+    joined.iter().for_each(|e| next_b.apply(e));
+    let stale = Append {
+        patient: b,
+        writes: vec![
+            thread_write,
+            StreamWrite {
+                stream: Stream::Course(course_b.id),
+                expected_version: course_b.version - 1,
+                events: joined,
+                snapshot: Snapshot::Course(Box::new(next_b)),
+                work: Vec::new(),
+                followers: Vec::new(),
+            },
+        ],
+        notices: Vec::new(),
+        attachments: Vec::new(),
+    };
+
+    // A unit of work holds the store while the three queue behind it.
+    let unit = store.unit_of_work().await.unwrap();
+    let spawn_change = |course: CourseState, n: usize| {
+        let (store, ids) = (store.clone(), ids.clone());
+        tokio::spawn(async move { change(&*store, &ids, o, &course, &note(n)).await })
+    };
+    let first = spawn_change(course_a.clone(), 1);
+    let refused = {
+        let store = store.clone();
+        tokio::spawn(async move { store.append(stale).await })
+    };
+    let last = spawn_change(course_c.clone(), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    unit.commit().await.unwrap();
+
+    let first = first.await.unwrap().expect("A's change lands");
+    let last = last.await.unwrap().expect("C's change lands");
+    let refused = refused.await.unwrap();
+    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+    assert_eq!(store.course(a, course_a.id).await.unwrap().unwrap(), first);
+    assert_eq!(store.course(c, course_c.id).await.unwrap().unwrap(), last);
+    assert_eq!(store.thread(b, thread.id).await.unwrap(), None, "nothing of B's append is left");
+    assert_eq!(store.course(b, course_b.id).await.unwrap().unwrap(), course_b);
+    for (p, events) in [(a, 4), (b, 3), (c, 4)] {
+        let all = store.events(p, EventFilter::default()).await.unwrap();
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=events).collect::<Vec<u64>>(), "{p}");
+    }
 }

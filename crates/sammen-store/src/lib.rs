@@ -22,6 +22,7 @@ use sammen_domain::projection::{CourseState, CourseStatus, PatientState, Project
 use sammen_domain::vocab::LegalDomain;
 use sammen_domain::worklist::WorkItem;
 
+mod append_group;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod rows;
@@ -48,7 +49,7 @@ impl fmt::Display for Engine {
     }
 }
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     /// Someone else wrote to the stream after the caller read it.
     #[error("version conflict: expected {expected}, found {actual}")]

@@ -132,6 +132,13 @@ pub trait Backend: Send + Sync + 'static {
     fn in_unit(&self) -> bool {
         false
     }
+    /// True where write transactions run one at a time anyway (SQLite): appends that
+    /// arrive together then share one transaction and one commit (see
+    /// [`crate::append_group`]). Elsewhere each append has a transaction of its own,
+    /// and they run side by side (PostgreSQL's row locks keep them apart).
+    fn groups_appends(&self) -> bool {
+        false
+    }
 }
 
 /// Reads one typed column value; lenient with nulls (a null of any type is `None`).

@@ -21,6 +21,7 @@ use sammen_domain::messaging::ThreadState;
 use sammen_domain::projection::{CourseState, PatientState, Projections};
 use sammen_domain::worklist::{Assignee, WorkItem};
 
+use crate::append_group::AppendGroup;
 use crate::args;
 use crate::rows::{self, *};
 use crate::sql::{
@@ -38,11 +39,12 @@ const CHUNK: usize = 400;
 /// The store on one engine.
 pub struct SqlStore<B: Backend> {
     backend: B,
+    appends: AppendGroup,
 }
 
 impl<B: Backend> SqlStore<B> {
     pub fn new(backend: B) -> Self {
-        SqlStore { backend }
+        SqlStore { backend, appends: AppendGroup::default() }
     }
 
     pub fn backend(&self) -> &B {
@@ -338,7 +340,7 @@ async fn insert_notices(tx: &mut dyn Sql, notices: &[Notice]) -> StoreResult<()>
 }
 
 /// Writes one append inside an open transaction. See [`Store::append`].
-async fn write_append(tx: &mut dyn Sql, a: &Append) -> StoreResult<()> {
+pub(crate) async fn write_append(tx: &mut dyn Sql, a: &Append) -> StoreResult<()> {
     let patient = a.patient.to_string();
     for w in &a.writes {
         write_snapshot(tx, &patient, w).await?;
@@ -643,6 +645,9 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn append(&self, append: Append) -> StoreResult<()> {
+        if self.backend.groups_appends() {
+            return self.appends.append(&self.backend, append).await;
+        }
         let mut tx = self.backend.writer().await?;
         write_append(&mut *tx, &append).await?;
         tx.commit().await.map_err(Into::into)
