@@ -100,15 +100,13 @@ impl Sammen {
     /// Resolves a bearer token to an actor. Expired, revoked, unknown and disabled all
     /// look the same to the caller, and each refusal is audited.
     pub async fn authenticate_token(&self, secret: &str) -> AppResult<Actor> {
-        let token = self.store.token_by_hash(&token_hash(secret)).await?;
-        let user = match &token {
-            Some(t) if t.is_valid_at(self.now()) => self.store.user(t.user).await?.filter(|u| !u.disabled),
-            _ => None,
-        };
-        match user {
-            Some(user) => self.actor_for(user, Purpose::Treatment).await,
-            None => {
-                let who = token.map(|t| format!("user/{}", t.user)).unwrap_or_else(|| "anonymous".into());
+        let held = self.store.token_holder(&token_hash(secret)).await?;
+        match held {
+            Some((t, user)) if t.is_valid_at(self.now()) && !user.disabled => {
+                self.actor_for(user, Purpose::Treatment).await
+            }
+            _ => {
+                let who = held.map(|(t, _)| format!("user/{}", t.user)).unwrap_or_else(|| "anonymous".into());
                 self.audit.record(self.sign_in_draft(who, None, "token", AuditOutcome::Denied)).await?;
                 Err(AppError::Unauthenticated)
             }
@@ -117,8 +115,13 @@ impl Sammen {
 
     /// The actor for a known user.
     pub async fn actor_for(&self, user: User, purpose: Purpose) -> AppResult<Actor> {
+        // An organisation never changes once added, so the cached directory's copy is
+        // the stored one; one added by another process since is read from the store.
         let org = match user.org() {
-            Some(id) => self.store.organisation(id).await?,
+            Some(id) => match self.directory().await?.orgs.iter().find(|o| o.id == id) {
+                Some(o) => Some(o.clone()),
+                None => self.store.organisation(id).await?,
+            },
             None => None,
         };
         let purpose = match user.kind {

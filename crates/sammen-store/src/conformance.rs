@@ -286,12 +286,12 @@ pub async fn tokens_are_found_by_hash_and_revoked(store: Arc<dyn Store>) {
         revoked_at: None,
     };
     store.add_token(&token).await.unwrap();
-    assert_eq!(store.token_by_hash(&token.hash).await.unwrap(), Some(token.clone()));
-    assert_eq!(store.token_by_hash("cd").await.unwrap(), None);
+    assert_eq!(store.token_holder(&token.hash).await.unwrap(), Some((token.clone(), u.clone())));
+    assert_eq!(store.token_holder("cd").await.unwrap(), None);
     assert!(store.revoke_token("tok1", NOW).await.unwrap());
     assert!(!store.revoke_token("tok1", NOW).await.unwrap(), "second revoke is a no-op");
     assert!(!store.revoke_token("nope", NOW).await.unwrap());
-    let stored = store.token_by_hash(&token.hash).await.unwrap().unwrap();
+    let (stored, _) = store.token_holder(&token.hash).await.unwrap().unwrap();
     assert_eq!(stored.revoked_at, Some(NOW));
     assert!(!stored.is_valid_at(NOW));
     assert_eq!(store.tokens().await.unwrap().len(), 1);

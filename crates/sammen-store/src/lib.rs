@@ -249,7 +249,9 @@ pub trait Store: Send + Sync + 'static {
 
     // Bearer tokens.
     async fn add_token(&self, token: &ApiToken) -> StoreResult<()>;
-    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>>;
+    /// The token with this hash and the user it was issued to, in one look-up: every
+    /// request with a bearer token asks this first.
+    async fn token_holder(&self, hash: &str) -> StoreResult<Option<(ApiToken, User)>>;
     async fn tokens(&self) -> StoreResult<Vec<ApiToken>>;
     /// Marks a token revoked; false if no such token or it was revoked already.
     async fn revoke_token(&self, id: &str, at: OffsetDateTime) -> StoreResult<bool>;

@@ -620,10 +620,21 @@ impl<B: Backend> Store for SqlStore<B> {
         tx.commit().await.map_err(Into::into)
     }
 
-    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>> {
-        let q = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1");
-        let row: Option<TokenRow> = fetch_optional(&mut *self.read().await?, &q, args![hash]).await?;
-        row.map(decode_token).transpose()
+    async fn token_holder(&self, hash: &str) -> StoreResult<Option<(ApiToken, User)>> {
+        static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let of = |table: &str, columns: &str| {
+                columns.split(", ").map(|c| format!("{table}.{c}")).collect::<Vec<_>>().join(", ")
+            };
+            format!(
+                "SELECT {}, {} FROM api_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = $1",
+                of("t", TOKEN_COLUMNS),
+                of("u", USER_COLUMNS)
+            )
+        });
+        let rows = self.read().await?.fetch(&QUERY, args![hash]).await?;
+        let Some(mut token) = rows.into_iter().next() else { return Ok(None) };
+        let user = token.split_off(TOKEN_COLUMNS.split(", ").count());
+        Ok(Some((decode_token(TokenRow::from_row(token)?)?, decode_user(UserRow::from_row(user)?)?)))
     }
 
     async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
