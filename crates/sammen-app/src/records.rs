@@ -207,10 +207,22 @@ impl Sammen {
     }
 
     pub async fn patient(&self, actor: &Actor, id: PatientId) -> AppResult<PatientView> {
+        self.patient_with(actor, id, true).await
+    }
+
+    /// As [`Sammen::patient`], without the list of their courses (`courses` is left
+    /// empty and not read): for a reader that shows only who the patient is, such as a
+    /// FHIR Patient resource.
+    pub async fn patient_alone(&self, actor: &Actor, id: PatientId) -> AppResult<PatientView> {
+        self.patient_with(actor, id, false).await
+    }
+
+    async fn patient_with(&self, actor: &Actor, id: PatientId, courses: bool) -> AppResult<PatientView> {
         let object = format!("patient/{id}");
         let (p, granted, teams) =
             self.authorized_patient_and_teams(actor, id, Access::ReadPatient, AuditAction::Read, &object).await?;
-        let (summaries, _) = self.readable_courses(actor, &p, &granted, Some(&teams)).await?;
+        let summaries =
+            if courses { self.readable_courses(actor, &p, &granted, Some(&teams)).await?.0 } else { Vec::new() };
         self.audit(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted).await?;
         Ok(patient_view(p, summaries, &granted))
     }

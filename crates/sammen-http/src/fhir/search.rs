@@ -127,7 +127,7 @@ pub async fn read(
             // The patient alone: their courses are not part of the resource, so they
             // are neither read nor audited as read.
             let patient = PatientId::parse(&id).map_err(|_| not_found())?;
-            Some(map::patient(&s.patient(&actor, patient).await?))
+            Some(map::patient(&s.patient_alone(&actor, patient).await?))
         }
         "AuditEvent" | "Consent" => {
             let (patient, _) = split_id(&id).ok_or_else(not_found)?;
