@@ -63,6 +63,12 @@ impl Sammen {
         Ok(dir)
     }
 
+    /// The cached directory itself, shared rather than copied: for naming, on every
+    /// resource of a search, who wrote something.
+    pub async fn shared_directory(&self) -> AppResult<Arc<Directory>> {
+        self.directory().await
+    }
+
     pub(crate) async fn directory_changed(&self) {
         *self.directory.write().await = None;
     }

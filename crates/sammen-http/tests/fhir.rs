@@ -214,6 +214,17 @@ async fn an_observation_is_created_through_the_domain(w: World) {
     assert_eq!(entries(&found).len(), 2);
     let (_, none) = w.get(&format!("/fhir/Observation?patient={patient}&date=lt2026-03-01"), &w.gp).await;
     assert!(entries(&none).is_empty());
+    // Who measured stays named after they leave: not the patient, and not nobody.
+    use sammen_domain::vocab::{Profession, Sector};
+    let (leaver, org) = w.professional("leaver", Sector::PrivatePractice, Profession::Physiotherapist).await;
+    w.join(&patient, &course, &org).await;
+    let (s, o) = fhir_post(&w, "/fhir/Observation", &leaver, &pain(&patient, json!(2)), "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    w.app.set_user_disabled("leaver", true).await.unwrap();
+    let (_, read) = w.get(&format!("/fhir/Observation/{}", o["id"].as_str().unwrap()), &w.gp).await;
+    assert_eq!(read["performer"], o["performer"], "{read}");
+    assert!(read["performer"][0]["reference"].as_str().unwrap().starts_with("Practitioner/"), "{read}");
+    assert_eq!(read["performer"][0]["display"], "leaver");
 }
 
 async fn bad_observations_are_refused_and_nothing_is_stored(w: World) {

@@ -7,9 +7,9 @@
 
 use serde_json::{json, Value};
 
+use sammen_app::directory::Directory;
 use sammen_app::CourseView;
 use sammen_domain::care::{Episode, EpisodeKind, Measurement};
-use sammen_domain::directory::User;
 use sammen_domain::projection::{Entry, EntryStatus};
 use sammen_domain::vocab::DataCategory;
 
@@ -186,7 +186,7 @@ pub fn encounter(c: &CourseView, period: &Period<'_>) -> Option<Value> {
 
 /// The patient's answers as they gave them: pain now (0-10) and each activity they
 /// named with its score (0 = cannot, 10 = as before).
-pub fn questionnaire_response(c: &CourseView, m: &Measurement, staff: &[User]) -> Value {
+pub fn questionnaire_response(c: &CourseView, m: &Measurement, staff: &Directory) -> Value {
     let p = c.course.patient;
     let mut items = Vec::new();
     if let Some(pain) = m.pain {
@@ -224,7 +224,7 @@ pub fn questionnaire_response(c: &CourseView, m: &Measurement, staff: &[User]) -
 }
 
 /// The clinical resources of one type (`*`: all) that one course maps to.
-pub fn course_clinical(c: &CourseView, kind: &str, staff: &[User]) -> Vec<Value> {
+pub fn course_clinical(c: &CourseView, kind: &str, staff: &Directory) -> Vec<Value> {
     let mut out = Vec::new();
     if matches!(kind, "Condition" | "*") {
         out.extend(diagnoses(c).map(|e| condition(c, e)));

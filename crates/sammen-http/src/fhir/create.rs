@@ -272,7 +272,7 @@ async fn create_goal(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, Fhir
         c.course.care.goals.iter().map(|g| g.id).collect()
     })
     .await?;
-    let staff = s.listing().await?.1;
+    let staff = s.shared_directory().await?;
     let made = view.course.care.goals.iter().find(|g| !before.contains(&g.id)).ok_or_else(not_recorded)?;
     Ok(map::goal(&view, made, &staff))
 }
@@ -332,7 +332,7 @@ async fn create_progress(s: &Sammen, actor: &Actor, obs: ObservationIn, kind: &s
         c.course.care.measurements.iter().map(|m| m.id).collect()
     })
     .await?;
-    let staff = s.listing().await?.1;
+    let staff = s.shared_directory().await?;
     let made = view.course.care.measurements.iter().find(|m| !before.contains(&m.id)).ok_or_else(not_recorded)?;
     Ok(match kind {
         "QuestionnaireResponse" => super::clinical::questionnaire_response(&view, made, &staff),

@@ -61,7 +61,7 @@ fn text_of(v: &Value) -> Result<String, FhirError> {
 
 /// The thread's message as the sender now sees it: the last one they wrote.
 async fn sent(s: &Sammen, actor: &Actor, patient: PatientId, view: &ThreadView) -> Result<Value, FhirError> {
-    let staff = s.listing().await?.1;
+    let staff = s.shared_directory().await?;
     let sent = view.messages.iter().rposition(|m| m.author == actor.user.id).ok_or_else(not_recorded)?;
     // One Communication per message, in order.
     super::workflow::communications(patient, view, &staff).into_iter().nth(sent).ok_or_else(not_recorded)

@@ -60,7 +60,7 @@ async fn versions(
     }
     let (patient, _) = split_id(id).ok_or_else(not_found)?;
     let course = course_of(s, actor, patient, k.name, id).await?;
-    let look = lookup(s, k.name).await?;
+    let look = lookup(s).await?;
     let mut out: Vec<Value> = Vec::new();
     for view in s.course_versions(actor, patient, course).await? {
         let Some(r) = course_resources(&view, k.name, &look).into_iter().find(|r| r["id"] == id) else { continue };
@@ -107,7 +107,7 @@ async fn course_of(
         return CourseId::parse(&part).map_err(|_| not_found());
     }
     let (_, courses) = s.read_record(actor, patient).await?;
-    let look = lookup(s, kind).await?;
+    let look = lookup(s).await?;
     let holds = |c: &&sammen_app::CourseView| course_resources(c, kind, &look).iter().any(|r| r["id"] == id);
     courses.iter().find(holds).map(|c| c.course.id).ok_or_else(not_found)
 }

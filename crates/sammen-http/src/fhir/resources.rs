@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
+use sammen_app::directory::Directory;
 use sammen_app::records::{CourseView, PatientView};
 use sammen_app::sharing::{AccessLogEntry, ConsentState, ConsentView};
 use sammen_domain::audit::{AuditAction, AuditOutcome};
@@ -83,9 +84,10 @@ pub fn meta(at: OffsetDateTime, c: &CourseView) -> Value {
     json!({ "versionId": c.course.version.to_string(), "lastUpdated": instant(at) })
 }
 
-/// Who recorded or owns something: a professional, else the patient themself.
-pub fn author_ref(by: UserId, patient: PatientId, staff: &[User]) -> Value {
-    match staff.iter().find(|u| u.id == by) {
+/// Who recorded or owns something: a professional (one who has left since too: they
+/// still wrote it), else the patient themself.
+pub fn author_ref(by: UserId, patient: PatientId, staff: &Directory) -> Value {
+    match staff.user(by).filter(|u| u.org().is_some()) {
         Some(u) => json!({ "reference": format!("Practitioner/{}", u.id), "display": u.name }),
         None => patient_ref(patient),
     }
@@ -319,7 +321,7 @@ pub fn care_plan(c: &CourseView) -> Value {
     r
 }
 
-pub fn goal(c: &CourseView, g: &Goal, staff: &[User]) -> Value {
+pub fn goal(c: &CourseView, g: &Goal, staff: &Directory) -> Value {
     let p = c.course.patient;
     let lifecycle = match g.status {
         GoalStatus::Proposed => "proposed",
@@ -386,7 +388,7 @@ pub fn task(c: &CourseView, s: &Step) -> Value {
     r
 }
 
-pub fn observation(c: &CourseView, m: &Measurement, staff: &[User]) -> Value {
+pub fn observation(c: &CourseView, m: &Measurement, staff: &Directory) -> Value {
     let p = c.course.patient;
     let mut r = json!({
         "resourceType": "Observation",

@@ -7,6 +7,8 @@
 //! patient outside the caller's reach is never read: a search cannot tell whether
 //! such a patient exists, or how many resources they have.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -15,10 +17,10 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
+use sammen_app::directory::Directory;
 use sammen_app::messages::ThreadView;
 use sammen_app::{Actor, AppError, CourseView, PatientView, Sammen};
 use sammen_domain::cpr::Cpr;
-use sammen_domain::directory::User;
 use sammen_domain::ids::PatientId;
 use sammen_domain::projection::CourseStatus;
 
@@ -54,14 +56,12 @@ pub async fn record(s: &Sammen, actor: &Actor, patient: PatientId, kind: &str) -
 /// What mapping needs besides the record: who the professionals are (to name who wrote
 /// something) and the time (an unanswered handover past its day has expired).
 pub struct Lookup {
-    pub staff: Vec<User>,
+    pub staff: Arc<Directory>,
     pub now: OffsetDateTime,
 }
 
-pub async fn lookup(s: &Sammen, kind: &str) -> Result<Lookup, FhirError> {
-    let named = matches!(kind, "Goal" | "Observation" | "QuestionnaireResponse" | "Communication" | "*");
-    let staff = if named { s.listing().await?.1 } else { Vec::new() };
-    Ok(Lookup { staff, now: s.now() })
+pub async fn lookup(s: &Sammen) -> Result<Lookup, FhirError> {
+    Ok(Lookup { staff: s.shared_directory().await?, now: s.now() })
 }
 
 /// The patient of a record as a Patient resource.
@@ -136,7 +136,7 @@ pub async fn read(
         _ => {
             let (patient, _) = split_id(&id).ok_or_else(not_found)?;
             let rec = record(s, &actor, patient, k.name).await?;
-            let look = lookup(s, k.name).await?;
+            let look = lookup(s).await?;
             resources_of(&rec, k.name, &look).into_iter().find(|r| r["id"] == id.as_str())
         }
     };
@@ -599,7 +599,7 @@ async fn walk(
     let mut included = Vec::new();
     let (mut i, mut skip) = q.cursor;
     // Who the professionals are and the time, once for the whole search.
-    let look = lookup(s, kind).await?;
+    let look = lookup(s).await?;
     while i < patients.len() {
         let read = if matches!(kind, "AuditEvent" | "Consent") {
             own_use_case(s, actor, patients[i], kind).await.map(|found| (found, None))
@@ -676,7 +676,7 @@ pub async fn everything(
     }
     let s = &state.sammen;
     let rec = record(s, &actor, patient, "*").await?;
-    let mut all = resources_of(&rec, "*", &lookup(s, "*").await?);
+    let mut all = resources_of(&rec, "*", &lookup(s).await?);
     let end = (from + count).min(all.len());
     let next = (end < all.len()).then_some((0, end));
     let page: Vec<Value> = all.drain(from.min(end)..end).collect();

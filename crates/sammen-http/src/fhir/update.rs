@@ -55,7 +55,7 @@ pub async fn update(
     let (patient, item_hex) = split_id(&id).ok_or_else(not_found)?;
     let item = ItemId::parse(&item_hex).map_err(|_| not_found())?;
     let rec = record(s, &actor, patient, k.name).await?;
-    let look = lookup(s, k.name).await?;
+    let look = lookup(s).await?;
     let (course, current) = rec
         .courses
         .iter()

@@ -9,10 +9,10 @@
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use sammen_app::directory::Directory;
 use sammen_app::messages::ThreadView;
 use sammen_app::CourseView;
 use sammen_domain::care::{Handover, HandoverState, HandoverSubject, Referral};
-use sammen_domain::directory::User;
 use sammen_domain::ids::PatientId;
 use sammen_domain::messaging::ThreadKind;
 
@@ -157,7 +157,7 @@ pub fn handovers(c: &CourseView, kind: &str, now: OffsetDateTime) -> Vec<Value> 
 
 /// Each message of a thread the reader may see, as a Communication: a reply is "in
 /// response to" the message before it.
-pub fn communications(patient: PatientId, t: &ThreadView, staff: &[User]) -> Vec<Value> {
+pub fn communications(patient: PatientId, t: &ThreadView, staff: &Directory) -> Vec<Value> {
     let mut category = json!({
         "coding": [{ "system": SAMMEN_SYSTEM, "code": format!("thread-{}", word(&t.category)) }],
     });
