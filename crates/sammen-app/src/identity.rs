@@ -118,7 +118,7 @@ impl Sammen {
         // An organisation never changes once added, so the cached directory's copy is
         // the stored one; one added by another process since is read from the store.
         let org = match user.org() {
-            Some(id) => match self.directory().await?.orgs.iter().find(|o| o.id == id) {
+            Some(id) => match self.directory().await?.org(id) {
                 Some(o) => Some(o.clone()),
                 None => self.store.organisation(id).await?,
             },

@@ -90,8 +90,8 @@ pub(super) async fn owner_named(s: &Sammen, one: &Value, element: &str) -> Resul
     if let Some(id) = reference.strip_prefix("Practitioner/") {
         let unknown = || business(format!("{element} names no professional Sammen knows."));
         let user = UserId::parse(id).map_err(|_| unknown())?;
-        let staff = s.listing().await?.1;
-        let u = staff.iter().find(|u| u.id == user).ok_or_else(unknown)?;
+        let dir = s.shared_directory().await?;
+        let u = dir.user(user).filter(|u| !u.disabled).ok_or_else(unknown)?;
         let org = u.org().ok_or_else(unknown)?;
         return Ok(Owner::Professional { user, org });
     }
@@ -99,7 +99,7 @@ pub(super) async fn owner_named(s: &Sammen, one: &Value, element: &str) -> Resul
         let org = OrgId::parse(id).map_err(|_| business(format!("{element} names no organisation Sammen knows.")))?;
         let role = one["display"].as_str().map(str::trim).filter(|t| !t.is_empty());
         let role = role.ok_or_else(|| {
-            business(format!("{element}: to an organisation is to a role there; name it in display."))
+            business(format!("{element} names an organisation: give the name of the role there in display."))
         })?;
         return Ok(Owner::Role { org, role: role.to_string() });
     }

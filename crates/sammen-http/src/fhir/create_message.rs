@@ -44,7 +44,7 @@ pub async fn create_communication(s: &Sammen, actor: &Actor, v: &Value) -> Resul
 
 /// The message's text: its `contentString`s, one paragraph each.
 fn text_of(v: &Value) -> Result<String, FhirError> {
-    let payload = v["payload"].as_array().cloned().unwrap_or_default();
+    let payload = v["payload"].as_array().map(Vec::as_slice).unwrap_or_default();
     if payload.iter().any(|p| p.get("contentString").is_none()) {
         return Err(business(
             "A message through FHIR carries text (payload.contentString); attachments are sent through Sammen's \
