@@ -1,7 +1,9 @@
 //! The gate every use case passes: load the facts, ask [`policy::decide`], audit a
 //! denial, and hand back what the reader may see.
 
-use sammen_domain::audit::{AuditAction, AuditOutcome};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome};
 use sammen_domain::event::{NewEvent, Stream, TeamMember};
 use sammen_domain::ids::{CourseId, PatientId, UserId};
 use sammen_domain::policy::{self, Access, Decision, Facts, Filter, Reader, Relation};
@@ -19,6 +21,13 @@ use crate::{Actor, AppError, AppResult, Sammen};
 pub(crate) struct Scope<'a> {
     pub course: Option<CourseId>,
     pub team: &'a [TeamMember],
+}
+
+/// A write's audit entry, made before the write so that it can be committed with it.
+pub(crate) struct WriteEntry {
+    draft: AuditDraft,
+    /// Set once the entry is durable, committed with the write.
+    landed: AtomicBool,
 }
 
 /// A permit: the reader's relation, what they may see, and the purpose to audit.
@@ -68,12 +77,51 @@ impl Sammen {
         object: String,
         result: AppResult<T>,
     ) -> AppResult<T> {
-        let outcome = match &result {
+        let entry = self.write_entry(actor, action, purpose, patient, object);
+        self.finish_write(entry, result).await
+    }
+
+    /// The audit entry of a write about to be made, to go with it: see
+    /// [`Sammen::commit_with`] and [`Sammen::finish_write`].
+    pub(crate) fn write_entry(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        purpose: Purpose,
+        patient: PatientId,
+        object: String,
+    ) -> WriteEntry {
+        let draft = self.draft(actor, action, purpose, Some(patient), object, AuditOutcome::Permitted);
+        WriteEntry { draft, landed: AtomicBool::new(false) }
+    }
+
+    /// Commits an append with the write's audit entry in the same transaction, so the
+    /// writer waits for one durable commit instead of two, and a write never lands
+    /// without its entry. In a unit of work the entry waits for the unit instead, with
+    /// the unit's others (see [`crate::unit`]), so a unit that rolls back still records
+    /// what was tried.
+    pub(crate) async fn commit_with(&self, mut append: Append, entry: &WriteEntry) -> AppResult<()> {
+        if self.audit.is_deferred() {
+            return self.commit(append).await;
+        }
+        append.audit.push(entry.draft.clone());
+        self.commit(append).await?;
+        entry.landed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Audits the outcome of a write begun with [`Sammen::write_entry`] and passes its
+    /// result on. An entry that landed with the write is not written again; any other
+    /// outcome (refused, a conflict, or a success that wrote nothing) is recorded now.
+    pub(crate) async fn finish_write<T>(&self, entry: WriteEntry, result: AppResult<T>) -> AppResult<T> {
+        let mut draft = entry.draft;
+        draft.outcome = match &result {
+            Ok(_) if entry.landed.load(Ordering::Acquire) => return result,
             Ok(_) => AuditOutcome::Permitted,
             Err(AppError::Domain(DomainError::Conflict { .. })) => AuditOutcome::Conflict,
             Err(_) => AuditOutcome::Refused,
         };
-        self.audit(actor, action, purpose, Some(patient), object, outcome).await?;
+        self.audit.record(draft).await?;
         result
     }
 

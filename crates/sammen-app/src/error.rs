@@ -28,6 +28,10 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("{0} is already registered.")]
     Duplicate(String),
+    /// A write that names no course goes to the patient's one open course; the patient
+    /// has `open` (other than one) that the caller may see.
+    #[error("{}", course_not_named(*open))]
+    CourseNotNamed { open: usize },
     /// Something failed inside Sammen. The detail goes to the log, never to the caller.
     #[error("Something went wrong inside Sammen. Nothing was changed. Try again; if it keeps happening, give the request id to support.")]
     Internal(String),
@@ -44,8 +48,16 @@ impl AppError {
             AppError::Forbidden => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Duplicate(_) => "duplicate",
+            AppError::CourseNotNamed { .. } => "course_not_named",
             AppError::Internal(_) => "internal",
         }
+    }
+}
+
+fn course_not_named(open: usize) -> String {
+    match open {
+        0 => "The patient has no open course to add this to.".into(),
+        n => format!("The patient has {n} open courses: name the one to add this to."),
     }
 }
 

@@ -510,7 +510,8 @@ impl Sammen {
             thread.recipients.iter().flat_map(|r| owner_users(&dir, &r.to)).filter(|u| *u != actor.user.id).collect();
         let object = format!("course/{}/thread/{}", c.id, thread.id);
         let notices = notices_for(&event, p.id, "message", object, users);
-        let append = Append { patient: p.id, writes, notices, attachments: blobs(thread.id, &facts) };
+        let append =
+            Append { patient: p.id, writes, notices, attachments: blobs(thread.id, &facts), audit: Vec::new() };
         match self.commit(append).await {
             // The same client message id raced in from a second submission.
             Err(AppError::Duplicate(_)) => Err(AppError::Duplicate("A message with this client message id".into())),
@@ -595,7 +596,8 @@ impl Sammen {
             participants.iter().flat_map(|(o, _)| owner_users(&dir, o)).filter(|u| *u != actor.user.id).collect();
         let object = format!("course/{}/thread/{}", c.id, t.id);
         let notices = notices_for(&event, p.id, "message", object, users);
-        self.commit(Append { patient: p.id, writes, notices, attachments: blobs(t.id, &facts) }).await?;
+        self.commit(Append { patient: p.id, writes, notices, attachments: blobs(t.id, &facts), audit: Vec::new() })
+            .await?;
         Ok(next)
     }
 

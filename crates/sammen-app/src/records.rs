@@ -88,6 +88,18 @@ pub struct RecordView {
     pub threads: Vec<crate::messages::ThreadView>,
 }
 
+/// A change made to a course: the course before it (as stored, for finding what the
+/// change added), after it as the writer may see it, and the events it made.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub before: CourseState,
+    pub view: CourseView,
+    pub events: Vec<NewEvent>,
+}
+
+/// How many times an addition is tried again when other writes land first.
+const ADD_ATTEMPTS: usize = 4;
+
 /// Events of a course as this reader may see them.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryView {
@@ -117,8 +129,9 @@ impl Sammen {
             work: Vec::new(),
             followers: Vec::new(),
         };
-        let result = self.commit(Append::one(id, write)).await;
-        self.audited(actor, AuditAction::Create, actor.purpose, id, format!("patient/{id}"), result).await?;
+        let entry = self.write_entry(actor, AuditAction::Create, actor.purpose, id, format!("patient/{id}"));
+        let result = self.commit_with(Append::one(id, write), &entry).await;
+        self.finish_write(entry, result).await?;
         self.patient(actor, id).await
     }
 
@@ -357,10 +370,13 @@ impl Sammen {
             projections.apply(patient, e);
         }
         let course = projections.courses.remove(&course_id).expect("an opened course");
-        let result =
-            async { self.commit(Append::one(patient, self.course_write(0, events, &course).await?)).await }.await;
-        self.audited(actor, AuditAction::Create, granted.purpose, patient, format!("course/{course_id}"), result)
-            .await?;
+        let entry =
+            self.write_entry(actor, AuditAction::Create, granted.purpose, patient, format!("course/{course_id}"));
+        let result = async {
+            self.commit_with(Append::one(patient, self.course_write(0, events, &course).await?), &entry).await
+        }
+        .await;
+        self.finish_write(entry, result).await?;
         Ok(course_view(&course, &granted))
     }
 
@@ -373,10 +389,70 @@ impl Sammen {
         expected_version: u64,
         change: &CourseChange,
     ) -> AppResult<(CourseView, Vec<NewEvent>)> {
+        let changed = self.apply_change(actor, patient, course, Some(expected_version), change).await?;
+        Ok((changed.view, changed.events))
+    }
+
+    /// Adds to a course at whatever version it is at now: for an addition that does not
+    /// build on what its writer last read (a measurement, a goal, a diagnosis sent by
+    /// another system), so a write that lands first only means trying again. `course`
+    /// names the course; without it, the addition goes to the patient's one open course
+    /// that the actor may see, and otherwise is refused with how many there are.
+    ///
+    /// Finding that course is not audited apart: it is asked of the policy course by
+    /// course, and the write that follows is audited naming the course. When no write
+    /// can follow, the look is audited as refused.
+    pub async fn add_to_course(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        course: Option<CourseId>,
+        change: &CourseChange,
+    ) -> AppResult<Changed> {
+        let course = match course {
+            Some(c) => c,
+            None => self.only_open_course(actor, patient).await?,
+        };
+        let mut attempt = 0;
+        loop {
+            match self.apply_change(actor, patient, course, None, change).await {
+                Err(AppError::Domain(DomainError::Conflict { .. })) if attempt < ADD_ATTEMPTS => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    /// The patient's one open course the actor may see, from the course list and the
+    /// care teams (not the courses' whole states).
+    async fn only_open_course(&self, actor: &Actor, patient: PatientId) -> AppResult<CourseId> {
+        let object = format!("patient/{patient}/courses");
+        let (p, granted, teams) =
+            self.authorized_patient_and_teams(actor, patient, Access::ReadPatient, AuditAction::Query, &object).await?;
+        let (listed, _) = self.readable_courses(actor, &p, &granted, Some(&teams)).await?;
+        let open: Vec<CourseId> = listed.iter().filter(|c| c.status == CourseStatus::Open).map(|c| c.id).collect();
+        if let [one] = open.as_slice() {
+            return Ok(*one);
+        }
+        self.audit(actor, AuditAction::Query, granted.purpose, Some(patient), object, AuditOutcome::Refused).await?;
+        Err(AppError::CourseNotNamed { open: open.len() })
+    }
+
+    /// One change to a course: at `expected_version` if given, else at the version it
+    /// is at. The write's audit entry is committed with it.
+    async fn apply_change(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        course: CourseId,
+        expected_version: Option<u64>,
+        change: &CourseChange,
+    ) -> AppResult<Changed> {
         // The patient writes their own story, goals and progress; the rest is the team's.
         let access = if change.is_the_patients_own() { Access::ContributeOwn } else { Access::WriteCourse };
         let (_, current, granted) = self.authorized_course(actor, patient, course, access, AuditAction::Update).await?;
+        let entry = self.write_entry(actor, AuditAction::Update, granted.purpose, patient, format!("course/{course}"));
         let result = async {
+            let expected_version = expected_version.unwrap_or(current.version);
             check_version(expected_version, current.version)?;
             let mut facts = ChangeFacts::default();
             match change {
@@ -439,13 +515,12 @@ impl Sammen {
             }
             let notices = self.care_notices(&current, &next, &events).await?;
             let write = self.course_write(expected_version, events.clone(), &next).await?;
-            self.commit(Append::one(patient, write).with_notices(notices)).await?;
+            self.commit_with(Append::one(patient, write).with_notices(notices), &entry).await?;
             Ok((next, events))
         }
         .await;
-        let object = format!("course/{course}");
-        let (next, events) = self.audited(actor, AuditAction::Update, granted.purpose, patient, object, result).await?;
-        Ok((course_view(&next, &granted), events))
+        let (next, events) = self.finish_write(entry, result).await?;
+        Ok(Changed { view: course_view(&next, &granted), before: current, events })
     }
 
     /// Who a change to the care plan must tell, written with it: the receiver of a

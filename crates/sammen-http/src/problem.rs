@@ -79,6 +79,7 @@ impl From<AppError> for Problem {
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Duplicate(_) => StatusCode::CONFLICT,
+            AppError::CourseNotNamed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let internal = match &e {

@@ -15,6 +15,7 @@ on_both_engines!(
     errors_are_operation_outcomes,
     reads_and_searches_show_only_what_the_caller_may_see,
     an_observation_is_created_through_the_domain,
+    an_observation_without_a_care_plan_goes_to_the_one_open_course,
     bad_observations_are_refused_and_nothing_is_stored,
     searches_page_with_next_links,
     everything_about_a_patient,
@@ -225,6 +226,59 @@ async fn an_observation_is_created_through_the_domain(w: World) {
     assert_eq!(read["performer"], o["performer"], "{read}");
     assert!(read["performer"][0]["reference"].as_str().unwrap().starts_with("Practitioner/"), "{read}");
     assert_eq!(read["performer"][0]["display"], "leaver");
+}
+
+/// An Observation that names no CarePlan goes to the patient's one open course, and the
+/// trail shows the write alone; with no open course, or two, it is refused, and the look
+/// is on the trail as refused.
+async fn an_observation_without_a_care_plan_goes_to_the_one_open_course(w: World) {
+    let (s, p) = w.post("/api/patients", &w.gp, json!({"cpr": "120479-1437", "name": "Jens Madsen"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let patient = p["id"].as_str().unwrap().to_string();
+    let trail = |w: &World| {
+        let store = w.app.store().clone();
+        let id = patient.parse().unwrap();
+        async move {
+            let entries = store.audit_for_patient(id, 100).await.unwrap();
+            entries
+                .into_iter()
+                .map(|e| (e.draft.action.as_str(), e.draft.outcome.as_str(), e.draft.object))
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = trail(&w).await.len();
+    let (s, o) = fhir_post(&w, "/fhir/Observation", &w.gp, &pain(&patient, json!(4)), "application/fhir+json").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    assert!(o.to_string().contains("no open course"), "{o}");
+    let object = format!("patient/{patient}/courses");
+    let t = trail(&w).await;
+    assert_eq!(t[..t.len() - before], [("query", "refused", object.clone())]);
+
+    let open = |title: &'static str| {
+        let (w, patient) = (&w, &patient);
+        async move {
+            let body = json!({"title": title, "reason": "Smerter", "started_on": "2026-02-20"});
+            let (s, c) = w.post(&format!("/api/patients/{patient}/courses"), &w.gp, body).await;
+            assert_eq!(s, StatusCode::CREATED, "{c}");
+            c["id"].as_str().unwrap().to_string()
+        }
+    };
+    let course = open("Lændesmerter").await;
+    let before = trail(&w).await.len();
+    let (s, o) = fhir_post(&w, "/fhir/Observation", &w.gp, &pain(&patient, json!(5)), "application/fhir+json").await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    let care_plan = format!("CarePlan/{}{}", patient.replace('-', ""), course.replace('-', ""));
+    assert_eq!(o["basedOn"][0]["reference"], care_plan, "{o}");
+    let written = [("update", "permitted", format!("course/{course}"))];
+    let t = trail(&w).await;
+    assert_eq!(t[..t.len() - before], written, "one entry: the write's");
+
+    open("Nakkesmerter").await;
+    let (s, o) = fhir_post(&w, "/fhir/Observation", &w.gp, &pain(&patient, json!(6)), "application/fhir+json").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    assert!(o.to_string().contains("more than one open course") && o.to_string().contains("basedOn"), "{o}");
+    assert_eq!(trail(&w).await[0], ("query", "refused", object));
+    assert_eq!(w.app.verify_audit().await.unwrap(), Ok(w.audit_count().await));
 }
 
 async fn bad_observations_are_refused_and_nothing_is_stored(w: World) {

@@ -45,7 +45,7 @@ impl AppendGroup {
         match backend.writer().await {
             Ok(tx) => {
                 let group = std::mem::take(&mut *self.queued());
-                tokio::spawn(write_group(tx, group, turn));
+                tokio::spawn(write_group(tx, backend.lock_rows(), group, turn));
             }
             Err(e) => {
                 // Nothing of the queue can be written now; none of it may land later.
@@ -75,7 +75,7 @@ enum Failed {
     Broken(StoreError),
 }
 
-async fn write_group(mut tx: Box<dyn SqlTx>, group: Vec<Queued>, turn: OwnedMutexGuard<()>) {
+async fn write_group(mut tx: Box<dyn SqlTx>, lock_rows: &'static str, group: Vec<Queued>, turn: OwnedMutexGuard<()>) {
     let alone = group.len() == 1;
     let mut written = Vec::with_capacity(group.len());
     let mut broken: Option<StoreError> = None;
@@ -84,7 +84,7 @@ async fn write_group(mut tx: Box<dyn SqlTx>, group: Vec<Queued>, turn: OwnedMute
             let _ = q.done.send(Err(e.clone()));
             continue;
         }
-        match write_one(&mut *tx, &q.append, alone).await {
+        match write_one(&mut *tx, lock_rows, &q.append, alone).await {
             Ok(()) => written.push(q.done),
             Err(Failed::Refused(e)) => {
                 let _ = q.done.send(Err(e));
@@ -107,14 +107,14 @@ async fn write_group(mut tx: Box<dyn SqlTx>, group: Vec<Queued>, turn: OwnedMute
     drop(turn);
 }
 
-async fn write_one(tx: &mut dyn Sql, append: &Append, alone: bool) -> Result<(), Failed> {
+async fn write_one(tx: &mut dyn Sql, lock_rows: &str, append: &Append, alone: bool) -> Result<(), Failed> {
     if alone {
         // A refusal rolls back the whole transaction, which holds only this append.
-        return write_append(tx, append).await.map_err(Failed::Refused);
+        return write_append(tx, lock_rows, append).await.map_err(Failed::Refused);
     }
     let broken = |e: crate::sql::SqlError| Failed::Broken(e.into());
     tx.execute("SAVEPOINT append", Vec::new()).await.map_err(broken)?;
-    match write_append(tx, append).await {
+    match write_append(tx, lock_rows, append).await {
         Ok(()) => tx.execute("RELEASE append", Vec::new()).await.map(drop).map_err(broken),
         Err(refused) => {
             tx.execute("ROLLBACK TO append", Vec::new()).await.map_err(broken)?;

@@ -192,19 +192,18 @@ async fn change(
         next.apply(e);
     }
     let event = events.into_iter().next().expect("one event");
-    store
-        .append(Append::one(
-            course.patient,
-            StreamWrite {
-                stream: event.stream,
-                expected_version: course.version,
-                events: vec![event],
-                snapshot: Snapshot::Course(Box::new(next.clone())),
-                work: Vec::new(),
-                followers: Vec::new(),
-            },
-        ))
-        .await?;
+    let write = StreamWrite {
+        stream: event.stream,
+        expected_version: course.version,
+        events: vec![event],
+        snapshot: Snapshot::Course(Box::new(next.clone())),
+        work: Vec::new(),
+        followers: Vec::new(),
+    };
+    // As Sammen writes a change: with the writer's audit entry.
+    let append =
+        Append { audit: vec![draft(next.version, Some(course.patient))], ..Append::one(course.patient, write) };
+    store.append(append).await?;
     Ok(next)
 }
 
@@ -760,10 +759,12 @@ pub async fn a_write_to_two_streams_is_all_or_nothing(store: Arc<dyn Store>) {
         writes: vec![thread_write.clone(), course_write(course.version - 1)],
         notices: Vec::new(),
         attachments: vec![file.clone()],
+        audit: vec![draft(1, Some(patient))],
     };
     assert!(matches!(store.append(stale).await, Err(StoreError::Conflict { .. })));
     assert_eq!(store.thread(patient, thread.id).await.unwrap(), None);
     assert!(store.attachment(patient, file.id).await.unwrap().is_none());
+    assert!(store.audit_for_patient(patient, 10).await.unwrap().is_empty(), "nor its audit entry");
     assert_eq!(store.events(patient, EventFilter::default()).await.unwrap().len(), 3);
     let anyone = UserId::from_random_bytes(ids.random_bytes());
     assert!(store.work_for(anyone, Some(other), date!(2026 - 03 - 01), 10).await.unwrap().lines.is_empty());
@@ -773,8 +774,16 @@ pub async fn a_write_to_two_streams_is_all_or_nothing(store: Arc<dyn Store>) {
         writes: vec![thread_write, course_write(course.version)],
         notices: Vec::new(),
         attachments: vec![file.clone()],
+        audit: vec![draft(2, Some(patient))],
     };
     store.append(fresh).await.unwrap();
+    let trail = store.audit_for_patient(patient, 10).await.unwrap();
+    assert_eq!(
+        trail.iter().map(|e| &e.draft).collect::<Vec<_>>(),
+        [&draft(2, Some(patient))],
+        "the entry lands with it"
+    );
+    assert_eq!(store.audit_head().await.unwrap().seq, trail[0].seq);
     assert_eq!(store.thread(patient, thread.id).await.unwrap(), Some(thread.clone()));
     assert_eq!(store.care_team(patient).await.unwrap().len(), 2);
     assert_eq!(
@@ -1090,6 +1099,7 @@ pub async fn appends_that_wait_together_land_or_fail_alone(store: Arc<dyn Store>
         ],
         notices: Vec::new(),
         attachments: Vec::new(),
+        audit: vec![draft(1, Some(b))],
     };
 
     // A unit of work holds the store while the three queue behind it.
@@ -1114,6 +1124,18 @@ pub async fn appends_that_wait_together_land_or_fail_alone(store: Arc<dyn Store>
     assert_eq!(store.course(a, course_a.id).await.unwrap().unwrap(), first);
     assert_eq!(store.course(c, course_c.id).await.unwrap().unwrap(), last);
     assert_eq!(store.thread(b, thread.id).await.unwrap(), None, "nothing of B's append is left");
+    assert!(store.audit_for_patient(b, 10).await.unwrap().is_empty(), "not even its audit entry");
+    // A's and C's entries landed with them, chained one after the other.
+    for (p, course) in [(a, &first), (c, &last)] {
+        let trail = store.audit_for_patient(p, 10).await.unwrap();
+        assert_eq!(trail.first().map(|e| &e.draft), Some(&draft(course.version, Some(p))), "{p}");
+    }
+    let head = store.audit_head().await.unwrap();
+    let mut verifier = ChainVerifier::default();
+    for e in store.audit_page(0, 1000).await.unwrap() {
+        verifier.check(&e).unwrap();
+    }
+    assert_eq!(verifier.finish(&head), Ok(head.seq));
     assert_eq!(store.course(b, course_b.id).await.unwrap().unwrap(), course_b);
     for (p, events) in [(a, 4), (b, 3), (c, 4)] {
         let all = store.events(p, EventFilter::default()).await.unwrap();

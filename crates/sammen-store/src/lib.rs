@@ -145,12 +145,16 @@ pub struct Append {
     /// Notices the events cause, written in the same transaction.
     pub notices: Vec<Notice>,
     pub attachments: Vec<Attachment>,
+    /// The write's own audit entries, chained onto the trail in the same transaction:
+    /// they land with the write or not at all, and the writer waits for one commit, not
+    /// two.
+    pub audit: Vec<AuditDraft>,
 }
 
 impl Append {
     /// A write to one stream.
     pub fn one(patient: PatientId, write: StreamWrite) -> Self {
-        Append { patient, writes: vec![write], notices: Vec::new(), attachments: Vec::new() }
+        Append { patient, writes: vec![write], notices: Vec::new(), attachments: Vec::new(), audit: Vec::new() }
     }
 
     pub fn with_notices(mut self, notices: Vec<Notice>) -> Self {

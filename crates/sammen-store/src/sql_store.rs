@@ -340,7 +340,7 @@ async fn insert_notices(tx: &mut dyn Sql, notices: &[Notice]) -> StoreResult<()>
 }
 
 /// Writes one append inside an open transaction. See [`Store::append`].
-pub(crate) async fn write_append(tx: &mut dyn Sql, a: &Append) -> StoreResult<()> {
+pub(crate) async fn write_append(tx: &mut dyn Sql, lock_rows: &str, a: &Append) -> StoreResult<()> {
     let patient = a.patient.to_string();
     for w in &a.writes {
         write_snapshot(tx, &patient, w).await?;
@@ -364,6 +364,7 @@ pub(crate) async fn write_append(tx: &mut dyn Sql, a: &Append) -> StoreResult<()
         .await
         .map_err(unique("an attachment with this id"))?;
     }
+    write_audit(tx, lock_rows, &a.audit).await?;
     Ok(())
 }
 
@@ -403,6 +404,45 @@ async fn write_projections(
         insert_thread(tx, &id, thread).await?;
     }
     insert_work(tx, work).await
+}
+
+/// Chains entries onto the audit trail in the caller's transaction: each entry's hash
+/// covers the one before, from the trail's head, which moves to the last of them.
+/// `lock_rows` locks the head for the transaction where the engine needs it.
+async fn write_audit(tx: &mut dyn Sql, lock_rows: &str, drafts: &[AuditDraft]) -> StoreResult<Vec<AuditEntry>> {
+    let Some(_) = drafts.last() else { return Ok(Vec::new()) };
+    let q = format!("SELECT seq, hash FROM audit.audit_head WHERE id = 1{lock_rows}");
+    let (seq, hash): (i64, String) =
+        fetch_optional(&mut *tx, &q, vec![]).await?.ok_or_else(|| rows::corrupt("the audit head is missing"))?;
+    let entries = chain_after(&AuditHead { seq: u64_of(seq), hash }, drafts);
+    for chunk in entries.chunks(CHUNK) {
+        let mut a = Vec::with_capacity(chunk.len() * 11);
+        for e in chunk {
+            a.extend(args![
+                i64_of(e.seq),
+                to_micros(e.draft.at),
+                e.draft.actor.as_str(),
+                e.draft.org.clone(),
+                e.draft.action.as_str(),
+                e.draft.purpose.as_str(),
+                e.draft.patient.map(|p| p.to_string()),
+                e.draft.object.as_str(),
+                e.draft.outcome.as_str(),
+                e.prev_hash.as_str(),
+                e.hash.as_str()
+            ]);
+        }
+        let q = format!("INSERT INTO audit.audit_log ({AUDIT_COLUMNS}) VALUES {}", values_list(chunk.len(), 11));
+        tx.execute(&q, a).await?;
+    }
+    let last = entries.last().expect("drafts is not empty");
+    tx.execute(
+        "UPDATE audit.audit_head SET seq = $1, hash = $2 WHERE id = 1",
+        args![i64_of(last.seq), last.hash.as_str()],
+    )
+    .await?;
+    record_looks(&mut *tx, &entries).await?;
+    Ok(entries)
 }
 
 /// Upserts each reader's last look at a course, from the audit entries of a commit.
@@ -660,7 +700,7 @@ impl<B: Backend> Store for SqlStore<B> {
             return self.appends.append(&self.backend, append).await;
         }
         let mut tx = self.backend.writer().await?;
-        write_append(&mut *tx, &append).await?;
+        write_append(&mut *tx, self.backend.lock_rows(), &append).await?;
         tx.commit().await.map_err(Into::into)
     }
 
@@ -892,37 +932,7 @@ impl<B: Backend> Store for SqlStore<B> {
             return Ok(Vec::new());
         }
         let mut tx = self.backend.writer().await?;
-        let q = format!("SELECT seq, hash FROM audit.audit_head WHERE id = 1{}", self.backend.lock_rows());
-        let (seq, hash): (i64, String) =
-            fetch_optional(&mut *tx, &q, vec![]).await?.ok_or_else(|| rows::corrupt("the audit head is missing"))?;
-        let entries = chain_after(&AuditHead { seq: u64_of(seq), hash }, drafts);
-        for chunk in entries.chunks(CHUNK) {
-            let mut a = Vec::with_capacity(chunk.len() * 11);
-            for e in chunk {
-                a.extend(args![
-                    i64_of(e.seq),
-                    to_micros(e.draft.at),
-                    e.draft.actor.as_str(),
-                    e.draft.org.clone(),
-                    e.draft.action.as_str(),
-                    e.draft.purpose.as_str(),
-                    e.draft.patient.map(|p| p.to_string()),
-                    e.draft.object.as_str(),
-                    e.draft.outcome.as_str(),
-                    e.prev_hash.as_str(),
-                    e.hash.as_str()
-                ]);
-            }
-            let q = format!("INSERT INTO audit.audit_log ({AUDIT_COLUMNS}) VALUES {}", values_list(chunk.len(), 11));
-            tx.execute(&q, a).await?;
-        }
-        let last = entries.last().expect("drafts is not empty");
-        tx.execute(
-            "UPDATE audit.audit_head SET seq = $1, hash = $2 WHERE id = 1",
-            args![i64_of(last.seq), last.hash.as_str()],
-        )
-        .await?;
-        record_looks(&mut *tx, &entries).await?;
+        let entries = write_audit(&mut *tx, self.backend.lock_rows(), drafts).await?;
         tx.commit().await?;
         Ok(entries)
     }

@@ -33,11 +33,11 @@ use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{CourseChange, OpenCourse};
 use sammen_domain::event::EntryType;
 use sammen_domain::ids::{CourseId, ItemId, PatientId};
+use sammen_domain::projection::CourseState;
 use sammen_domain::vocab::DataCategory;
-use sammen_domain::DomainError;
 
 use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
-use super::search::{open_courses, record, Record};
+use super::search::{open_courses, Record};
 use super::{base_url, elements, fhir_json, kind, resource_body, Caller, FhirError};
 use super::{create_care, create_message};
 use crate::AppState;
@@ -106,11 +106,7 @@ pub(super) fn course_for<'a>(
     how_to_name: &str,
 ) -> Result<&'a CourseView, FhirError> {
     match named {
-        Some(c) => rec
-            .courses
-            .iter()
-            .find(|v| v.course.id == c)
-            .ok_or_else(|| business("The CarePlan named is not a course of this patient that you may write to.")),
+        Some(c) => rec.courses.iter().find(|v| v.course.id == c).ok_or_else(not_writable),
         None => match open_courses(rec).as_slice() {
             [one] => Ok(*one),
             [] => Err(business("The patient has no open course to record this on.")),
@@ -156,7 +152,7 @@ async fn create_condition(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value,
         occurred_on: on,
     };
     let (before, view) = add_to_course(s, actor, patient, named, "the course extension", &change, |c| {
-        c.course.entries.iter().map(|e| e.id).collect()
+        c.entries.iter().map(|e| e.id).collect()
     })
     .await?;
     let made = view.course.entries.iter().find(|e| !before.contains(&e.id)).ok_or_else(not_recorded)?;
@@ -269,7 +265,7 @@ async fn create_goal(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, Fhir
     let named = course_extension(v, patient)?;
     let change = CourseChange::SetGoal { goal_kind, text: text.to_string() };
     let (before, view) = add_to_course(s, actor, patient, named, "the course extension", &change, |c| {
-        c.course.care.goals.iter().map(|g| g.id).collect()
+        c.care.goals.iter().map(|g| g.id).collect()
     })
     .await?;
     let staff = s.shared_directory().await?;
@@ -298,6 +294,9 @@ fn goal_kind(v: &Value) -> Result<Option<GoalKind>, FhirError> {
 /// patient's only open one. A create names no version, so when another writer got in
 /// first the change is decided again on the new version (it only adds; nothing the
 /// other wrote is overwritten). Returns the ids `items` saw before, and the course after.
+/// Adds to a course through the domain (see [`Sammen::add_to_course`]): the course
+/// named, else the patient's only open one. Returns the ids `items` lists before the
+/// change, to find what it made, and the course after it.
 pub(super) async fn add_to_course(
     s: &Sammen,
     actor: &Actor,
@@ -305,19 +304,21 @@ pub(super) async fn add_to_course(
     named: Option<CourseId>,
     how_to_name: &str,
     change: &CourseChange,
-    items: impl Fn(&CourseView) -> Vec<ItemId>,
+    items: impl Fn(&CourseState) -> Vec<ItemId>,
 ) -> Result<(Vec<ItemId>, CourseView), FhirError> {
-    let mut attempt = 0;
-    loop {
-        let rec = record(s, actor, patient, "CarePlan").await?;
-        let course = course_for(&rec, named, how_to_name)?;
-        let before = items(course);
-        match s.change_course(actor, patient, course.course.id, course.course.version, change).await {
-            Ok((view, _)) => return Ok((before, view)),
-            Err(AppError::Domain(DomainError::Conflict { .. })) if attempt < 4 => attempt += 1,
-            Err(e) => return Err(e.into()),
+    match s.add_to_course(actor, patient, named, change).await {
+        Ok(changed) => Ok((items(&changed.before), changed.view)),
+        Err(AppError::NotFound("course")) => Err(not_writable()),
+        Err(AppError::CourseNotNamed { open: 0 }) => Err(business("The patient has no open course to record this on.")),
+        Err(AppError::CourseNotNamed { .. }) => {
+            Err(business(format!("The patient has more than one open course: name one in {how_to_name}.")))
         }
+        Err(e) => Err(e.into()),
     }
+}
+
+fn not_writable() -> FhirError {
+    business("The CarePlan named is not a course of this patient that you may write to.")
 }
 
 pub(super) fn not_recorded() -> FhirError {
@@ -329,7 +330,7 @@ pub(super) fn not_recorded() -> FhirError {
 async fn create_progress(s: &Sammen, actor: &Actor, obs: ObservationIn, kind: &str) -> Result<Value, FhirError> {
     let change = CourseChange::RecordProgress { on: obs.on, pain: obs.pain, activities: obs.activities };
     let (before, view) = add_to_course(s, actor, obs.patient, obs.course, "basedOn (CarePlan/<id>)", &change, |c| {
-        c.course.care.measurements.iter().map(|m| m.id).collect()
+        c.care.measurements.iter().map(|m| m.id).collect()
     })
     .await?;
     let staff = s.shared_directory().await?;
