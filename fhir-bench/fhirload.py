@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Synthetic FHIR data and its import, the same for any FHIR R4 server.
 
-    fhirload.py bundles --patients N --seed S --out DIR
+    fhirload.py bundles --patients N --seed S --out DIR [--observations 10]
         writes DIR/bundles.jsonl: one transaction Bundle per patient (a Patient with a
         DK Core CPR identifier, an active CarePlan, a proposed Goal and 10 pain
-        Observations, LOINC 72514-3, each naming the others by urn:uuid)
+        Observations, LOINC 72514-3, one a day, each naming the others by urn:uuid)
     fhirload.py import --base URL [--token T] --bundles FILE --out DIR [--clients 4]
         POSTs each Bundle to the base, --clients at a time, and writes DIR/patients.txt
         and DIR/observations.txt (the ids the server gave) and DIR/import.json: bundles,
@@ -37,7 +37,7 @@ GIVEN = ["Anne", "Bo", "Carl", "Dorte", "Erik", "Freja", "Gustav", "Hanne", "Ida
 FAMILY = ["Hansen", "Jensen", "Nielsen", "Pedersen", "Andersen", "Christensen", "Larsen", "Sørensen"]
 
 
-def bundle(rng: random.Random, n: int) -> dict:
+def bundle(rng: random.Random, n: int, observations: int) -> dict:
     def urn() -> str:
         return f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}"
 
@@ -64,12 +64,13 @@ def bundle(rng: random.Random, n: int) -> dict:
         "description": {"text": "Gå 30 minutter uden pause"}, "subject": {"reference": p},
     }
     entries = [(p, patient), (c, plan), (urn(), goal)]
-    for day in range(10):
+    for day in range(observations):
         entries.append((urn(), {
             "resourceType": "Observation", "status": "final",
             "code": {"coding": [{"system": LOINC, "code": "72514-3"}]},
             "subject": {"reference": p}, "basedOn": [{"reference": c}],
-            "effectiveDateTime": f"2026-01-{6 + day:02d}", "valueInteger": rng.randrange(0, 11),
+            "effectiveDateTime": (datetime.date(2026, 1, 6) + datetime.timedelta(days=day)).isoformat(),
+            "valueInteger": rng.randrange(0, 11),
         }))
     return {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": f, "resource": r, "request": {"method": "POST", "url": r["resourceType"]}} for f, r in entries]}
@@ -107,7 +108,7 @@ def cmd_bundles(a) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "bundles.jsonl", "w", encoding="utf-8") as f:
         for n in range(a.patients):
-            f.write(json.dumps(bundle(rng, n), ensure_ascii=False) + "\n")
+            f.write(json.dumps(bundle(rng, n, a.observations), ensure_ascii=False) + "\n")
     print(f"wrote {a.patients} transaction Bundles to {out / 'bundles.jsonl'}")
     return 0
 
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--patients", type=int, required=True)
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--out", required=True)
+    b.add_argument("--observations", type=int, default=10)
     i = sub.add_parser("import")
     i.add_argument("--base", required=True)
     i.add_argument("--token")
