@@ -99,14 +99,20 @@ impl Sammen {
     /// writer waits for one durable commit instead of two, and a write never lands
     /// without its entry. In a unit of work the entry waits for the unit instead, with
     /// the unit's others (see [`crate::unit`]), so a unit that rolls back still records
-    /// what was tried.
+    /// what was tried. Where appends run side by side (PostgreSQL), the entry goes
+    /// through the audit writer after the write, as a read's does: in the append, the
+    /// trail's head would make every write wait for the one before
+    /// ([`sammen_store::Store::appends_carry_audit`]).
     pub(crate) async fn commit_with(&self, mut append: Append, entry: &WriteEntry) -> AppResult<()> {
-        if self.audit.is_deferred() {
+        if self.audit.is_deferred() || !self.store.appends_carry_audit() {
             return self.commit(append).await;
         }
-        append.audit.push(entry.draft.clone());
+        // Stamped now, after the change was decided: the entry is the writer's last look
+        // at the course, which must not come before the events it wrote.
+        append.audit.push(AuditDraft { at: self.now(), ..entry.draft.clone() });
         self.commit(append).await?;
         entry.landed.store(true, Ordering::Release);
+        self.audit.landed_with_append(1);
         Ok(())
     }
 
@@ -115,6 +121,7 @@ impl Sammen {
     /// outcome (refused, a conflict, or a success that wrote nothing) is recorded now.
     pub(crate) async fn finish_write<T>(&self, entry: WriteEntry, result: AppResult<T>) -> AppResult<T> {
         let mut draft = entry.draft;
+        draft.at = self.now();
         draft.outcome = match &result {
             Ok(_) if entry.landed.load(Ordering::Acquire) => return result,
             Ok(_) => AuditOutcome::Permitted,

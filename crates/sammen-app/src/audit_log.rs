@@ -15,6 +15,7 @@
 //! (`Store::index_audit`); a patient's entries it has not reached yet are read from the
 //! trail itself, so nothing is ever missing from what they see.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -48,6 +49,9 @@ struct Request {
 #[derive(Clone)]
 pub struct AuditLog {
     sink: Sink,
+    /// Entries committed with a write rather than by the writer (see
+    /// `Sammen::commit_with`), counted so the writer still wakes the indexer for them.
+    landed: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -67,13 +71,19 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
         let (wake, woken) = mpsc::channel(1);
         start_indexer(store.clone(), woken);
-        tokio::spawn(write_batches(store, rx, wake));
-        AuditLog { sink: Sink::Writer(tx) }
+        let landed = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_batches(store, rx, wake, landed.clone()));
+        AuditLog { sink: Sink::Writer(tx), landed }
     }
 
     /// An audit log that keeps its entries in `drafts` for a unit of work to write.
     pub(crate) fn deferred(drafts: Arc<std::sync::Mutex<Vec<AuditDraft>>>) -> AuditLog {
-        AuditLog { sink: Sink::Deferred(drafts) }
+        AuditLog { sink: Sink::Deferred(drafts), landed: Arc::default() }
+    }
+
+    /// Counts entries that a write committed with itself, for the indexer.
+    pub(crate) fn landed_with_append(&self, entries: u64) {
+        self.landed.fetch_add(entries, Ordering::Relaxed);
     }
 
     /// Whether entries wait for a unit of work to commit.
@@ -114,22 +124,28 @@ impl AuditLog {
 /// Commits everything that queued while the previous commit ran, as one transaction.
 /// A request is never split across commits. Every [`INDEX_BATCH`] entries, and when idle,
 /// it wakes the indexer.
-async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, indexer: mpsc::Sender<()>) {
+async fn write_batches(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Request>,
+    indexer: mpsc::Sender<()>,
+    landed: Arc<AtomicU64>,
+) {
     let mut batch: Vec<Request> = Vec::with_capacity(64);
     // Entries appended since the indexer was last woken.
     let mut unindexed: u64 = 0;
     loop {
-        let received = if unindexed == 0 {
-            rx.recv_many(&mut batch, MAX_BATCH).await
-        } else {
-            match tokio::time::timeout(INDEX_AFTER_IDLE, rx.recv_many(&mut batch, MAX_BATCH)).await {
-                Ok(n) => n,
-                Err(_) => {
+        // Writes commit entries of their own without passing here, so an idle writer still
+        // looks every INDEX_AFTER_IDLE.
+        let received = match tokio::time::timeout(INDEX_AFTER_IDLE, rx.recv_many(&mut batch, MAX_BATCH)).await {
+            Ok(n) => n,
+            Err(_) => {
+                unindexed += landed.swap(0, Ordering::Relaxed);
+                if unindexed > 0 {
                     // Full: the indexer is already due to run.
                     let _ = indexer.try_send(());
                     unindexed = 0;
-                    continue;
                 }
+                continue;
             }
         };
         if received == 0 {
@@ -152,6 +168,7 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Request>, i
                 }
             }
         }
+        unindexed += landed.swap(0, Ordering::Relaxed);
         if unindexed >= INDEX_BATCH {
             let _ = indexer.try_send(());
             unindexed = 0;

@@ -88,11 +88,11 @@ pub struct RecordView {
     pub threads: Vec<crate::messages::ThreadView>,
 }
 
-/// A change made to a course: the course before it (as stored, for finding what the
-/// change added), after it as the writer may see it, and the events it made.
+/// A change made to a course: the course before it and after it, as the writer may see
+/// them (the one before, to find what the change added), and the events it made.
 #[derive(Debug, Clone)]
 pub struct Changed {
-    pub before: CourseState,
+    pub before: CourseView,
     pub view: CourseView,
     pub events: Vec<NewEvent>,
 }
@@ -399,9 +399,9 @@ impl Sammen {
     /// names the course; without it, the addition goes to the patient's one open course
     /// that the actor may see, and otherwise is refused with how many there are.
     ///
-    /// Finding that course is not audited apart: it is asked of the policy course by
-    /// course, and the write that follows is audited naming the course. When no write
-    /// can follow, the look is audited as refused.
+    /// Finding that course is not audited apart: it is asked of the policy, and the write
+    /// that follows is audited naming the course. When no write can follow, the look is
+    /// audited as refused.
     pub async fn add_to_course(
         &self,
         actor: &Actor,
@@ -409,10 +409,7 @@ impl Sammen {
         course: Option<CourseId>,
         change: &CourseChange,
     ) -> AppResult<Changed> {
-        let course = match course {
-            Some(c) => c,
-            None => self.only_open_course(actor, patient).await?,
-        };
+        let course = self.course_to_add_to(actor, patient, course).await?;
         let mut attempt = 0;
         loop {
             match self.apply_change(actor, patient, course, None, change).await {
@@ -422,19 +419,37 @@ impl Sammen {
         }
     }
 
-    /// The patient's one open course the actor may see, from the course list and the
-    /// care teams (not the courses' whole states).
-    async fn only_open_course(&self, actor: &Actor, patient: PatientId) -> AppResult<CourseId> {
+    /// The course an addition goes to: the one named, if the actor may see it, else the
+    /// patient's one open course the actor may see; from the course list and the care
+    /// teams (not the courses' whole states). The patient is asked of the policy first, so
+    /// a stranger learns nothing of their courses, and a course the actor may not see
+    /// looks like one that does not exist.
+    async fn course_to_add_to(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        named: Option<CourseId>,
+    ) -> AppResult<CourseId> {
         let object = format!("patient/{patient}/courses");
         let (p, granted, teams) =
             self.authorized_patient_and_teams(actor, patient, Access::ReadPatient, AuditAction::Query, &object).await?;
         let (listed, _) = self.readable_courses(actor, &p, &granted, Some(&teams)).await?;
-        let open: Vec<CourseId> = listed.iter().filter(|c| c.status == CourseStatus::Open).map(|c| c.id).collect();
-        if let [one] = open.as_slice() {
-            return Ok(*one);
+        let found = match named {
+            Some(c) => listed.iter().any(|l| l.id == c).then_some(c).ok_or(AppError::NotFound("course")),
+            None => {
+                let open: Vec<CourseId> =
+                    listed.iter().filter(|c| c.status == CourseStatus::Open).map(|c| c.id).collect();
+                match open.as_slice() {
+                    [one] => Ok(*one),
+                    _ => Err(AppError::CourseNotNamed { open: open.len() }),
+                }
+            }
+        };
+        if found.is_err() {
+            self.audit(actor, AuditAction::Query, granted.purpose, Some(patient), object, AuditOutcome::Refused)
+                .await?;
         }
-        self.audit(actor, AuditAction::Query, granted.purpose, Some(patient), object, AuditOutcome::Refused).await?;
-        Err(AppError::CourseNotNamed { open: open.len() })
+        found
     }
 
     /// One change to a course: at `expected_version` if given, else at the version it
@@ -520,7 +535,7 @@ impl Sammen {
         }
         .await;
         let (next, events) = self.finish_write(entry, result).await?;
-        Ok(Changed { view: course_view(&next, &granted), before: current, events })
+        Ok(Changed { view: course_view(&next, &granted), before: course_view(&current, &granted), events })
     }
 
     /// Who a change to the care plan must tell, written with it: the receiver of a

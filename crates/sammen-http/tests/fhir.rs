@@ -279,6 +279,22 @@ async fn an_observation_without_a_care_plan_goes_to_the_one_open_course(w: World
     assert!(o.to_string().contains("more than one open course") && o.to_string().contains("basedOn"), "{o}");
     assert_eq!(trail(&w).await[0], ("query", "refused", object));
     assert_eq!(w.app.verify_audit().await.unwrap(), Ok(w.audit_count().await));
+
+    // Naming a CarePlan tells a stranger nothing: the same answer as for no such patient.
+    use sammen_domain::vocab::{Profession, Sector};
+    let (stranger, _) = w.professional("stranger", Sector::PrivatePractice, Profession::Physiotherapist).await;
+    let naming = |p: &str| {
+        let mut o = pain(p, json!(3));
+        o["basedOn"] = json!([{"reference": format!("CarePlan/{}{}", p.replace('-', ""), "0".repeat(32))}]);
+        o
+    };
+    let nobody = "00000000-0000-4000-8000-000000000000";
+    let (real, a) = fhir_post(&w, "/fhir/Observation", &stranger, &naming(&patient), "application/fhir+json").await;
+    let (none, b) = fhir_post(&w, "/fhir/Observation", &stranger, &naming(nobody), "application/fhir+json").await;
+    assert_eq!((real, a["issue"][0]["code"].clone()), (none, b["issue"][0]["code"].clone()), "{a} {b}");
+    // The GP, who may see the patient, hears that no such course is theirs to write to.
+    let (s, o) = fhir_post(&w, "/fhir/Observation", &w.gp, &naming(&patient), "application/fhir+json").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
 }
 
 async fn bad_observations_are_refused_and_nothing_is_stored(w: World) {

@@ -233,6 +233,11 @@ pub struct EventFilter {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn engine(&self) -> Engine;
+    /// Whether a write's audit entries should travel in its append ([`Append::audit`]).
+    /// True where writes take turns anyway (SQLite's one write lock, appends grouped into
+    /// one commit); false where appends run side by side (PostgreSQL), as the trail's
+    /// head, locked until commit, would make them take turns.
+    fn appends_carry_audit(&self) -> bool;
     /// The highest migration applied.
     async fn schema_version(&self) -> StoreResult<i64>;
     /// True when no organisation, user or patient exists yet.

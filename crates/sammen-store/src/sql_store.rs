@@ -545,6 +545,10 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend.engine()
     }
 
+    fn appends_carry_audit(&self) -> bool {
+        self.backend.groups_appends()
+    }
+
     async fn unit_of_work(&self) -> StoreResult<crate::UnitOfWork> {
         if self.backend.in_unit() {
             return Err(StoreError::Backend("units of work do not nest".into()));

@@ -33,7 +33,6 @@ use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{CourseChange, OpenCourse};
 use sammen_domain::event::EntryType;
 use sammen_domain::ids::{CourseId, ItemId, PatientId};
-use sammen_domain::projection::CourseState;
 use sammen_domain::vocab::DataCategory;
 
 use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
@@ -152,7 +151,7 @@ async fn create_condition(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value,
         occurred_on: on,
     };
     let (before, view) = add_to_course(s, actor, patient, named, "the course extension", &change, |c| {
-        c.entries.iter().map(|e| e.id).collect()
+        c.course.entries.iter().map(|e| e.id).collect()
     })
     .await?;
     let made = view.course.entries.iter().find(|e| !before.contains(&e.id)).ok_or_else(not_recorded)?;
@@ -265,7 +264,7 @@ async fn create_goal(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, Fhir
     let named = course_extension(v, patient)?;
     let change = CourseChange::SetGoal { goal_kind, text: text.to_string() };
     let (before, view) = add_to_course(s, actor, patient, named, "the course extension", &change, |c| {
-        c.care.goals.iter().map(|g| g.id).collect()
+        c.course.care.goals.iter().map(|g| g.id).collect()
     })
     .await?;
     let staff = s.shared_directory().await?;
@@ -290,10 +289,6 @@ fn goal_kind(v: &Value) -> Result<Option<GoalKind>, FhirError> {
     Ok(None)
 }
 
-/// Adds something to a course at its current version: the course named, else the
-/// patient's only open one. A create names no version, so when another writer got in
-/// first the change is decided again on the new version (it only adds; nothing the
-/// other wrote is overwritten). Returns the ids `items` saw before, and the course after.
 /// Adds to a course through the domain (see [`Sammen::add_to_course`]): the course
 /// named, else the patient's only open one. Returns the ids `items` lists before the
 /// change, to find what it made, and the course after it.
@@ -304,7 +299,7 @@ pub(super) async fn add_to_course(
     named: Option<CourseId>,
     how_to_name: &str,
     change: &CourseChange,
-    items: impl Fn(&CourseState) -> Vec<ItemId>,
+    items: impl Fn(&CourseView) -> Vec<ItemId>,
 ) -> Result<(Vec<ItemId>, CourseView), FhirError> {
     match s.add_to_course(actor, patient, named, change).await {
         Ok(changed) => Ok((items(&changed.before), changed.view)),
@@ -330,7 +325,7 @@ pub(super) fn not_recorded() -> FhirError {
 async fn create_progress(s: &Sammen, actor: &Actor, obs: ObservationIn, kind: &str) -> Result<Value, FhirError> {
     let change = CourseChange::RecordProgress { on: obs.on, pain: obs.pain, activities: obs.activities };
     let (before, view) = add_to_course(s, actor, obs.patient, obs.course, "basedOn (CarePlan/<id>)", &change, |c| {
-        c.care.measurements.iter().map(|m| m.id).collect()
+        c.course.care.measurements.iter().map(|m| m.id).collect()
     })
     .await?;
     let staff = s.shared_directory().await?;

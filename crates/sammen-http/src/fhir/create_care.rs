@@ -66,7 +66,7 @@ pub async fn create_referral(s: &Sammen, actor: &Actor, v: &Value) -> Result<Val
         referral: Some(referral),
     };
     let (before, view) = add_to_course(s, actor, patient, course, "basedOn (CarePlan/<id>)", &change, |c| {
-        c.care.handovers.iter().map(|h| h.id).collect()
+        c.course.care.handovers.iter().map(|h| h.id).collect()
     })
     .await?;
     let made = view.course.care.handovers.iter().find(|h| !before.contains(&h.id)).ok_or_else(not_recorded)?;
@@ -353,7 +353,7 @@ async fn record_episodes(s: &Sammen, actor: &Actor, p: &PeriodIn) -> Result<(Ite
     };
     let (opening, rest) = p.episodes.split_first().ok_or_else(not_recorded)?;
     let (before, mut view) = add_to_course(s, actor, p.patient, p.course, p.how_to_name, &change(opening), |c| {
-        c.care.episodes.iter().map(|e| e.id).collect()
+        c.course.care.episodes.iter().map(|e| e.id).collect()
     })
     .await?;
     let first = view.course.care.episodes.iter().find(|e| !before.contains(&e.id)).ok_or_else(not_recorded)?.id;
