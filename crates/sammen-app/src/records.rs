@@ -97,6 +97,15 @@ pub struct Changed {
     pub events: Vec<NewEvent>,
 }
 
+/// A change as [`Sammen::apply_change`] made it: the course before and after (as
+/// stored), the events, and the permit the writer had, for the views each caller needs.
+struct Applied {
+    before: CourseState,
+    after: CourseState,
+    events: Vec<NewEvent>,
+    granted: Granted,
+}
+
 /// How many times an addition is tried again when other writes land first.
 const ADD_ATTEMPTS: usize = 4;
 
@@ -389,8 +398,8 @@ impl Sammen {
         expected_version: u64,
         change: &CourseChange,
     ) -> AppResult<(CourseView, Vec<NewEvent>)> {
-        let changed = self.apply_change(actor, patient, course, Some(expected_version), change).await?;
-        Ok((changed.view, changed.events))
+        let a = self.apply_change(actor, patient, course, Some(expected_version), change).await?;
+        Ok((course_view(&a.after, &a.granted), a.events))
     }
 
     /// Adds to a course at whatever version it is at now: for an addition that does not
@@ -412,10 +421,15 @@ impl Sammen {
         let course = self.course_to_add_to(actor, patient, course).await?;
         let mut attempt = 0;
         loop {
-            match self.apply_change(actor, patient, course, None, change).await {
-                Err(AppError::Domain(DomainError::Conflict { .. })) if attempt < ADD_ATTEMPTS => attempt += 1,
-                result => return result,
-            }
+            let a = match self.apply_change(actor, patient, course, None, change).await {
+                Err(AppError::Domain(DomainError::Conflict { .. })) if attempt < ADD_ATTEMPTS => {
+                    attempt += 1;
+                    continue;
+                }
+                result => result?,
+            };
+            let (before, view) = (course_view(&a.before, &a.granted), course_view(&a.after, &a.granted));
+            return Ok(Changed { before, view, events: a.events });
         }
     }
 
@@ -461,7 +475,7 @@ impl Sammen {
         course: CourseId,
         expected_version: Option<u64>,
         change: &CourseChange,
-    ) -> AppResult<Changed> {
+    ) -> AppResult<Applied> {
         // The patient writes their own story, goals and progress; the rest is the team's.
         let access = if change.is_the_patients_own() { Access::ContributeOwn } else { Access::WriteCourse };
         let (_, current, granted) = self.authorized_course(actor, patient, course, access, AuditAction::Update).await?;
@@ -535,7 +549,7 @@ impl Sammen {
         }
         .await;
         let (next, events) = self.finish_write(entry, result).await?;
-        Ok(Changed { view: course_view(&next, &granted), before: course_view(&current, &granted), events })
+        Ok(Applied { before: current, after: next, events, granted })
     }
 
     /// Who a change to the care plan must tell, written with it: the receiver of a

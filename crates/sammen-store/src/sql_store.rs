@@ -410,7 +410,9 @@ async fn write_projections(
 /// covers the one before, from the trail's head, which moves to the last of them.
 /// `lock_rows` locks the head for the transaction where the engine needs it.
 async fn write_audit(tx: &mut dyn Sql, lock_rows: &str, drafts: &[AuditDraft]) -> StoreResult<Vec<AuditEntry>> {
-    let Some(_) = drafts.last() else { return Ok(Vec::new()) };
+    if drafts.is_empty() {
+        return Ok(Vec::new());
+    }
     let q = format!("SELECT seq, hash FROM audit.audit_head WHERE id = 1{lock_rows}");
     let (seq, hash): (i64, String) =
         fetch_optional(&mut *tx, &q, vec![]).await?.ok_or_else(|| rows::corrupt("the audit head is missing"))?;
