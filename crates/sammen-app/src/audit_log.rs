@@ -28,13 +28,17 @@ use crate::error::AppError;
 const MAX_BATCH: usize = 1024;
 
 /// The per-patient index of the trail is brought up to date apart from the appends (see
-/// `Store::index_audit`), by the indexer: woken every this many entries (at 100,000
-/// patients this beat 512 for both the worklist and FHIR reads; see BENCHMARKS.md) ...
-const INDEX_BATCH: u64 = 2048;
+/// `Store::index_audit`), by the indexer: woken every this many entries ...
+///
+/// Each catch-up rewrites one index page per patient it meets, so the more entries per
+/// catch-up, the fewer pages per entry: 16,384 gave FHIR reads and searches 10-15 % more
+/// than 2,048 (which had beaten 512), for a longer tail that a patient's access log reads
+/// from the trail itself (a few milliseconds at the most). See BENCHMARKS.md.
+const INDEX_BATCH: u64 = 16_384;
 /// ... and when no read has come for this long.
 const INDEX_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
-/// The most entries indexed in one transaction.
-const INDEX_CHUNK: u32 = 4096;
+/// The most entries indexed in one transaction: one catch-up's worth.
+const INDEX_CHUNK: u32 = 16_384;
 /// Failures in a row after which the indexer warns.
 const FAILURES_WORTH_A_WARNING: u32 = 3;
 
