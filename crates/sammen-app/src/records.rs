@@ -88,19 +88,17 @@ pub struct RecordView {
     pub threads: Vec<crate::messages::ThreadView>,
 }
 
-/// A change made to a course: the course before it and after it, as the writer may see
-/// them (the one before, to find what the change added), and the events it made.
+/// A change made to a course: the course after it, as the writer may see it, and the
+/// events it made (each names the item it made or changed).
 #[derive(Debug, Clone)]
 pub struct Changed {
-    pub before: CourseView,
     pub view: CourseView,
     pub events: Vec<NewEvent>,
 }
 
-/// A change as [`Sammen::apply_change`] made it: the course before and after (as
-/// stored), the events, and the permit the writer had, for the views each caller needs.
+/// A change as [`Sammen::apply_change`] made it: the course after it (as stored), the
+/// events, and the permit the writer had, for the view each caller needs.
 struct Applied {
-    before: CourseState,
     after: CourseState,
     events: Vec<NewEvent>,
     granted: Granted,
@@ -428,8 +426,7 @@ impl Sammen {
                 }
                 result => result?,
             };
-            let (before, view) = (course_view(&a.before, &a.granted), course_view(&a.after, &a.granted));
-            return Ok(Changed { before, view, events: a.events });
+            return Ok(Changed { view: course_view(&a.after, &a.granted), events: a.events });
         }
     }
 
@@ -549,7 +546,7 @@ impl Sammen {
         }
         .await;
         let (next, events) = self.finish_write(entry, result).await?;
-        Ok(Applied { before: current, after: next, events, granted })
+        Ok(Applied { after: next, events, granted })
     }
 
     /// Who a change to the care plan must tell, written with it: the receiver of a

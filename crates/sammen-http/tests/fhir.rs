@@ -205,8 +205,11 @@ async fn an_observation_is_created_through_the_domain(w: World) {
     let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
     assert_eq!(c["care"]["measurements"][0]["pain"], 6);
     // Plain application/json is accepted too; a caller the domain refuses is refused.
-    let (s, _) = fhir_post(&w, "/fhir/Observation", &w.gp, &pain(&patient, json!(3)), "application/json").await;
+    // The answer is the measurement just made, not one the course already held.
+    let (s, second) = fhir_post(&w, "/fhir/Observation", &w.gp, &pain(&patient, json!(3)), "application/json").await;
     assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(second["valueInteger"], 3, "{second}");
+    assert_ne!(second["id"], o["id"]);
     let (s, o) =
         fhir_post(&w, "/fhir/Observation", &w.physio, &pain(&patient, json!(3)), "application/fhir+json").await;
     assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s} {o}");

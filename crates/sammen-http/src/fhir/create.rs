@@ -150,11 +150,8 @@ async fn create_condition(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value,
         text: text.to_string(),
         occurred_on: on,
     };
-    let (before, view) = add_to_course(s, actor, patient, named, "the course extension", &change, |c| {
-        c.course.entries.iter().map(|e| e.id).collect()
-    })
-    .await?;
-    let made = view.course.entries.iter().find(|e| !before.contains(&e.id)).ok_or_else(not_recorded)?;
+    let (new_items, view) = add_to_course(s, actor, patient, named, "the course extension", &change).await?;
+    let made = view.course.entries.iter().find(|e| new_items.contains(&e.id)).ok_or_else(not_recorded)?;
     Ok(super::clinical::condition(&view, made))
 }
 
@@ -263,12 +260,9 @@ async fn create_goal(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, Fhir
     };
     let named = course_extension(v, patient)?;
     let change = CourseChange::SetGoal { goal_kind, text: text.to_string() };
-    let (before, view) = add_to_course(s, actor, patient, named, "the course extension", &change, |c| {
-        c.course.care.goals.iter().map(|g| g.id).collect()
-    })
-    .await?;
+    let (new_items, view) = add_to_course(s, actor, patient, named, "the course extension", &change).await?;
     let staff = s.shared_directory().await?;
-    let made = view.course.care.goals.iter().find(|g| !before.contains(&g.id)).ok_or_else(not_recorded)?;
+    let made = view.course.care.goals.iter().find(|g| new_items.contains(&g.id)).ok_or_else(not_recorded)?;
     Ok(map::goal(&view, made, &staff))
 }
 
@@ -290,8 +284,8 @@ fn goal_kind(v: &Value) -> Result<Option<GoalKind>, FhirError> {
 }
 
 /// Adds to a course through the domain (see [`Sammen::add_to_course`]): the course
-/// named, else the patient's only open one. Returns the ids `items` lists before the
-/// change, to find what it made, and the course after it.
+/// named, else the patient's only open one. Returns the items the change's events made
+/// or touched, to find the new one by, and the course after it.
 pub(super) async fn add_to_course(
     s: &Sammen,
     actor: &Actor,
@@ -299,10 +293,9 @@ pub(super) async fn add_to_course(
     named: Option<CourseId>,
     how_to_name: &str,
     change: &CourseChange,
-    items: impl Fn(&CourseView) -> Vec<ItemId>,
 ) -> Result<(Vec<ItemId>, CourseView), FhirError> {
     match s.add_to_course(actor, patient, named, change).await {
-        Ok(changed) => Ok((items(&changed.before), changed.view)),
+        Ok(changed) => Ok((changed.events.iter().filter_map(|e| e.item).collect(), changed.view)),
         Err(AppError::NotFound("course")) => Err(not_writable()),
         Err(AppError::CourseNotNamed { open: 0 }) => Err(business("The patient has no open course to record this on.")),
         Err(AppError::CourseNotNamed { .. }) => {
@@ -324,12 +317,10 @@ pub(super) fn not_recorded() -> FhirError {
 /// and maps what was recorded back to the type that was sent.
 async fn create_progress(s: &Sammen, actor: &Actor, obs: ObservationIn, kind: &str) -> Result<Value, FhirError> {
     let change = CourseChange::RecordProgress { on: obs.on, pain: obs.pain, activities: obs.activities };
-    let (before, view) = add_to_course(s, actor, obs.patient, obs.course, "basedOn (CarePlan/<id>)", &change, |c| {
-        c.course.care.measurements.iter().map(|m| m.id).collect()
-    })
-    .await?;
+    let (new_items, view) =
+        add_to_course(s, actor, obs.patient, obs.course, "basedOn (CarePlan/<id>)", &change).await?;
     let staff = s.shared_directory().await?;
-    let made = view.course.care.measurements.iter().find(|m| !before.contains(&m.id)).ok_or_else(not_recorded)?;
+    let made = view.course.care.measurements.iter().find(|m| new_items.contains(&m.id)).ok_or_else(not_recorded)?;
     Ok(match kind {
         "QuestionnaireResponse" => super::clinical::questionnaire_response(&view, made, &staff),
         _ => map::observation(&view, made, &staff),

@@ -65,11 +65,8 @@ pub async fn create_referral(s: &Sammen, actor: &Actor, v: &Value) -> Result<Val
         respond_by: None,
         referral: Some(referral),
     };
-    let (before, view) = add_to_course(s, actor, patient, course, "basedOn (CarePlan/<id>)", &change, |c| {
-        c.course.care.handovers.iter().map(|h| h.id).collect()
-    })
-    .await?;
-    let made = view.course.care.handovers.iter().find(|h| !before.contains(&h.id)).ok_or_else(not_recorded)?;
+    let (new_items, view) = add_to_course(s, actor, patient, course, "basedOn (CarePlan/<id>)", &change).await?;
+    let made = view.course.care.handovers.iter().find(|h| new_items.contains(&h.id)).ok_or_else(not_recorded)?;
     let referral = made.referral.as_ref().ok_or_else(not_recorded)?;
     Ok(super::workflow::service_request(&view, made, referral, s.now()))
 }
@@ -352,11 +349,8 @@ async fn record_episodes(s: &Sammen, actor: &Actor, p: &PeriodIn) -> Result<(Ite
         note: String::new(),
     };
     let (opening, rest) = p.episodes.split_first().ok_or_else(not_recorded)?;
-    let (before, mut view) = add_to_course(s, actor, p.patient, p.course, p.how_to_name, &change(opening), |c| {
-        c.course.care.episodes.iter().map(|e| e.id).collect()
-    })
-    .await?;
-    let first = view.course.care.episodes.iter().find(|e| !before.contains(&e.id)).ok_or_else(not_recorded)?.id;
+    let (new_items, mut view) = add_to_course(s, actor, p.patient, p.course, p.how_to_name, &change(opening)).await?;
+    let first = view.course.care.episodes.iter().find(|e| new_items.contains(&e.id)).ok_or_else(not_recorded)?.id;
     for episode in rest {
         let course = view.course.id;
         view = s.change_course(actor, p.patient, course, view.course.version, &change(episode)).await?.0;
