@@ -17,6 +17,7 @@ use sammen_domain::audit::{AuditDraft, AuditOutcome};
 use sammen_store::UnitOfWork;
 
 use crate::audit_log::AuditLog;
+use crate::directory::Directory;
 use crate::notify::Mailer;
 use crate::{AppResult, Sammen};
 
@@ -38,6 +39,8 @@ pub struct Unit {
     outbox: Arc<Outbox>,
     mailer: Arc<dyn Mailer>,
     audited: Arc<Mutex<Vec<AuditDraft>>>,
+    /// The directory the unit started from, to tell at its commit whether it changed it.
+    directory_at_start: Option<Arc<Directory>>,
 }
 
 impl Sammen {
@@ -48,6 +51,8 @@ impl Sammen {
         let store = work.store();
         let outbox = Arc::new(Outbox::default());
         let audited = Arc::new(Mutex::new(Vec::new()));
+        let cached = self.directory.read().await.clone();
+        let directory_at_start = cached.as_ref().map(|(_, dir)| dir.clone());
         let sammen = Sammen {
             audit: AuditLog::deferred(audited.clone()),
             store,
@@ -59,10 +64,10 @@ impl Sammen {
             // 100,000 patients. A use case in the unit that changes the directory drops
             // the unit's copy, which is then read inside the unit; the shared cache never
             // sees what the unit has not committed.
-            directory: Arc::new(tokio::sync::RwLock::new(self.directory.read().await.clone())),
+            directory: Arc::new(tokio::sync::RwLock::new(cached)),
             mailer: outbox.clone(),
         };
-        Ok(Unit { sammen, work, outbox, mailer: self.mailer.clone(), audited })
+        Ok(Unit { sammen, work, outbox, mailer: self.mailer.clone(), audited, directory_at_start })
     }
 }
 
@@ -84,7 +89,13 @@ impl Unit {
     /// with it, then sends the mails they queued. If that fails, it is all rolled back and
     /// the entries are recorded through `outside`, as refused.
     pub async fn commit(self, outside: &Sammen) -> AppResult<()> {
-        let Unit { sammen, work, outbox, mailer, audited } = self;
+        let Unit { sammen, work, outbox, mailer, audited, directory_at_start } = self;
+        // Unless the unit's directory is still the one it started from, it may have
+        // changed the directory (a use case that does drops the unit's copy).
+        let unchanged = match (&directory_at_start, sammen.directory.read().await.as_ref()) {
+            (Some(start), Some((_, now))) => Arc::ptr_eq(start, now),
+            _ => false,
+        };
         drop(sammen);
         let drafts = audited.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let written = match drafts.is_empty() {
@@ -101,6 +112,11 @@ impl Unit {
         if let Err(e) = committed {
             refuse_outside(outside, &audited).await?;
             return Err(e.into());
+        }
+        if !unchanged {
+            // What the unit changed is everyone's now; the shared cache must not keep
+            // the directory from before it for up to DIRECTORY_TTL.
+            outside.directory_changed().await;
         }
         let mails = std::mem::take(&mut *outbox.0.lock().unwrap_or_else(|e| e.into_inner()));
         for (to, subject, body) in mails {
@@ -158,5 +174,18 @@ mod tests {
         assert!(app.shared_directory().await.unwrap().org(org.id).is_none(), "outside, not before the commit");
         unit.rollback(&app).await.unwrap();
         assert!(app.store().organisation(org.id).await.unwrap().is_none());
+        assert!(Arc::ptr_eq(&before, &app.shared_directory().await.unwrap()), "a rollback leaves the cache be");
+
+        // Committed, the change is everyone's at once, not after the cache's lifetime.
+        let unit = app.unit().await.unwrap();
+        let org = unit.sammen().add_organisation("Anden klinik", Sector::PrivatePractice, None).await.unwrap();
+        unit.commit(&app).await.unwrap();
+        assert!(app.shared_directory().await.unwrap().org(org.id).is_some(), "outside, at once after the commit");
+
+        // A unit that changes nothing in the directory leaves the shared cache as it was.
+        let cached = app.shared_directory().await.unwrap();
+        let unit = app.unit().await.unwrap();
+        unit.commit(&app).await.unwrap();
+        assert!(Arc::ptr_eq(&cached, &app.shared_directory().await.unwrap()));
     }
 }
