@@ -31,7 +31,7 @@ const MAX_BATCH: usize = 1024;
 /// `Store::index_audit`), by the indexer: woken every this many entries ...
 ///
 /// Each catch-up rewrites one index page per patient it meets, so the more entries per
-/// catch-up, the fewer pages per entry: 16,384 gave FHIR reads and searches 10-15 % more
+/// catch-up, the fewer pages per entry: 16,384 gave FHIR reads and searches 10-20 % more
 /// than 2,048 (which had beaten 512), for a longer tail that a patient's access log reads
 /// from the trail itself (a few milliseconds at the most). See BENCHMARKS.md.
 const INDEX_BATCH: u64 = 16_384;

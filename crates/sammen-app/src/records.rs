@@ -88,14 +88,6 @@ pub struct RecordView {
     pub threads: Vec<crate::messages::ThreadView>,
 }
 
-/// A change made to a course: the course after it, as the writer may see it, and the
-/// events it made (each names the item it made or changed).
-#[derive(Debug, Clone)]
-pub struct Changed {
-    pub view: CourseView,
-    pub events: Vec<NewEvent>,
-}
-
 /// A change as [`Sammen::apply_change`] made it: the course after it (as stored), the
 /// events, and the permit the writer had, for the view each caller needs.
 struct Applied {
@@ -408,14 +400,15 @@ impl Sammen {
     ///
     /// Finding that course is not audited apart: it is asked of the policy, and the write
     /// that follows is audited naming the course. When no write can follow, the look is
-    /// audited as refused.
+    /// audited as refused. Returns, as [`Sammen::change_course`] does, the course after
+    /// the change as the actor may see it and the events, each naming the item it made.
     pub async fn add_to_course(
         &self,
         actor: &Actor,
         patient: PatientId,
         course: Option<CourseId>,
         change: &CourseChange,
-    ) -> AppResult<Changed> {
+    ) -> AppResult<(CourseView, Vec<NewEvent>)> {
         let course = self.course_to_add_to(actor, patient, course).await?;
         let mut attempt = 0;
         loop {
@@ -426,7 +419,7 @@ impl Sammen {
                 }
                 result => result?,
             };
-            return Ok(Changed { view: course_view(&a.after, &a.granted), events: a.events });
+            return Ok((course_view(&a.after, &a.granted), a.events));
         }
     }
 

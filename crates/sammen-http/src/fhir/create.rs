@@ -295,7 +295,7 @@ pub(super) async fn add_to_course(
     change: &CourseChange,
 ) -> Result<(Vec<ItemId>, CourseView), FhirError> {
     match s.add_to_course(actor, patient, named, change).await {
-        Ok(changed) => Ok((changed.events.iter().filter_map(|e| e.item).collect(), changed.view)),
+        Ok((view, events)) => Ok((events.iter().filter_map(|e| e.item).collect(), view)),
         Err(AppError::NotFound("course")) => Err(not_writable()),
         Err(AppError::CourseNotNamed { open: 0 }) => Err(business("The patient has no open course to record this on.")),
         Err(AppError::CourseNotNamed { .. }) => {
