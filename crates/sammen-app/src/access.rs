@@ -180,12 +180,14 @@ impl Sammen {
     }
 
     /// A write of a course's events, with the state and the open work after them, and
-    /// everyone on the care team but the writer told that the course changed.
+    /// everyone on the care team but the writer told that the course changed. Takes the
+    /// state, which the write keeps: a course's state grows with it, and a copy per write
+    /// would be paid on every change.
     pub(crate) async fn course_write(
         &self,
         expected_version: u64,
         events: Vec<NewEvent>,
-        next: &CourseState,
+        next: CourseState,
     ) -> AppResult<StreamWrite> {
         let dir = self.directory().await?;
         let writers: Vec<UserId> = events.iter().map(|e| e.actor).collect();
@@ -204,8 +206,8 @@ impl Sammen {
             stream: Stream::Course(next.id),
             expected_version,
             events,
-            snapshot: Snapshot::Course(Box::new(next.clone())),
-            work: worklist::of_course(next, |org| dir.sector_of(org)),
+            work: worklist::of_course(&next, |org| dir.sector_of(org)),
+            snapshot: Snapshot::Course(Box::new(next)),
             followers,
         })
     }

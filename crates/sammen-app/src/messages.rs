@@ -503,7 +503,7 @@ impl Sammen {
             }
         }
         if !joins.is_empty() {
-            writes.push(self.course_write(c.version, joins, &course).await?);
+            writes.push(self.course_write(c.version, joins, course).await?);
         }
         let dir = self.directory().await?;
         let users: Vec<UserId> =
@@ -589,7 +589,7 @@ impl Sammen {
         if let Some(filed) = messaging::filed_answer(&ctx, c, t, &event) {
             let mut course = c.clone();
             course.apply(&filed);
-            writes.push(self.course_write(c.version, vec![filed], &course).await?);
+            writes.push(self.course_write(c.version, vec![filed], course).await?);
         }
         let dir = self.directory().await?;
         let users: Vec<UserId> =

@@ -88,12 +88,11 @@ pub struct RecordView {
     pub threads: Vec<crate::messages::ThreadView>,
 }
 
-/// A change as [`Sammen::apply_change`] made it: the course after it (as stored), the
-/// events, and the permit the writer had, for the view each caller needs.
+/// A change as [`Sammen::apply_change`] made it: the course after it as the writer may
+/// see it, and the events.
 struct Applied {
-    after: CourseState,
+    after: CourseView,
     events: Vec<NewEvent>,
-    granted: Granted,
 }
 
 /// How many times an addition is tried again when other writes land first.
@@ -369,14 +368,14 @@ impl Sammen {
             projections.apply(patient, e);
         }
         let course = projections.courses.remove(&course_id).expect("an opened course");
+        let view = course_view(&course, &granted);
         let entry =
             self.write_entry(actor, AuditAction::Create, granted.purpose, patient, format!("course/{course_id}"));
-        let result = async {
-            self.commit_with(Append::one(patient, self.course_write(0, events, &course).await?), &entry).await
-        }
-        .await;
+        let result =
+            async { self.commit_with(Append::one(patient, self.course_write(0, events, course).await?), &entry).await }
+                .await;
         self.finish_write(entry, result).await?;
-        Ok(course_view(&course, &granted))
+        Ok(view)
     }
 
     /// Applies one change to a course, if the course is still at `expected_version`.
@@ -389,7 +388,7 @@ impl Sammen {
         change: &CourseChange,
     ) -> AppResult<(CourseView, Vec<NewEvent>)> {
         let a = self.apply_change(actor, patient, course, Some(expected_version), change).await?;
-        Ok((course_view(&a.after, &a.granted), a.events))
+        Ok((a.after, a.events))
     }
 
     /// Adds to a course at whatever version it is at now: for an addition that does not
@@ -419,7 +418,7 @@ impl Sammen {
                 }
                 result => result?,
             };
-            return Ok((course_view(&a.after, &a.granted), a.events));
+            return Ok((a.after, a.events));
         }
     }
 
@@ -533,13 +532,14 @@ impl Sammen {
                 }
             }
             let notices = self.care_notices(&current, &next, &events).await?;
-            let write = self.course_write(expected_version, events.clone(), &next).await?;
+            // The view is made before the state goes to the write, which keeps it.
+            let after = course_view(&next, &granted);
+            let write = self.course_write(expected_version, events.clone(), next).await?;
             self.commit_with(Append::one(patient, write).with_notices(notices), &entry).await?;
-            Ok((next, events))
+            Ok(Applied { after, events })
         }
         .await;
-        let (next, events) = self.finish_write(entry, result).await?;
-        Ok(Applied { after: next, events, granted })
+        self.finish_write(entry, result).await
     }
 
     /// Who a change to the care plan must tell, written with it: the receiver of a

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, Mutex as AsyncMutex, OwnedMutexGuard};
 
+use crate::course_states::CourseStates;
 use crate::sql::{Backend, Sql, SqlTx};
 use crate::sql_store::write_append;
 use crate::{Append, StoreError, StoreResult};
@@ -32,7 +33,12 @@ pub(crate) struct AppendGroup {
 }
 
 impl AppendGroup {
-    pub(crate) async fn append(&self, backend: &dyn Backend, append: Append) -> StoreResult<()> {
+    pub(crate) async fn append(
+        &self,
+        backend: &dyn Backend,
+        append: Append,
+        states: &Arc<CourseStates>,
+    ) -> StoreResult<()> {
         let (done, mut result) = oneshot::channel();
         self.queued().push(Queued { append, done });
         let turn = self.turn.clone().lock_owned().await;
@@ -45,7 +51,7 @@ impl AppendGroup {
         match backend.writer().await {
             Ok(tx) => {
                 let group = std::mem::take(&mut *self.queued());
-                tokio::spawn(write_group(tx, backend.lock_rows(), group, turn));
+                tokio::spawn(write_group(tx, backend.lock_rows(), group, states.clone(), turn));
             }
             Err(e) => {
                 // Nothing of the queue can be written now; none of it may land later.
@@ -75,7 +81,13 @@ enum Failed {
     Broken(StoreError),
 }
 
-async fn write_group(mut tx: Box<dyn SqlTx>, lock_rows: &'static str, group: Vec<Queued>, turn: OwnedMutexGuard<()>) {
+async fn write_group(
+    mut tx: Box<dyn SqlTx>,
+    lock_rows: &'static str,
+    group: Vec<Queued>,
+    states: Arc<CourseStates>,
+    turn: OwnedMutexGuard<()>,
+) {
     let alone = group.len() == 1;
     let mut written = Vec::with_capacity(group.len());
     let mut broken: Option<StoreError> = None;
@@ -84,7 +96,7 @@ async fn write_group(mut tx: Box<dyn SqlTx>, lock_rows: &'static str, group: Vec
             let _ = q.done.send(Err(e.clone()));
             continue;
         }
-        match write_one(&mut *tx, lock_rows, &q.append, alone).await {
+        match write_one(&mut *tx, lock_rows, &q.append, &states, alone).await {
             Ok(()) => written.push(q.done),
             Err(Failed::Refused(e)) => {
                 let _ = q.done.send(Err(e));
@@ -107,14 +119,20 @@ async fn write_group(mut tx: Box<dyn SqlTx>, lock_rows: &'static str, group: Vec
     drop(turn);
 }
 
-async fn write_one(tx: &mut dyn Sql, lock_rows: &str, append: &Append, alone: bool) -> Result<(), Failed> {
+async fn write_one(
+    tx: &mut dyn Sql,
+    lock_rows: &str,
+    append: &Append,
+    states: &CourseStates,
+    alone: bool,
+) -> Result<(), Failed> {
     if alone {
         // A refusal rolls back the whole transaction, which holds only this append.
-        return write_append(tx, lock_rows, append).await.map_err(Failed::Refused);
+        return write_append(tx, lock_rows, append, states).await.map_err(Failed::Refused);
     }
     let broken = |e: crate::sql::SqlError| Failed::Broken(e.into());
     tx.execute("SAVEPOINT append", Vec::new()).await.map_err(broken)?;
-    match write_append(tx, lock_rows, append).await {
+    match write_append(tx, lock_rows, append, states).await {
         Ok(()) => tx.execute("RELEASE append", Vec::new()).await.map(drop).map_err(broken),
         Err(refused) => {
             tx.execute("ROLLBACK TO append", Vec::new()).await.map_err(broken)?;

@@ -1066,6 +1066,16 @@ pub async fn a_unit_of_work_lands_whole_or_not_at_all(store: Arc<dyn Store>) {
     assert!(unit.commit().await.is_err());
     assert_eq!(store.patient(other).await.unwrap(), None);
     assert_eq!(store.course(patient, course.id).await.unwrap().unwrap().version, latest.version);
+
+    // A change the unit read back and then rolled back is not what the store reads
+    // afterwards: the course is as it was committed.
+    let unit = store.unit_of_work().await.unwrap();
+    let inside = unit.store();
+    let undone = change(&*inside, &ids, o, &latest, &note(4)).await.unwrap();
+    assert_eq!(inside.course(patient, latest.id).await.unwrap().unwrap(), undone);
+    drop(inside);
+    unit.rollback().await;
+    assert_eq!(store.course(patient, latest.id).await.unwrap().unwrap(), latest);
 }
 
 /// Appends that queue while another write holds the store (on SQLite they then share one

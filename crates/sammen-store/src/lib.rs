@@ -25,6 +25,7 @@ use sammen_domain::worklist::WorkItem;
 mod append_group;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod course_states;
 pub mod rows;
 pub mod sql;
 pub mod sql_store;

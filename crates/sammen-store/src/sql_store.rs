@@ -7,6 +7,8 @@
 //! open work, the care team index, and the notices and attachments, all in one
 //! transaction.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use time::{Date, OffsetDateTime};
 
@@ -23,6 +25,7 @@ use sammen_domain::worklist::{Assignee, WorkItem};
 
 use crate::append_group::AppendGroup;
 use crate::args;
+use crate::course_states::CourseStates;
 use crate::rows::{self, *};
 use crate::sql::{
     fetch_all, fetch_optional, fetch_scalar, placeholders, values_list, Backend, FromRow, FromVal, Row, Sql, SqlError,
@@ -40,11 +43,19 @@ const CHUNK: usize = 400;
 pub struct SqlStore<B: Backend> {
     backend: B,
     appends: AppendGroup,
+    states: Arc<CourseStates>,
 }
 
 impl<B: Backend> SqlStore<B> {
     pub fn new(backend: B) -> Self {
-        SqlStore { backend, appends: AppendGroup::default() }
+        SqlStore::sharing_states(backend, Arc::default())
+    }
+
+    /// A store over `backend` that shares another's decoded course states (a unit of
+    /// work shares its store's: the cache is keyed on the stored text, so what a unit
+    /// reads or writes can never be mistaken for what is committed).
+    pub(crate) fn sharing_states(backend: B, states: Arc<CourseStates>) -> Self {
+        SqlStore { backend, appends: AppendGroup::default(), states }
     }
 
     pub fn backend(&self) -> &B {
@@ -84,7 +95,14 @@ fn course_columns(c: &CourseState) -> Vec<Val> {
     ]
 }
 
-async fn insert_course(tx: &mut dyn Sql, patient: &str, c: &CourseState) -> StoreResult<()> {
+/// Inserts a new course; `states`, if given, keeps its decoded state (not for bulk
+/// writes such as an import, which would only push out the states in use).
+async fn insert_course(
+    tx: &mut dyn Sql,
+    patient: &str,
+    c: &CourseState,
+    states: Option<&CourseStates>,
+) -> StoreResult<()> {
     let mut a = args![patient, c.id.to_string()];
     a.extend(course_columns(c));
     let r = tx
@@ -99,11 +117,15 @@ async fn insert_course(tx: &mut dyn Sql, patient: &str, c: &CourseState) -> Stor
         Err(SqlError::ForeignKey) => return Err(StoreError::NotFound("patient")),
         other => other?,
     };
+    let text = to_json(c)?;
     tx.execute(
         "INSERT INTO course_states (patient_id, course_id, state) VALUES ($1, $2, $3)",
-        args![patient, c.id.to_string(), to_json(c)?],
+        args![patient, c.id.to_string(), text.as_str()],
     )
     .await?;
+    if let Some(states) = states {
+        states.keep(c.id, text, c.clone());
+    }
     Ok(())
 }
 
@@ -133,7 +155,7 @@ async fn insert_thread(tx: &mut dyn Sql, patient: &str, t: &ThreadState) -> Stor
 }
 
 /// Compare-and-set on a stream's projection row, or its insert for a new stream.
-async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite) -> StoreResult<()> {
+async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite, states: &CourseStates) -> StoreResult<()> {
     let new_version = i64_of(w.expected_version + w.events.len() as u64);
     let expected = i64_of(w.expected_version);
     let (changed, what, current) = match &w.snapshot {
@@ -146,7 +168,9 @@ async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite) -> Sto
             .map_err(unique("a patient with this CPR number"))?;
             return Ok(());
         }
-        Snapshot::Course(state) if w.expected_version == 0 => return insert_course(tx, patient, state).await,
+        Snapshot::Course(state) if w.expected_version == 0 => {
+            return insert_course(tx, patient, state, Some(states)).await
+        }
         Snapshot::Thread(state) if w.expected_version == 0 => return insert_thread(tx, patient, state).await,
         Snapshot::Patient(state) => {
             let n = tx
@@ -169,11 +193,13 @@ async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite) -> Sto
                 )
                 .await?;
             if n > 0 {
+                let text = to_json(state)?;
                 tx.execute(
                     "UPDATE course_states SET state = $1 WHERE patient_id = $2 AND course_id = $3",
-                    args![to_json(state)?, patient, state.id.to_string()],
+                    args![text.as_str(), patient, state.id.to_string()],
                 )
                 .await?;
+                states.keep(state.id, text, (**state).clone());
             }
             let q = "SELECT version FROM courses WHERE patient_id = $1 AND course_id = $2";
             (n, "course", (q, args![patient, state.id.to_string()]))
@@ -340,10 +366,15 @@ async fn insert_notices(tx: &mut dyn Sql, notices: &[Notice]) -> StoreResult<()>
 }
 
 /// Writes one append inside an open transaction. See [`Store::append`].
-pub(crate) async fn write_append(tx: &mut dyn Sql, lock_rows: &str, a: &Append) -> StoreResult<()> {
+pub(crate) async fn write_append(
+    tx: &mut dyn Sql,
+    lock_rows: &str,
+    a: &Append,
+    states: &CourseStates,
+) -> StoreResult<()> {
     let patient = a.patient.to_string();
     for w in &a.writes {
-        write_snapshot(tx, &patient, w).await?;
+        write_snapshot(tx, &patient, w, states).await?;
         insert_events(tx, a.patient, &w.events).await?;
         if let Snapshot::Course(state) = &w.snapshot {
             if w.events.iter().any(|e| touches_team(&e.body)) {
@@ -397,7 +428,7 @@ async fn write_projections(
         }
     }
     for course in p.courses.values() {
-        insert_course(tx, &id, course).await?;
+        insert_course(tx, &id, course, None).await?;
         replace_team(tx, &id, course).await?;
     }
     for thread in p.threads.values() {
@@ -556,7 +587,7 @@ impl<B: Backend> Store for SqlStore<B> {
             return Err(StoreError::Backend("units of work do not nest".into()));
         }
         let tx = self.backend.writer().await?;
-        Ok(crate::UnitOfWork::begin(self.backend.engine(), self.backend.lock_rows(), tx))
+        Ok(crate::UnitOfWork::begin(self.backend.engine(), self.backend.lock_rows(), tx, self.states.clone()))
     }
 
     async fn schema_version(&self) -> StoreResult<i64> {
@@ -703,10 +734,10 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn append(&self, append: Append) -> StoreResult<()> {
         if self.backend.groups_appends() {
-            return self.appends.append(&self.backend, append).await;
+            return self.appends.append(&self.backend, append, &self.states).await;
         }
         let mut tx = self.backend.writer().await?;
-        write_append(&mut *tx, self.backend.lock_rows(), &append).await?;
+        write_append(&mut *tx, self.backend.lock_rows(), &append, &self.states).await?;
         tx.commit().await.map_err(Into::into)
     }
 
@@ -726,7 +757,7 @@ impl<B: Backend> Store for SqlStore<B> {
         let q = "SELECT state FROM course_states WHERE patient_id = $1 AND course_id = $2";
         let a = args![patient.to_string(), course.to_string()];
         let state: Option<String> = fetch_scalar(&mut *self.read().await?, q, a).await?;
-        state.map(|s| from_json(&s, "course projection")).transpose()
+        state.map(|s| self.states.decode(course, s)).transpose()
     }
 
     async fn course_summaries(&self, patient: PatientId) -> StoreResult<Vec<CourseSummary>> {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::course_states::CourseStates;
 use crate::sql::{Backend, Row, Sql, SqlError, SqlTx, Val};
 use crate::{Engine, SqlStore, Store, StoreError, StoreResult};
 
@@ -128,10 +129,15 @@ pub struct UnitOfWork {
 }
 
 impl UnitOfWork {
-    pub(crate) fn begin(engine: Engine, lock_rows: &'static str, tx: Box<dyn SqlTx>) -> Self {
+    pub(crate) fn begin(
+        engine: Engine,
+        lock_rows: &'static str,
+        tx: Box<dyn SqlTx>,
+        states: Arc<CourseStates>,
+    ) -> Self {
         let pinned = Arc::new(Pinned { tx: Arc::new(Mutex::new(Some(tx))), spoiled: AtomicBool::new(false) });
         let backend = UnitBackend { engine, lock_rows, pinned: pinned.clone() };
-        UnitOfWork { store: Arc::new(SqlStore::new(backend)), pinned }
+        UnitOfWork { store: Arc::new(SqlStore::sharing_states(backend, states)), pinned }
     }
 
     /// The store whose reads and writes belong to this unit.
