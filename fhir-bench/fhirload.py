@@ -12,6 +12,9 @@
     fhirload.py ids --base URL [--token T] --out DIR [--max N]
         pages through Patient?_count=200 and writes DIR/patients.txt (for data a server
         already holds, e.g. `sammen generate`)
+    fhirload.py wrk FILE
+        reads wrk's output (run with --latency) and prints one JSON object: requests,
+        requests per second, p50 and p99 ms, and how many answers were not 2xx or 3xx
 
 Only the standard library; nothing downloads. Deterministic for a seed.
 """
@@ -23,6 +26,7 @@ import datetime
 import http.client
 import json
 import random
+import re
 import statistics
 import sys
 import threading
@@ -190,6 +194,30 @@ def cmd_ids(a) -> int:
     return 0
 
 
+def wrk_summary(text: str) -> dict:
+    """What the benchmarks report of one wrk run, from its output."""
+
+    def ms(label: str) -> float | None:
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else None
+
+    requests = re.search(r"(\d+) requests in", text)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    return {
+        "requests": int(requests.group(1)) if requests else 0,
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "not_2xx": int(bad.group(1)) if bad else 0,
+    }
+
+
+def cmd_wrk(a) -> int:
+    print(json.dumps(wrk_summary(Path(a.file).read_text())))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -209,8 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--token")
     d.add_argument("--out", required=True)
     d.add_argument("--max", type=int, default=2000)
+    w = sub.add_parser("wrk")
+    w.add_argument("file")
     a = ap.parse_args(argv)
-    return {"bundles": cmd_bundles, "import": cmd_import, "ids": cmd_ids}[a.cmd](a)
+    return {"bundles": cmd_bundles, "import": cmd_import, "ids": cmd_ids, "wrk": cmd_wrk}[a.cmd](a)
 
 
 if __name__ == "__main__":
