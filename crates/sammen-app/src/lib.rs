@@ -25,6 +25,7 @@ pub mod notify;
 pub mod operations;
 pub mod records;
 pub mod sharing;
+mod turns;
 pub mod unit;
 pub mod worklist;
 
@@ -79,6 +80,8 @@ pub struct Sammen {
     logins: Arc<identity::LoginThrottle>,
     directory: Arc<tokio::sync::RwLock<Option<directory::Cached>>>,
     mailer: Arc<dyn notify::Mailer>,
+    /// Additions to one course wait for each other (see [`turns`]).
+    turns: Arc<turns::CourseTurns>,
 }
 
 /// The actor recorded for operators' commands (`sammen demo`, `sammen user add`, ...).
@@ -90,7 +93,7 @@ impl Sammen {
         let audit = AuditLog::start(store.clone());
         let logins = Arc::new(identity::LoginThrottle::default());
         let mailer = Arc::new(notify::NoMail);
-        Sammen { store, clock, ids, audit, logins, directory: Arc::default(), mailer }
+        Sammen { store, clock, ids, audit, logins, directory: Arc::default(), mailer, turns: Arc::default() }
     }
 
     /// Where notification e-mails go (none by default).

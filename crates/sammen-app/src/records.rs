@@ -95,7 +95,8 @@ struct Applied {
     events: Vec<NewEvent>,
 }
 
-/// How many times an addition is tried again when other writes land first.
+/// How many times an addition is tried again when other writes land first: writes that
+/// do not take turns with it (see [`crate::turns`]).
 const ADD_ATTEMPTS: usize = 4;
 
 /// Events of a course as this reader may see them.
@@ -409,6 +410,13 @@ impl Sammen {
         change: &CourseChange,
     ) -> AppResult<(CourseView, Vec<NewEvent>)> {
         let course = self.course_to_add_to(actor, patient, course).await?;
+        // A unit takes no turn: the addition holding it may be waiting for the unit's own
+        // transaction (on SQLite the one write connection), which would then never end.
+        // What races a unit is caught by the version check and tried again, as before.
+        let _turn = match self.in_unit() {
+            true => None,
+            false => Some(self.turns.take(course).await),
+        };
         let mut attempt = 0;
         loop {
             let a = match self.apply_change(actor, patient, course, None, change).await {

@@ -66,6 +66,8 @@ impl Sammen {
             // sees what the unit has not committed.
             directory: Arc::new(tokio::sync::RwLock::new(cached)),
             mailer: outbox.clone(),
+            // Not taken inside the unit (see `add_to_course`).
+            turns: self.turns.clone(),
         };
         Ok(Unit { sammen, work, outbox, mailer: self.mailer.clone(), audited, directory_at_start })
     }

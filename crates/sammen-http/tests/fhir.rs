@@ -16,6 +16,7 @@ on_both_engines!(
     reads_and_searches_show_only_what_the_caller_may_see,
     an_observation_is_created_through_the_domain,
     an_observation_without_a_care_plan_goes_to_the_one_open_course,
+    observations_posted_at_once_to_one_course_all_land,
     bad_observations_are_refused_and_nothing_is_stored,
     searches_page_with_next_links,
     everything_about_a_patient,
@@ -229,6 +230,39 @@ async fn an_observation_is_created_through_the_domain(w: World) {
     assert_eq!(read["performer"], o["performer"], "{read}");
     assert!(read["performer"][0]["reference"].as_str().unwrap().starts_with("Practitioner/"), "{read}");
     assert_eq!(read["performer"][0]["display"], "leaver");
+}
+
+/// A device or another system may post many measurements to one course at once. Each is
+/// an addition, not a change from a version its sender read, so every one lands: none is
+/// answered with a conflict, which a FHIR client does not expect from a POST.
+async fn observations_posted_at_once_to_one_course_all_land(w: World) {
+    const AT_ONCE: i64 = 16;
+    let (patient, course) = w.patient_with_course().await;
+    let posts: Vec<_> = (0..AT_ONCE)
+        .map(|i| {
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri("/fhir/Observation")
+                .header("authorization", format!("Bearer {}", w.gp))
+                .header("content-type", "application/fhir+json")
+                .body(Body::from(pain(&patient, json!(i % 11)).to_string()))
+                .unwrap();
+            tokio::spawn(tower::ServiceExt::oneshot(w.router.clone(), req))
+        })
+        .collect();
+    for post in posts {
+        let res = post.await.unwrap().unwrap();
+        let status = res.status();
+        let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+        assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    }
+    let (_, c) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    let mut values: Vec<i64> =
+        c["care"]["measurements"].as_array().unwrap().iter().map(|m| m["pain"].as_i64().unwrap()).collect();
+    values.sort();
+    let mut posted: Vec<i64> = (0..AT_ONCE).map(|i| i % 11).collect();
+    posted.sort();
+    assert_eq!(values, posted, "every measurement once");
 }
 
 /// An Observation that names no CarePlan goes to the patient's one open course, and the
