@@ -13,6 +13,10 @@ impl Fixture for PgFixture {
     fn store(&self) -> Arc<dyn Store> {
         self.0.store.clone()
     }
+
+    async fn reopen(&self) -> Arc<dyn Store> {
+        Arc::new(sammen_store_postgres::connect(&self.0.url()).await.expect("connect again"))
+    }
 }
 
 async fn fresh() -> Option<PgFixture> {

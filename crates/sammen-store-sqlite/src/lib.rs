@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_language.sql")),
     (5, include_str!("../migrations/0005_audit_index.sql")),
     (6, include_str!("../migrations/0006_events_by_patient_only.sql")),
+    (7, include_str!("../migrations/0007_course_state_stamps.sql")),
 ];
 
 /// The least time between two checkpoints: each copies what was committed since the last

@@ -16,6 +16,10 @@ impl Fixture for SqliteFixture {
     fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }
+
+    async fn reopen(&self) -> Arc<dyn Store> {
+        Arc::new(sammen_store_sqlite::open(&self.dir.join("sammen.db")).await.expect("open sqlite again"))
+    }
 }
 
 impl Drop for SqliteFixture {

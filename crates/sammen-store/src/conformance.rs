@@ -56,6 +56,11 @@ macro_rules! conformance_tests {
             a_unit_of_work_lands_whole_or_not_at_all,
             appends_that_wait_together_land_or_fail_alone
         );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_course_written_by_another_process_is_read_as_written() {
+            let Some(fixture) = $fresh().await else { return };
+            $crate::conformance::a_course_written_by_another_process_is_read_as_written(&fixture).await;
+        }
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
         $(
@@ -71,6 +76,9 @@ macro_rules! conformance_tests {
 /// A fresh store for one test; dropping it removes the database.
 pub trait Fixture {
     fn store(&self) -> Arc<dyn Store>;
+    /// The same database opened again, as another process would open it: a store
+    /// that shares nothing in memory with [`Fixture::store`].
+    fn reopen(&self) -> impl std::future::Future<Output = Arc<dyn Store>>;
 }
 
 struct Seq(AtomicU64);
@@ -1076,6 +1084,23 @@ pub async fn a_unit_of_work_lands_whole_or_not_at_all(store: Arc<dyn Store>) {
     drop(inside);
     unit.rollback().await;
     assert_eq!(store.course(patient, latest.id).await.unwrap().unwrap(), latest);
+}
+
+/// A store keeps the course states it decoded or wrote (course_states). What another
+/// process writes to a course it holds is what it reads next, and the other way round.
+pub async fn a_course_written_by_another_process_is_read_as_written(fixture: &impl Fixture) {
+    let here = fixture.store();
+    let elsewhere = fixture.reopen().await;
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, course) = patient_with_course(&*here, &ids, o, "0101801234").await;
+    assert_eq!(here.course(patient, course.id).await.unwrap().unwrap(), course);
+    assert_eq!(elsewhere.course(patient, course.id).await.unwrap().unwrap(), course);
+    let theirs = change(&*elsewhere, &ids, o, &course, &note(1)).await.unwrap();
+    assert_eq!(here.course(patient, course.id).await.unwrap().unwrap(), theirs, "the other process's write");
+    let ours = change(&*here, &ids, o, &theirs, &note(2)).await.unwrap();
+    assert_eq!(elsewhere.course(patient, course.id).await.unwrap().unwrap(), ours, "and this one's, there");
+    assert_eq!(here.course(patient, course.id).await.unwrap().unwrap(), ours);
 }
 
 /// Appends that queue while another write holds the store (on SQLite they then share one

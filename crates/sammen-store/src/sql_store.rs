@@ -25,7 +25,7 @@ use sammen_domain::worklist::{Assignee, WorkItem};
 
 use crate::append_group::AppendGroup;
 use crate::args;
-use crate::course_states::CourseStates;
+use crate::course_states::{new_stamp, CourseStates};
 use crate::rows::{self, *};
 use crate::sql::{
     fetch_all, fetch_optional, fetch_scalar, placeholders, values_list, Backend, FromRow, FromVal, Row, Sql, SqlError,
@@ -117,14 +117,14 @@ async fn insert_course(
         Err(SqlError::ForeignKey) => return Err(StoreError::NotFound("patient")),
         other => other?,
     };
-    let text = to_json(c)?;
+    let (stamp, text) = (new_stamp(), to_json(c)?);
     tx.execute(
-        "INSERT INTO course_states (patient_id, course_id, state) VALUES ($1, $2, $3)",
-        args![patient, c.id.to_string(), text.as_str()],
+        "INSERT INTO course_states (patient_id, course_id, stamp, state) VALUES ($1, $2, $3, $4)",
+        args![patient, c.id.to_string(), stamp, text.as_str()],
     )
     .await?;
     if let Some(states) = states {
-        states.keep(c.id, text, c.clone());
+        states.keep(c.id, stamp, &text, c.clone());
     }
     Ok(())
 }
@@ -193,13 +193,13 @@ async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite, states
                 )
                 .await?;
             if n > 0 {
-                let text = to_json(state)?;
+                let (stamp, text) = (new_stamp(), to_json(state)?);
                 tx.execute(
-                    "UPDATE course_states SET state = $1 WHERE patient_id = $2 AND course_id = $3",
-                    args![text.as_str(), patient, state.id.to_string()],
+                    "UPDATE course_states SET stamp = $1, state = $2 WHERE patient_id = $3 AND course_id = $4",
+                    args![stamp, text.as_str(), patient, state.id.to_string()],
                 )
                 .await?;
-                states.keep(state.id, text, (**state).clone());
+                states.keep(state.id, stamp, &text, (**state).clone());
             }
             let q = "SELECT version FROM courses WHERE patient_id = $1 AND course_id = $2";
             (n, "course", (q, args![patient, state.id.to_string()]))
@@ -754,10 +754,25 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn course(&self, patient: PatientId, course: CourseId) -> StoreResult<Option<CourseState>> {
-        let q = "SELECT state FROM course_states WHERE patient_id = $1 AND course_id = $2";
-        let a = args![patient.to_string(), course.to_string()];
-        let state: Option<String> = fetch_scalar(&mut *self.read().await?, q, a).await?;
-        state.map(|s| self.states.decode(course, s)).transpose()
+        // The text comes back only if its stamp is not the one of the state held (see
+        // course_states).
+        let q = "SELECT stamp, CASE WHEN stamp = $3 THEN NULL ELSE state END FROM course_states \
+                 WHERE patient_id = $1 AND course_id = $2";
+        let mut conn = self.read().await?;
+        let mut held = self.states.held_stamp(course);
+        loop {
+            let a = args![patient.to_string(), course.to_string(), held];
+            let row: Option<(i64, Option<String>)> = fetch_optional(&mut *conn, q, a).await?;
+            match row {
+                None => return Ok(None),
+                Some((stamp, Some(text))) => return self.states.decode(course, stamp, &text).map(Some),
+                Some((stamp, None)) => match self.states.hit(course, stamp) {
+                    Some(state) => return Ok(Some(state)),
+                    // Another read replaced the entry meanwhile: read the text.
+                    None => held = None,
+                },
+            }
+        }
     }
 
     async fn course_summaries(&self, patient: PatientId) -> StoreResult<Vec<CourseSummary>> {
