@@ -52,8 +52,8 @@ impl<B: Backend> SqlStore<B> {
     }
 
     /// A store over `backend` that shares another's decoded course states (a unit of
-    /// work shares its store's: the cache is keyed on the stored text, so what a unit
-    /// reads or writes can never be mistaken for what is committed).
+    /// work shares its store's: the cache is keyed on the stamp each write draws afresh,
+    /// so what a unit reads or writes can never be mistaken for what is committed).
     pub(crate) fn sharing_states(backend: B, states: Arc<CourseStates>) -> Self {
         SqlStore { backend, appends: AppendGroup::default(), states }
     }
