@@ -29,7 +29,7 @@ async fn health_names_the_engine(w: World) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["status"], "ok");
     assert_eq!(v["engine"], w.app.store().engine().to_string());
-    assert_eq!(v["schema_version"], 7);
+    assert_eq!(v["schema_version"], 8);
 }
 
 async fn tokens_are_required_and_checked(w: World) {

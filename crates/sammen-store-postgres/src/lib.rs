@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_audit_index.sql")),
     (6, include_str!("../migrations/0006_events_by_patient_only.sql")),
     (7, include_str!("../migrations/0007_course_state_stamps.sql")),
+    (8, include_str!("../migrations/0008_course_state_snapshots.sql")),
 ];
 
 /// Sammen on PostgreSQL.

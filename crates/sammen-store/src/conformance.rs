@@ -61,6 +61,11 @@ macro_rules! conformance_tests {
             let Some(fixture) = $fresh().await else { return };
             $crate::conformance::a_course_written_by_another_process_is_read_as_written(&fixture).await;
         }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_long_course_reads_as_its_log_folds() {
+            let Some(fixture) = $fresh().await else { return };
+            $crate::conformance::a_long_course_reads_as_its_log_folds(&fixture).await;
+        }
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
         $(
@@ -1084,6 +1089,49 @@ pub async fn a_unit_of_work_lands_whole_or_not_at_all(store: Arc<dyn Store>) {
     drop(inside);
     unit.rollback().await;
     assert_eq!(store.course(patient, latest.id).await.unwrap().unwrap(), latest);
+
+    // Nor when another change takes the version an undone one had before anyone reads:
+    // what a unit folded from its own events is never kept for the committed snapshot.
+    let unit = store.unit_of_work().await.unwrap();
+    let inside = unit.store();
+    let undone = change(&*inside, &ids, o, &latest, &note(5)).await.unwrap();
+    assert_eq!(inside.course(patient, latest.id).await.unwrap().unwrap(), undone);
+    drop(inside);
+    unit.rollback().await;
+    let redone = change(&*store, &ids, o, &latest, &note(6)).await.unwrap();
+    assert_eq!(redone.version, undone.version);
+    assert_eq!(store.course(patient, latest.id).await.unwrap().unwrap(), redone);
+}
+
+/// A course's stored state is a snapshot that a change rewrites only now and then; a
+/// read folds the events after it. Whether the snapshot is fresh or many events behind,
+/// and whether the reader holds a state of its own or starts cold, every read is the
+/// course as its whole log folds it.
+pub async fn a_long_course_reads_as_its_log_folds(fixture: &impl Fixture) {
+    let store = fixture.store();
+    let ids = ids();
+    let o = OrgId::from_random_bytes(ids.random_bytes());
+    let (patient, mut course) = patient_with_course(&*store, &ids, o, "0101801234").await;
+    let opened = course.version;
+    let watcher = fixture.reopen().await;
+    let changes = 2 * crate::sql_store::SNAPSHOT_EVERY as usize + 5;
+    for n in 1..=changes {
+        course = change(&*store, &ids, o, &course, &note(n)).await.unwrap();
+        assert_eq!(store.course(patient, course.id).await.unwrap().unwrap(), course, "after change {n}");
+        // Another process reads now and then, so its state falls behind by a few events.
+        if n % 7 == 0 {
+            assert_eq!(watcher.course(patient, course.id).await.unwrap().unwrap(), course, "elsewhere, {n}");
+        }
+        // A reader that holds nothing starts from the snapshot, wherever it stands.
+        if n % 11 == 0 || n == changes {
+            let cold = fixture.reopen().await;
+            assert_eq!(cold.course(patient, course.id).await.unwrap().unwrap(), course, "cold, after {n}");
+        }
+    }
+    let log = store.events(patient, EventFilter::default()).await.unwrap();
+    let folded = Projections::fold(patient, &log);
+    assert_eq!(folded.courses.get(&course.id), Some(&course), "the log folds to what is read");
+    assert_eq!(course.version, opened + changes as u64);
 }
 
 /// A store keeps the course states it decoded or wrote (course_states). What another

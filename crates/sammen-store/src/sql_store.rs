@@ -39,23 +39,36 @@ use crate::{
 /// Rows written per multi-row `INSERT`.
 const CHUNK: usize = 400;
 
+/// A course's stored state is a snapshot (migration 0008), rewritten by a change only
+/// once this many events have gathered after it; a read folds the events after the
+/// snapshot onto it. Rewriting it on every change cost as much as the course is long
+/// (the whole state, every measurement in it, for each new measurement); now a change
+/// costs that once in this many, and a read that misses the cache folds at most this
+/// many events. See BENCHMARKS.md, "Course states kept as snapshots".
+pub(crate) const SNAPSHOT_EVERY: u64 = 32;
+
 /// The store on one engine.
 pub struct SqlStore<B: Backend> {
     backend: B,
     appends: AppendGroup,
     states: Arc<CourseStates>,
+    /// Whether this store's reads see only what is committed, so that a state folded
+    /// from the log may be kept for the snapshot's stamp (see [`Store::course`]).
+    reads_committed: bool,
 }
 
 impl<B: Backend> SqlStore<B> {
     pub fn new(backend: B) -> Self {
-        SqlStore::sharing_states(backend, Arc::default())
+        SqlStore { backend, appends: AppendGroup::default(), states: Arc::default(), reads_committed: true }
     }
 
-    /// A store over `backend` that shares another's decoded course states (a unit of
-    /// work shares its store's: the cache is keyed on the stamp each write draws afresh,
-    /// so what a unit reads or writes can never be mistaken for what is committed).
-    pub(crate) fn sharing_states(backend: B, states: Arc<CourseStates>) -> Self {
-        SqlStore { backend, appends: AppendGroup::default(), states }
+    /// A unit of work's store over `backend`, sharing its store's decoded course states.
+    /// The cache is keyed on the stamp each write of a snapshot draws afresh, so a
+    /// snapshot a unit writes can never be mistaken for what is committed. But the unit
+    /// reads its own events before they are committed: a state folded from them is not
+    /// kept, or a unit that rolls back would leave it standing for the committed stamp.
+    pub(crate) fn for_unit(backend: B, states: Arc<CourseStates>) -> Self {
+        SqlStore { backend, appends: AppendGroup::default(), states, reads_committed: false }
     }
 
     pub fn backend(&self) -> &B {
@@ -119,8 +132,8 @@ async fn insert_course(
     };
     let (stamp, text) = (new_stamp(), to_json(c)?);
     tx.execute(
-        "INSERT INTO course_states (patient_id, course_id, stamp, state) VALUES ($1, $2, $3, $4)",
-        args![patient, c.id.to_string(), stamp, text.as_str()],
+        "INSERT INTO course_states (patient_id, course_id, stamp, version, state) VALUES ($1, $2, $3, $4, $5)",
+        args![patient, c.id.to_string(), stamp, i64_of(c.version), text.as_str()],
     )
     .await?;
     if let Some(states) = states {
@@ -193,13 +206,7 @@ async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite, states
                 )
                 .await?;
             if n > 0 {
-                let (stamp, text) = (new_stamp(), to_json(state)?);
-                tx.execute(
-                    "UPDATE course_states SET stamp = $1, state = $2 WHERE patient_id = $3 AND course_id = $4",
-                    args![stamp, text.as_str(), patient, state.id.to_string()],
-                )
-                .await?;
-                states.keep(state.id, stamp, &text, (**state).clone());
+                write_course_snapshot(tx, patient, state, new_version, states).await?;
             }
             let q = "SELECT version FROM courses WHERE patient_id = $1 AND course_id = $2";
             (n, "course", (q, args![patient, state.id.to_string()]))
@@ -227,6 +234,33 @@ async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite, states
         let actual: Option<i64> = fetch_scalar(tx, current.0, current.1).await?;
         return Err(conflict_or_missing(w.expected_version, actual, what));
     }
+    Ok(())
+}
+
+/// Rewrites the course's snapshot if [`SNAPSHOT_EVERY`] events have gathered after it
+/// (the events themselves are written beside it); otherwise leaves it for reads to fold
+/// the events onto.
+async fn write_course_snapshot(
+    tx: &mut dyn Sql,
+    patient: &str,
+    state: &CourseState,
+    new_version: i64,
+    states: &CourseStates,
+) -> StoreResult<()> {
+    let q = "SELECT version FROM course_states WHERE patient_id = $1 AND course_id = $2";
+    let kept: i64 = fetch_scalar(&mut *tx, q, args![patient, state.id.to_string()])
+        .await?
+        .ok_or_else(|| rows::corrupt("a course's stored state is missing"))?;
+    if u64_of(new_version - kept) < SNAPSHOT_EVERY {
+        return Ok(());
+    }
+    let (stamp, text) = (new_stamp(), to_json(state)?);
+    tx.execute(
+        "UPDATE course_states SET stamp = $1, version = $2, state = $3 WHERE patient_id = $4 AND course_id = $5",
+        args![stamp, new_version, text.as_str(), patient, state.id.to_string()],
+    )
+    .await?;
+    states.keep(state.id, stamp, &text, state.clone());
     Ok(())
 }
 
@@ -754,25 +788,43 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn course(&self, patient: PatientId, course: CourseId) -> StoreResult<Option<CourseState>> {
-        // The text comes back only if its stamp is not the one of the state held (see
-        // course_states).
-        let q = "SELECT stamp, CASE WHEN stamp = $3 THEN NULL ELSE state END FROM course_states \
-                 WHERE patient_id = $1 AND course_id = $2";
+        // The snapshot's text comes back only if its stamp is not the one of the state
+        // held (see course_states); the course's version says how far to fold.
+        let q = "SELECT s.stamp, CASE WHEN s.stamp = $3 THEN NULL ELSE s.state END, c.version \
+                 FROM course_states s JOIN courses c ON c.patient_id = s.patient_id AND c.course_id = s.course_id \
+                 WHERE s.patient_id = $1 AND s.course_id = $2";
         let mut conn = self.read().await?;
         let mut held = self.states.held_stamp(course);
-        loop {
+        let (stamp, mut state, current) = loop {
             let a = args![patient.to_string(), course.to_string(), held];
-            let row: Option<(i64, Option<String>)> = fetch_optional(&mut *conn, q, a).await?;
+            let row: Option<(i64, Option<String>, i64)> = fetch_optional(&mut *conn, q, a).await?;
             match row {
                 None => return Ok(None),
-                Some((stamp, Some(text))) => return self.states.decode(course, stamp, &text).map(Some),
-                Some((stamp, None)) => match self.states.hit(course, stamp) {
-                    Some(state) => return Ok(Some(state)),
+                Some((stamp, Some(text), current)) => {
+                    break (stamp, self.states.decode(course, stamp, &text)?, current)
+                }
+                Some((stamp, None, current)) => match self.states.hit(course, stamp) {
+                    // A state held can only be behind the course, never ahead of it.
+                    Some(state) if i64_of(state.version) <= current => break (stamp, state, current),
                     // Another read replaced the entry meanwhile: read the text.
-                    None => held = None,
+                    _ => held = None,
                 },
             }
+        };
+        if i64_of(state.version) < current {
+            let q = format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE patient_id = $1 AND stream = $2 AND version > $3 ORDER BY version"
+            );
+            let a = args![patient.to_string(), stream_text(Stream::Course(course)), i64_of(state.version)];
+            let rows: Vec<EventRow> = fetch_all(&mut *conn, &q, a).await?;
+            for row in rows {
+                state.apply(&decode_event(row)?.event);
+            }
+            if self.reads_committed {
+                self.states.advance(course, stamp, &state);
+            }
         }
+        Ok(Some(state))
     }
 
     async fn course_summaries(&self, patient: PatientId) -> StoreResult<Vec<CourseSummary>> {

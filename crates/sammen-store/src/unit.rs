@@ -137,7 +137,7 @@ impl UnitOfWork {
     ) -> Self {
         let pinned = Arc::new(Pinned { tx: Arc::new(Mutex::new(Some(tx))), spoiled: AtomicBool::new(false) });
         let backend = UnitBackend { engine, lock_rows, pinned: pinned.clone() };
-        UnitOfWork { store: Arc::new(SqlStore::sharing_states(backend, states)), pinned }
+        UnitOfWork { store: Arc::new(SqlStore::for_unit(backend, states)), pinned }
     }
 
     /// The store whose reads and writes belong to this unit.

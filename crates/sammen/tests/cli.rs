@@ -309,7 +309,7 @@ fn serve_demo_answers_on_a_real_port_and_stops_gracefully() {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains("\"engine\":\"sqlite\"") && response.contains("\"schema_version\":7"), "{response}");
+    assert!(response.contains("\"engine\":\"sqlite\"") && response.contains("\"schema_version\":8"), "{response}");
 
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();
