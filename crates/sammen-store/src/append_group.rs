@@ -16,7 +16,7 @@ use tokio::sync::{oneshot, Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::course_states::CourseStates;
 use crate::sql::{Backend, Sql, SqlTx};
-use crate::sql_store::write_append;
+use crate::sql_store::{write_append, Settled};
 use crate::{Append, StoreError, StoreResult};
 
 struct Queued {
@@ -38,6 +38,7 @@ impl AppendGroup {
         backend: &dyn Backend,
         append: Append,
         states: &Arc<CourseStates>,
+        keep_states: bool,
     ) -> StoreResult<()> {
         let (done, mut result) = oneshot::channel();
         self.queued().push(Queued { append, done });
@@ -51,7 +52,8 @@ impl AppendGroup {
         match backend.writer().await {
             Ok(tx) => {
                 let group = std::mem::take(&mut *self.queued());
-                tokio::spawn(write_group(tx, backend.lock_rows(), group, states.clone(), turn));
+                let states = Group { states: states.clone(), keep: keep_states };
+                tokio::spawn(write_group(tx, backend.lock_rows(), group, states, turn));
             }
             Err(e) => {
                 // Nothing of the queue can be written now; none of it may land later.
@@ -81,11 +83,18 @@ enum Failed {
     Broken(StoreError),
 }
 
+/// The course states a group's writes use, and whether its commit may keep the states
+/// its appends leave behind (not for a unit's appends, which are not yet committed).
+struct Group {
+    states: Arc<CourseStates>,
+    keep: bool,
+}
+
 async fn write_group(
     mut tx: Box<dyn SqlTx>,
     lock_rows: &'static str,
     group: Vec<Queued>,
-    states: Arc<CourseStates>,
+    states: Group,
     turn: OwnedMutexGuard<()>,
 ) {
     let alone = group.len() == 1;
@@ -96,8 +105,8 @@ async fn write_group(
             let _ = q.done.send(Err(e.clone()));
             continue;
         }
-        match write_one(&mut *tx, lock_rows, &q.append, &states, alone).await {
-            Ok(()) => written.push(q.done),
+        match write_one(&mut *tx, lock_rows, &q.append, &states.states, alone).await {
+            Ok(settled) => written.push((q.done, q.append, settled)),
             Err(Failed::Refused(e)) => {
                 let _ = q.done.send(Err(e));
             }
@@ -113,7 +122,11 @@ async fn write_group(
         None if written.is_empty() => Ok(()),
         None => tx.commit().await.map_err(StoreError::from),
     };
-    for done in written {
+    for (done, append, settled) in written {
+        // Kept before the caller hears, so that its next read finds the state.
+        if result.is_ok() && states.keep {
+            settled.keep(append, &states.states);
+        }
         let _ = done.send(result.clone());
     }
     drop(turn);
@@ -125,7 +138,7 @@ async fn write_one(
     append: &Append,
     states: &CourseStates,
     alone: bool,
-) -> Result<(), Failed> {
+) -> Result<Settled, Failed> {
     if alone {
         // A refusal rolls back the whole transaction, which holds only this append.
         return write_append(tx, lock_rows, append, states).await.map_err(Failed::Refused);
@@ -133,7 +146,7 @@ async fn write_one(
     let broken = |e: crate::sql::SqlError| Failed::Broken(e.into());
     tx.execute("SAVEPOINT append", Vec::new()).await.map_err(broken)?;
     match write_append(tx, lock_rows, append, states).await {
-        Ok(()) => tx.execute("RELEASE append", Vec::new()).await.map(drop).map_err(broken),
+        Ok(settled) => tx.execute("RELEASE append", Vec::new()).await.map(|_| settled).map_err(broken),
         Err(refused) => {
             tx.execute("ROLLBACK TO append", Vec::new()).await.map_err(broken)?;
             tx.execute("RELEASE append", Vec::new()).await.map_err(broken)?;

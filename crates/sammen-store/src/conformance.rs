@@ -1161,21 +1161,31 @@ pub async fn appends_that_wait_together_land_or_fail_alone(store: Arc<dyn Store>
     let (a, course_a) = patient_with_course(&*store, &ids, o, "0101811234").await;
     let (b, course_b) = patient_with_course(&*store, &ids, o, "0202811234").await;
     let (c, course_c) = patient_with_course(&*store, &ids, o, "0303811234").await;
-    // B's append writes a thread, then finds its course moved on.
+    // B's append writes a thread and a change to its course, then finds the patient's
+    // own record moved on.
     let (thread, thread_write) = thread_write(&ids, &course_b, o, other, "group-1");
     let join = CourseChange::JoinCareTeam { member: TeamMember::Organisation { org: other }, role: "team".into() };
     let joined = decide::change_course(&ctx(&ids, o), &course_b, &join, &ChangeFacts::default()).unwrap();
     let mut next_b = course_b.clone();
     joined.iter().for_each(|e| next_b.apply(e));
+    let patient_b = store.patient(b).await.unwrap().unwrap();
     let stale = Append {
         patient: b,
         writes: vec![
             thread_write,
             StreamWrite {
                 stream: Stream::Course(course_b.id),
-                expected_version: course_b.version - 1,
+                expected_version: course_b.version,
                 events: joined,
                 snapshot: Snapshot::Course(Box::new(next_b)),
+                work: Vec::new(),
+                followers: Vec::new(),
+            },
+            StreamWrite {
+                stream: Stream::Patient,
+                expected_version: patient_b.version + 1,
+                events: Vec::new(),
+                snapshot: Snapshot::Patient(patient_b),
                 work: Vec::new(),
                 followers: Vec::new(),
             },
@@ -1219,9 +1229,13 @@ pub async fn appends_that_wait_together_land_or_fail_alone(store: Arc<dyn Store>
         verifier.check(&e).unwrap();
     }
     assert_eq!(verifier.finish(&head), Ok(head.seq));
-    assert_eq!(store.course(b, course_b.id).await.unwrap().unwrap(), course_b);
     for (p, events) in [(a, 4), (b, 3), (c, 4)] {
         let all = store.events(p, EventFilter::default()).await.unwrap();
         assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=events).collect::<Vec<u64>>(), "{p}");
     }
+    // Nor is the course B's append made kept anywhere to be read: a change that lands at
+    // the version it would have had (so the course is where it was) reads as itself.
+    // (No read of B's course comes before: a read would find what the store holds.)
+    let landed = change(&*store, &ids, o, &course_b, &note(3)).await.unwrap();
+    assert_eq!(store.course(b, course_b.id).await.unwrap().unwrap(), landed);
 }

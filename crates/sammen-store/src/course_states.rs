@@ -19,8 +19,10 @@
 //! and a read folds the course's later events onto it. A read that folded keeps what it
 //! folded under the same stamp ([`CourseStates::advance`]): a snapshot's stamp fixes its
 //! text, and the events after it never change, so the entry stays true for that stamp
-//! and the next read folds only what came since. Only what is committed may be kept so:
-//! a unit of work, which reads its own events before they are, does not advance entries.
+//! and the next read folds only what came since. A change that leaves the snapshot as it
+//! was advances the entry the same way with the state it wrote, once committed, so the
+//! next read folds nothing. Only what is committed may be kept so: a unit of work, which
+//! reads its own events before they are, does not advance entries.
 //!
 //! Memory is bounded by [`TEXT_BUDGET`] bytes of the states' text (the decoded states
 //! take about as much); past it, entries are dropped in the map's own (arbitrary) order.
@@ -128,13 +130,13 @@ impl CourseStates {
     /// Keeps `state`, folded from the snapshot stamped `stamp` and the committed events
     /// after it, if the entry held is of that snapshot and behind `state`. (An entry of
     /// another snapshot, or one further on, was kept by another read meanwhile.)
-    pub fn advance(&self, course: CourseId, stamp: i64, state: &CourseState) {
+    pub fn advance(&self, course: CourseId, stamp: i64, state: CourseState) {
         let mut entries = self.lock();
         let Some(entry) = entries.by_course.get_mut(&course) else { return };
         if entry.stamp == stamp && entry.state.version < state.version {
             // The size stays that of the snapshot's text: the events folded since are
             // fewer than SNAPSHOT_EVERY, small beside it.
-            *entry = Arc::new(Entry { stamp, size: entry.size, state: state.clone() });
+            *entry = Arc::new(Entry { stamp, size: entry.size, state });
         }
     }
 

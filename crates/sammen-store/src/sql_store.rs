@@ -167,10 +167,18 @@ async fn insert_thread(tx: &mut dyn Sql, patient: &str, t: &ThreadState) -> Stor
     }
 }
 
-/// Compare-and-set on a stream's projection row, or its insert for a new stream.
-async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite, states: &CourseStates) -> StoreResult<()> {
+/// Compare-and-set on a stream's projection row, or its insert for a new stream. For a
+/// change to a course that leaves its snapshot as it was, returns the snapshot's stamp:
+/// once committed, the state written may be kept under it (see [`Settled`]).
+async fn write_snapshot(
+    tx: &mut dyn Sql,
+    patient: &str,
+    w: &StreamWrite,
+    states: &CourseStates,
+) -> StoreResult<Option<i64>> {
     let new_version = i64_of(w.expected_version + w.events.len() as u64);
     let expected = i64_of(w.expected_version);
+    let mut settled = None;
     let (changed, what, current) = match &w.snapshot {
         Snapshot::Patient(state) if w.expected_version == 0 => {
             tx.execute(
@@ -179,12 +187,14 @@ async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite, states
             )
             .await
             .map_err(unique("a patient with this CPR number"))?;
-            return Ok(());
+            return Ok(None);
         }
         Snapshot::Course(state) if w.expected_version == 0 => {
-            return insert_course(tx, patient, state, Some(states)).await
+            return insert_course(tx, patient, state, Some(states)).await.map(|_| None)
         }
-        Snapshot::Thread(state) if w.expected_version == 0 => return insert_thread(tx, patient, state).await,
+        Snapshot::Thread(state) if w.expected_version == 0 => {
+            return insert_thread(tx, patient, state).await.map(|_| None)
+        }
         Snapshot::Patient(state) => {
             let n = tx
                 .execute(
@@ -206,7 +216,7 @@ async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite, states
                 )
                 .await?;
             if n > 0 {
-                write_course_snapshot(tx, patient, state, new_version, states).await?;
+                settled = write_course_snapshot(tx, patient, state, new_version, states).await?;
             }
             let q = "SELECT version FROM courses WHERE patient_id = $1 AND course_id = $2";
             (n, "course", (q, args![patient, state.id.to_string()]))
@@ -234,25 +244,25 @@ async fn write_snapshot(tx: &mut dyn Sql, patient: &str, w: &StreamWrite, states
         let actual: Option<i64> = fetch_scalar(tx, current.0, current.1).await?;
         return Err(conflict_or_missing(w.expected_version, actual, what));
     }
-    Ok(())
+    Ok(settled)
 }
 
 /// Rewrites the course's snapshot if [`SNAPSHOT_EVERY`] events have gathered after it
 /// (the events themselves are written beside it); otherwise leaves it for reads to fold
-/// the events onto.
+/// the events onto, and returns its stamp.
 async fn write_course_snapshot(
     tx: &mut dyn Sql,
     patient: &str,
     state: &CourseState,
     new_version: i64,
     states: &CourseStates,
-) -> StoreResult<()> {
-    let q = "SELECT version FROM course_states WHERE patient_id = $1 AND course_id = $2";
-    let kept: i64 = fetch_scalar(&mut *tx, q, args![patient, state.id.to_string()])
+) -> StoreResult<Option<i64>> {
+    let q = "SELECT stamp, version FROM course_states WHERE patient_id = $1 AND course_id = $2";
+    let (stamp, kept): (i64, i64) = fetch_optional(&mut *tx, q, args![patient, state.id.to_string()])
         .await?
         .ok_or_else(|| rows::corrupt("a course's stored state is missing"))?;
     if u64_of(new_version - kept) < SNAPSHOT_EVERY {
-        return Ok(());
+        return Ok(Some(stamp));
     }
     let (stamp, text) = (new_stamp(), to_json(state)?);
     tx.execute(
@@ -261,7 +271,7 @@ async fn write_course_snapshot(
     )
     .await?;
     states.keep(state.id, stamp, &text, state.clone());
-    Ok(())
+    Ok(None)
 }
 
 /// Appends events at the end of the patient's log; the patient row's `last_seq` hands
@@ -399,16 +409,39 @@ async fn insert_notices(tx: &mut dyn Sql, notices: &[Notice]) -> StoreResult<()>
     Ok(())
 }
 
+/// The course states an append leaves behind that its commit makes true: for each of
+/// its writes, the stamp of the snapshot the written state folds forward from, where
+/// the write left that snapshot as it was.
+///
+/// A change holds the course's whole state after it, which is exactly what a read would
+/// fold from the snapshot and the events up to the change (the fold is `apply` either
+/// way). Kept under the snapshot's stamp once committed, it spares the next read of the
+/// course, most often the next change, the fold and the copy a read keeps of it.
+#[must_use = "the states may be kept only after the commit"]
+pub(crate) struct Settled(Vec<Option<i64>>);
+
+impl Settled {
+    /// Keeps the append's course states; call only once the append is committed.
+    pub(crate) fn keep(self, append: Append, states: &CourseStates) {
+        for (w, stamp) in append.writes.into_iter().zip(self.0) {
+            if let (Snapshot::Course(state), Some(stamp)) = (w.snapshot, stamp) {
+                states.advance(state.id, stamp, *state);
+            }
+        }
+    }
+}
+
 /// Writes one append inside an open transaction. See [`Store::append`].
 pub(crate) async fn write_append(
     tx: &mut dyn Sql,
     lock_rows: &str,
     a: &Append,
     states: &CourseStates,
-) -> StoreResult<()> {
+) -> StoreResult<Settled> {
     let patient = a.patient.to_string();
+    let mut settled = Vec::with_capacity(a.writes.len());
     for w in &a.writes {
-        write_snapshot(tx, &patient, w, states).await?;
+        settled.push(write_snapshot(tx, &patient, w, states).await?);
         insert_events(tx, a.patient, &w.events).await?;
         if let Snapshot::Course(state) = &w.snapshot {
             if w.events.iter().any(|e| touches_team(&e.body)) {
@@ -430,7 +463,7 @@ pub(crate) async fn write_append(
         .map_err(unique("an attachment with this id"))?;
     }
     write_audit(tx, lock_rows, &a.audit).await?;
-    Ok(())
+    Ok(Settled(settled))
 }
 
 /// Writes a patient's projections from scratch (import and rebuild), with the open
@@ -767,12 +800,18 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn append(&self, append: Append) -> StoreResult<()> {
+        // A unit's appends are not committed when written, so they keep nothing.
+        let states = self.reads_committed.then_some(&self.states);
         if self.backend.groups_appends() {
-            return self.appends.append(&self.backend, append, &self.states).await;
+            return self.appends.append(&self.backend, append, &self.states, states.is_some()).await;
         }
         let mut tx = self.backend.writer().await?;
-        write_append(&mut *tx, self.backend.lock_rows(), &append, &self.states).await?;
-        tx.commit().await.map_err(Into::into)
+        let settled = write_append(&mut *tx, self.backend.lock_rows(), &append, &self.states).await?;
+        tx.commit().await?;
+        if let Some(states) = states {
+            settled.keep(append, states);
+        }
+        Ok(())
     }
 
     async fn patient(&self, id: PatientId) -> StoreResult<Option<PatientState>> {
@@ -821,7 +860,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 state.apply(&decode_event(row)?.event);
             }
             if self.reads_committed {
-                self.states.advance(course, stamp, &state);
+                self.states.advance(course, stamp, state.clone());
             }
         }
         Ok(Some(state))
