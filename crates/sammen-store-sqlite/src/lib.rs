@@ -52,6 +52,15 @@ const WRITER_CHECKPOINT_PAGES: u32 = 20_000;
 
 /// Read-only connections kept open for reads.
 const READERS: usize = 4;
+/// The page cache of the record's file, in KiB, for a reader (and for migrations,
+/// checkpoints and the indexer).
+const MAIN_CACHE_KIB: u32 = 32_000;
+/// The same for the one writer, smaller: when a change rebalances pages, SQLite for a
+/// moment gives one of them the number of the page 1 GiB into the file; in a smaller
+/// file that lies past the end, and the commit then walks the writer's whole page hash
+/// to drop it, a walk as long as the cache is large (3-4 % of the CPU of a create at
+/// 32 MB). See BENCHMARKS.md, "The writer's page cache".
+const WRITER_CACHE_KIB: u32 = 8_000;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
 
@@ -159,10 +168,11 @@ fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute("ATTACH DATABASE ?1 AS audit", [audit_path(path).to_string_lossy()])?;
-    conn.execute_batch(
+    let main_cache = if role == Role::Write { WRITER_CACHE_KIB } else { MAIN_CACHE_KIB };
+    conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-         PRAGMA main.cache_size = -32000; PRAGMA audit.cache_size = -8000;",
-    )?;
+         PRAGMA main.cache_size = -{main_cache}; PRAGMA audit.cache_size = -8000;"
+    ))?;
     if !read_only {
         // The autocheckpoint is one setting for the whole connection.
         conn.execute_batch(&format!(
