@@ -52,14 +52,23 @@ pub struct SqlStore<B: Backend> {
     backend: B,
     appends: AppendGroup,
     states: Arc<CourseStates>,
-    /// Whether this store's reads see only what is committed, so that a state folded
-    /// from the log may be kept for the snapshot's stamp (see [`Store::course`]).
-    reads_committed: bool,
+    /// For a unit of work's store, the course states its own writes left; `None` for a
+    /// store whose reads see only what is committed, so that a state folded from the
+    /// log may be kept for the snapshot's stamp (see [`Store::course`]).
+    unit: Option<UnitCourses>,
 }
+
+/// The course states a unit of work wrote, each the whole course after the unit's last
+/// change to it. Nothing else changes a course while the unit holds it: on SQLite the
+/// unit holds the one write connection, on PostgreSQL its change holds the course's row
+/// locked (or the row is the unit's own, uncommitted). A read in the unit takes the
+/// state from here when its version is the course's, rather than folding the unit's
+/// events onto the snapshot again at every step of a Bundle. Gone with the unit.
+type UnitCourses = std::sync::Mutex<std::collections::HashMap<CourseId, CourseState>>;
 
 impl<B: Backend> SqlStore<B> {
     pub fn new(backend: B) -> Self {
-        SqlStore { backend, appends: AppendGroup::default(), states: Arc::default(), reads_committed: true }
+        SqlStore { backend, appends: AppendGroup::default(), states: Arc::default(), unit: None }
     }
 
     /// A unit of work's store over `backend`, sharing its store's decoded course states.
@@ -67,8 +76,15 @@ impl<B: Backend> SqlStore<B> {
     /// snapshot a unit writes can never be mistaken for what is committed. But the unit
     /// reads its own events before they are committed: a state folded from them is not
     /// kept, or a unit that rolls back would leave it standing for the committed stamp.
+    /// What the unit wrote it keeps to itself ([`UnitCourses`]).
     pub(crate) fn for_unit(backend: B, states: Arc<CourseStates>) -> Self {
-        SqlStore { backend, appends: AppendGroup::default(), states, reads_committed: false }
+        SqlStore { backend, appends: AppendGroup::default(), states, unit: Some(UnitCourses::default()) }
+    }
+
+    /// The unit's own state of the course, if it is the one at `version`.
+    fn unit_course(&self, course: CourseId, version: i64) -> Option<CourseState> {
+        let held = self.unit.as_ref()?.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        held.get(&course).filter(|state| i64_of(state.version) == version).cloned()
     }
 
     pub fn backend(&self) -> &B {
@@ -800,16 +816,23 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn append(&self, append: Append) -> StoreResult<()> {
-        // A unit's appends are not committed when written, so they keep nothing.
-        let states = self.reads_committed.then_some(&self.states);
+        // A unit's appends are not committed when written: they are kept to the unit.
         if self.backend.groups_appends() {
-            return self.appends.append(&self.backend, append, &self.states, states.is_some()).await;
+            return self.appends.append(&self.backend, append, &self.states, self.unit.is_none()).await;
         }
         let mut tx = self.backend.writer().await?;
         let settled = write_append(&mut *tx, self.backend.lock_rows(), &append, &self.states).await?;
         tx.commit().await?;
-        if let Some(states) = states {
-            settled.keep(append, states);
+        match &self.unit {
+            None => settled.keep(append, &self.states),
+            Some(unit) => {
+                let mut held = unit.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                for w in append.writes {
+                    if let Snapshot::Course(state) = w.snapshot {
+                        held.insert(state.id, *state);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -837,12 +860,13 @@ impl<B: Backend> Store for SqlStore<B> {
         let (stamp, mut state, current) = loop {
             let a = args![patient.to_string(), course.to_string(), held];
             let row: Option<(i64, Option<String>, i64)> = fetch_optional(&mut *conn, q, a).await?;
-            match row {
-                None => return Ok(None),
-                Some((stamp, Some(text), current)) => {
-                    break (stamp, self.states.decode(course, stamp, &text)?, current)
-                }
-                Some((stamp, None, current)) => match self.states.hit(course, stamp) {
+            let Some((stamp, text, current)) = row else { return Ok(None) };
+            if let Some(own) = self.unit_course(course, current) {
+                return Ok(Some(own));
+            }
+            match text {
+                Some(text) => break (stamp, self.states.decode(course, stamp, &text)?, current),
+                None => match self.states.hit(course, stamp) {
                     // A state held can only be behind the course, never ahead of it.
                     Some(state) if i64_of(state.version) <= current => break (stamp, state, current),
                     // Another read replaced the entry meanwhile: read the text.
@@ -859,7 +883,7 @@ impl<B: Backend> Store for SqlStore<B> {
             for row in rows {
                 state.apply(&decode_event(row)?.event);
             }
-            if self.reads_committed {
+            if self.unit.is_none() {
                 self.states.advance(course, stamp, state.clone());
             }
         }
