@@ -11,7 +11,8 @@
 //! connection of its own ([`Role`]); the appends' connection attaches it read-only.
 //!
 //! SQLite is called through `rusqlite`: statements on the async thread that asks, and
-//! only what waits for the disk (`BEGIN IMMEDIATE`, `COMMIT`) on Tokio's blocking pool;
+//! only what waits, for the disk (`COMMIT`) or for another process's write lock (a
+//! `BEGIN IMMEDIATE` that could not take it at once), on Tokio's blocking pool;
 //! the indexer's statements and commits on its own thread. Every query is shared with PostgreSQL ([`sammen_store::SqlStore`]);
 //! this crate holds only connections, transactions, value conversion and migrations.
 
@@ -61,6 +62,8 @@ const MAIN_CACHE_KIB: u32 = 32_000;
 /// to drop it, a walk as long as the cache is large (3-4 % of the CPU of a create at
 /// 32 MB). See BENCHMARKS.md, "The writer's page cache".
 const WRITER_CACHE_KIB: u32 = 8_000;
+/// How long a statement waits for a lock another process holds.
+const BUSY_TIMEOUT_MS: u64 = 10_000;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
 
@@ -165,7 +168,7 @@ fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
     };
     // URIs, for attaching one file read-only; a plain path still opens as a path.
     let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_URI)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute("ATTACH DATABASE ?1 AS audit", [audit_path(path).to_string_lossy()])?;
     let main_cache = if role == Role::Write { WRITER_CACHE_KIB } else { MAIN_CACHE_KIB };
@@ -431,6 +434,16 @@ async fn on_connection<T: Send + 'static>(
     result
 }
 
+/// `BEGIN IMMEDIATE` if the write lock is free now; false, with nothing begun, if not.
+fn begin_at_once(conn: &Connection) -> bool {
+    let busy = |t: u64| conn.busy_timeout(std::time::Duration::from_millis(t));
+    let begun = busy(0).is_ok() && conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    // The connection's own wait again, for every later statement. (Setting it cannot
+    // fail on an open connection; were it to, those statements would only wait less.)
+    let _ = busy(BUSY_TIMEOUT_MS);
+    begun
+}
+
 /// A read connection from the pool; it goes back to the pool when dropped.
 struct Reader {
     conn: Option<Connection>,
@@ -547,7 +560,12 @@ impl Backend for SqliteBackend {
 
     async fn writer(&self) -> StoreResult<Box<dyn SqlTx>> {
         let mut guard = connection(&self.writer, &self.path).await?;
-        on_connection(&mut guard, |c| c.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)).await?;
+        // No other connection of this process takes the record's write lock, so it is
+        // almost always free: take it here without waiting, and go to the blocking pool
+        // (to wait for it) only if another process holds it.
+        if !guard.as_ref().is_some_and(begin_at_once) {
+            on_connection(&mut guard, |c| c.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)).await?;
+        }
         Ok(Box::new(Writer { guard, open: true, checkpoints: Some(self.checkpoints.clone()), inline: false }))
     }
 

@@ -61,3 +61,24 @@ const TAMPER: &[&str] = &[
     "UPDATE attachments SET content_type = 'image/png'",
     "DELETE FROM attachments",
 ];
+
+/// The writer takes the write lock at once when it is free, and otherwise waits for it:
+/// while another process (here another store on the same file) holds it, a write
+/// transaction neither fails nor begins, and it begins once the lock is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waits_for_another_process_holding_the_write_lock() {
+    let f = fresh().await.unwrap();
+    let elsewhere = f.reopen().await;
+    let holding = elsewhere.unit_of_work().await.expect("the other process takes the lock");
+    let store = f.store.clone();
+    let waiting = tokio::spawn(async move { store.unit_of_work().await.map(|unit| unit.store()) });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a write transaction began while another process held the lock");
+    holding.commit().await.unwrap();
+    let begun = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await;
+    assert!(matches!(begun, Ok(Ok(Ok(_)))), "the writer did not begin once the lock was free");
+    // And with the lock free, the next one begins at once.
+    drop(begun);
+    let again = tokio::time::timeout(std::time::Duration::from_secs(1), f.store.unit_of_work()).await;
+    assert!(matches!(again, Ok(Ok(_))));
+}
