@@ -38,7 +38,6 @@ impl AppendGroup {
         backend: &dyn Backend,
         append: Append,
         states: &Arc<CourseStates>,
-        keep_states: bool,
     ) -> StoreResult<()> {
         let (done, mut result) = oneshot::channel();
         self.queued().push(Queued { append, done });
@@ -52,8 +51,7 @@ impl AppendGroup {
         match backend.writer().await {
             Ok(tx) => {
                 let group = std::mem::take(&mut *self.queued());
-                let states = Group { states: states.clone(), keep: keep_states };
-                tokio::spawn(write_group(tx, backend.lock_rows(), group, states, turn));
+                tokio::spawn(write_group(tx, backend.lock_rows(), group, states.clone(), turn));
             }
             Err(e) => {
                 // Nothing of the queue can be written now; none of it may land later.
@@ -83,18 +81,11 @@ enum Failed {
     Broken(StoreError),
 }
 
-/// The course states a group's writes use, and whether its commit may keep the states
-/// its appends leave behind (not for a unit's appends, which are not yet committed).
-struct Group {
-    states: Arc<CourseStates>,
-    keep: bool,
-}
-
 async fn write_group(
     mut tx: Box<dyn SqlTx>,
     lock_rows: &'static str,
     group: Vec<Queued>,
-    states: Group,
+    states: Arc<CourseStates>,
     turn: OwnedMutexGuard<()>,
 ) {
     let alone = group.len() == 1;
@@ -105,7 +96,7 @@ async fn write_group(
             let _ = q.done.send(Err(e.clone()));
             continue;
         }
-        match write_one(&mut *tx, lock_rows, &q.append, &states.states, alone).await {
+        match write_one(&mut *tx, lock_rows, &q.append, &states, alone).await {
             Ok(settled) => written.push((q.done, q.append, settled)),
             Err(Failed::Refused(e)) => {
                 let _ = q.done.send(Err(e));
@@ -124,8 +115,8 @@ async fn write_group(
     };
     for (done, append, settled) in written {
         // Kept before the caller hears, so that its next read finds the state.
-        if result.is_ok() && states.keep {
-            settled.keep(append, &states.states);
+        if result.is_ok() {
+            settled.keep(append, &states);
         }
         let _ = done.send(result.clone());
     }

@@ -64,7 +64,26 @@ pub struct SqlStore<B: Backend> {
 /// locked (or the row is the unit's own, uncommitted). A read in the unit takes the
 /// state from here when its version is the course's, rather than folding the unit's
 /// events onto the snapshot again at every step of a Bundle. Gone with the unit.
-type UnitCourses = std::sync::Mutex<std::collections::HashMap<CourseId, CourseState>>;
+#[derive(Default)]
+struct UnitCourses(std::sync::Mutex<std::collections::HashMap<CourseId, CourseState>>);
+
+impl UnitCourses {
+    /// The unit's own state of the course, if it is the one at `version`.
+    fn at(&self, course: CourseId, version: i64) -> Option<CourseState> {
+        let held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        held.get(&course).filter(|state| i64_of(state.version) == version).cloned()
+    }
+
+    /// Keeps the course states of an append the unit has written.
+    fn keep(&self, append: Append) {
+        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for w in append.writes {
+            if let Snapshot::Course(state) = w.snapshot {
+                held.insert(state.id, *state);
+            }
+        }
+    }
+}
 
 impl<B: Backend> SqlStore<B> {
     pub fn new(backend: B) -> Self {
@@ -79,12 +98,6 @@ impl<B: Backend> SqlStore<B> {
     /// What the unit wrote it keeps to itself ([`UnitCourses`]).
     pub(crate) fn for_unit(backend: B, states: Arc<CourseStates>) -> Self {
         SqlStore { backend, appends: AppendGroup::default(), states, unit: Some(UnitCourses::default()) }
-    }
-
-    /// The unit's own state of the course, if it is the one at `version`.
-    fn unit_course(&self, course: CourseId, version: i64) -> Option<CourseState> {
-        let held = self.unit.as_ref()?.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        held.get(&course).filter(|state| i64_of(state.version) == version).cloned()
     }
 
     pub fn backend(&self) -> &B {
@@ -816,23 +829,19 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn append(&self, append: Append) -> StoreResult<()> {
-        // A unit's appends are not committed when written: they are kept to the unit.
         if self.backend.groups_appends() {
-            return self.appends.append(&self.backend, append, &self.states, self.unit.is_none()).await;
+            // A group commits what it writes; a unit's backend writes in the unit's
+            // transaction and never groups.
+            debug_assert!(self.unit.is_none(), "a unit's appends are grouped");
+            return self.appends.append(&self.backend, append, &self.states).await;
         }
         let mut tx = self.backend.writer().await?;
         let settled = write_append(&mut *tx, self.backend.lock_rows(), &append, &self.states).await?;
         tx.commit().await?;
+        // A unit's appends are not committed yet: what they wrote is the unit's own.
         match &self.unit {
             None => settled.keep(append, &self.states),
-            Some(unit) => {
-                let mut held = unit.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                for w in append.writes {
-                    if let Snapshot::Course(state) = w.snapshot {
-                        held.insert(state.id, *state);
-                    }
-                }
-            }
+            Some(unit) => unit.keep(append),
         }
         Ok(())
     }
@@ -861,7 +870,7 @@ impl<B: Backend> Store for SqlStore<B> {
             let a = args![patient.to_string(), course.to_string(), held];
             let row: Option<(i64, Option<String>, i64)> = fetch_optional(&mut *conn, q, a).await?;
             let Some((stamp, text, current)) = row else { return Ok(None) };
-            if let Some(own) = self.unit_course(course, current) {
+            if let Some(own) = self.unit.as_ref().and_then(|u| u.at(course, current)) {
                 return Ok(Some(own));
             }
             match text {
