@@ -38,6 +38,7 @@ on_both_engines!(
     a_referral_is_created_as_a_service_request,
     stays_and_periods_of_care_are_created_whole,
     a_communication_starts_a_thread_to_whom_it_names,
+    a_write_answers_in_the_form_the_client_prefers,
 );
 
 fn pain(patient: &str, value: Value) -> Value {
@@ -1461,4 +1462,99 @@ async fn a_communication_starts_a_thread_to_whom_it_names(w: World) {
     assert!(refusals[0].contains("topic.text"), "{refusals:?}");
     assert!(refusals[3].contains("display"), "{refusals:?}");
     assert_eq!(thread_count(&w, &patient, &course).await, 2, "nothing stored");
+}
+
+/// A request with a bearer token, a FHIR body and `Prefer` (when given).
+fn preferring(method: Method, uri: &str, token: &str, prefer: Option<&str>, body: &Value) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/fhir+json");
+    if let Some(p) = prefer {
+        req = req.header("prefer", p);
+    }
+    req.body(Body::from(body.to_string())).unwrap()
+}
+
+fn header<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+}
+
+/// `Prefer: return=minimal` answers a write with its status and headers alone, and
+/// `return=OperationOutcome` with what was stored, in words; either way `Location`,
+/// `ETag` and `Last-Modified` say where the resource is and which version was stored,
+/// and a read of it has the same. In a Bundle it is said once and answered for each write.
+async fn a_write_answers_in_the_form_the_client_prefers(w: World) {
+    let (patient, _) = w.patient_with_course().await;
+    let obs = pain(&patient, json!(5));
+    let (s, h, body) =
+        w.raw_with_headers(preferring(Method::POST, "/fhir/Observation", &w.gp, Some("return=minimal"), &obs)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(body, Value::Null, "nothing but the headers");
+    let location = header(&h, "location");
+    let path = &location[location.find("/fhir/Observation/").expect("the created resource's address")..];
+    let (s, rh, read) = w
+        .raw_with_headers(
+            Request::get(path).header("authorization", format!("Bearer {}", w.gp)).body(Body::empty()).unwrap(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{read}");
+    assert_eq!(read["valueInteger"], 5, "the minimal answer's Location is where it was stored");
+    assert_eq!(header(&h, "etag"), format!("W/\"{}\"", read["meta"]["versionId"].as_str().unwrap()));
+    assert_eq!(header(&rh, "etag"), header(&h, "etag"));
+    assert_eq!(header(&rh, "last-modified"), header(&h, "last-modified"));
+    let modified = header(&h, "last-modified");
+    assert!(modified.ends_with(" GMT") && modified.len() == 29, "an HTTP date: {modified}");
+
+    let (s, h, said) = w
+        .raw_with_headers(preferring(Method::POST, "/fhir/Observation", &w.gp, Some("return=OperationOutcome"), &obs))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(said["resourceType"], "OperationOutcome", "{said}");
+    assert_eq!(said["issue"][0]["severity"], "information");
+    let id = &header(&h, "location")[location.find("/fhir/Observation/").unwrap() + "/fhir/Observation/".len()..];
+    assert!(said["issue"][0]["diagnostics"].as_str().unwrap().contains(&format!("Observation/{id}")), "{said}");
+    // An unknown preference is the default: the resource as stored.
+    let (s, _, whole) =
+        w.raw_with_headers(preferring(Method::POST, "/fhir/Observation", &w.gp, Some("return=everything"), &obs)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(whole["valueInteger"], 5, "{whole}");
+
+    // An update: the new version in the headers, no body.
+    let uri = format!("/fhir/Patient/{patient}");
+    let (_, before) = w.get(&uri, &w.gp).await;
+    let mut renamed = before.clone();
+    renamed["name"][0]["text"] = json!("Jens Peter Madsen");
+    let req = preferring(Method::PUT, &uri, &w.gp, Some("return=minimal"), &renamed);
+    let (mut parts, body) = req.into_parts();
+    parts.headers.insert("if-match", version_tag(&before).parse().unwrap());
+    let (s, h, body) = w.raw_with_headers(Request::from_parts(parts, body)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body, Value::Null);
+    let (_, after) = w.get(&uri, &w.gp).await;
+    assert_eq!(after["name"][0]["text"], "Jens Peter Madsen");
+    assert_eq!(header(&h, "etag"), version_tag(&after));
+
+    // A transaction: each write's answer without its resource, but with where and which
+    // version; a batch's read still answers with what it found.
+    let bundle = transaction(vec![entry("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0", "Observation", obs.clone())]);
+    let (s, _, b) = w.raw_with_headers(preferring(Method::POST, "/fhir", &w.gp, Some("return=minimal"), &bundle)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let answer = &b["entry"][0];
+    assert!(answer.get("resource").is_none(), "{answer}");
+    assert!(answer["response"]["location"].as_str().unwrap().starts_with("Observation/"), "{answer}");
+    assert!(answer["response"]["etag"].is_string() && answer["response"]["lastModified"].is_string(), "{answer}");
+    let (_, _, b) =
+        w.raw_with_headers(preferring(Method::POST, "/fhir", &w.gp, Some("return=OperationOutcome"), &bundle)).await;
+    assert_eq!(b["entry"][0]["response"]["outcome"]["issue"][0]["severity"], "information", "{b}");
+    assert!(b["entry"][0].get("resource").is_none());
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": obs, "request": {"method": "POST", "url": "Observation"}},
+        {"request": {"method": "GET", "url": format!("Observation?patient={patient}")}},
+    ]});
+    let (_, _, b) = w.raw_with_headers(preferring(Method::POST, "/fhir", &w.gp, Some("return=minimal"), &batch)).await;
+    assert!(b["entry"][0].get("resource").is_none(), "{b}");
+    // Six measurements by now: three single creates, two transactions and this batch.
+    assert_eq!(entries(&b["entry"][1]["resource"]).len(), 6, "the read's answer is whole: {b}");
 }

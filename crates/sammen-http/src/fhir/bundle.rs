@@ -25,7 +25,9 @@ use tower::ServiceExt;
 
 use sammen_app::Actor;
 
-use super::{base_url, fhir_json, outcome, resource_body, BundleCaller, Caller, FhirError, FHIR_JSON};
+use super::{
+    base_url, fhir_json, outcome, resource_body, BundleCaller, Caller, FhirError, ReturnPreference, FHIR_JSON,
+};
 use crate::AppState;
 
 /// The most entries one Bundle may carry.
@@ -76,13 +78,22 @@ pub async fn bundle(
             }
             answers
         }
-        BundleType::Transaction => transaction(&state, &headers, &actor, entries).await?,
+        BundleType::Transaction => transaction(&state, &headers, &actor, &entries).await?,
     };
     let response_type = match kind {
         BundleType::Batch => "batch-response",
         BundleType::Transaction => "transaction-response",
     };
-    let entry: Vec<Value> = answers.into_iter().map(|a| answer_entry(a, &base)).collect();
+    // `Prefer: return=...` is said of the Bundle and answered for each write in it; a
+    // read's answer is what was asked for.
+    let prefer = ReturnPreference::of(&headers);
+    let entry: Vec<Value> = answers
+        .into_iter()
+        .zip(&entries)
+        .map(|(a, e)| {
+            answer_entry(a, &base, if e.method == Method::GET { ReturnPreference::Representation } else { prefer })
+        })
+        .collect();
     let mut b = json!({ "resourceType": "Bundle", "type": response_type });
     // FHIR JSON has no empty arrays: an empty Bundle has no `entry`.
     if !entry.is_empty() {
@@ -183,9 +194,9 @@ async fn transaction(
     state: &AppState,
     headers: &HeaderMap,
     actor: &Actor,
-    entries: Vec<Entry>,
+    entries: &[Entry],
 ) -> Result<Vec<Answer>, FhirError> {
-    let order = write_order(&entries)?;
+    let order = write_order(entries)?;
     let unit = state.sammen.unit().await?;
     let router = super::routes().with_state(AppState::new(unit.sammen().clone()));
     let mut answers: Vec<Option<Answer>> = entries.iter().map(|_| None).collect();
@@ -368,7 +379,7 @@ async fn dispatch(
     Ok(Answer { status, location, etag, body })
 }
 
-fn answer_entry(a: Answer, base: &str) -> Value {
+fn answer_entry(a: Answer, base: &str, prefer: ReturnPreference) -> Value {
     let reason = a.status.canonical_reason().unwrap_or("");
     let mut response = json!({ "status": format!("{} {reason}", a.status.as_u16()).trim().to_string() });
     if let Some(l) = a.location {
@@ -382,8 +393,12 @@ fn answer_entry(a: Answer, base: &str) -> Value {
         response["lastModified"] = json!(at);
     }
     if a.status.is_success() {
+        if a.body.is_object() && prefer == ReturnPreference::OperationOutcome {
+            let what = if a.status == StatusCode::CREATED { "Created" } else { "Stored" };
+            response["outcome"] = ReturnPreference::outcome_of(what, &a.body);
+        }
         let mut entry = json!({ "response": response });
-        if a.body.is_object() {
+        if a.body.is_object() && prefer == ReturnPreference::Representation {
             entry["resource"] = a.body;
         }
         entry

@@ -21,7 +21,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 use time::Date;
@@ -37,7 +37,7 @@ use sammen_domain::vocab::DataCategory;
 
 use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
 use super::search::{open_courses, Record};
-use super::{base_url, elements, fhir_json, kind, resource_body, Caller, FhirError};
+use super::{base_url, elements, kind, resource_body, written, Caller, FhirError};
 use super::{create_care, create_message};
 use crate::AppState;
 
@@ -73,14 +73,7 @@ pub async fn create(
     };
     let id = resource["id"].as_str().unwrap_or("");
     let location = format!("{}/{}/{id}", base_url(&headers), k.name);
-    let mut res = fhir_json(StatusCode::CREATED, &resource);
-    if let Ok(l) = location.parse() {
-        res.headers_mut().insert(header::LOCATION, l);
-    }
-    if let Some(Ok(etag)) = resource["meta"]["versionId"].as_str().map(|v| format!("W/\"{v}\"").parse()) {
-        res.headers_mut().insert(header::ETAG, etag);
-    }
-    Ok(res)
+    Ok(written(StatusCode::CREATED, &resource, Some(&location), &headers))
 }
 
 pub(super) fn business(text: impl Into<String>) -> FhirError {

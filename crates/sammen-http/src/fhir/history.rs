@@ -9,7 +9,7 @@
 //! item itself changed.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
@@ -17,7 +17,7 @@ use sammen_domain::ids::{CourseId, PatientId};
 
 use super::resources::split_id;
 use super::search::{course_resources, lookup};
-use super::{base_url, fhir_json, kind, Caller, FhirError};
+use super::{base_url, fhir_json, kind, resource_answer, Caller, FhirError};
 use crate::AppState;
 
 /// The types with a history here.
@@ -134,11 +134,7 @@ pub async fn vread(
         .find(|r| r["meta"]["versionId"].as_str().and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| v <= wanted));
     let mut r = found.cloned().ok_or_else(not_found)?;
     r["meta"]["versionId"] = json!(version);
-    let mut res = fhir_json(StatusCode::OK, &r);
-    if let Ok(etag) = format!("W/\"{version}\"").parse() {
-        res.headers_mut().insert(header::ETAG, etag);
-    }
-    Ok(res)
+    Ok(resource_answer(StatusCode::OK, &r))
 }
 
 pub async fn history(

@@ -183,6 +183,87 @@ pub fn fhir_json(status: StatusCode, body: &Value) -> Response {
     res
 }
 
+/// A resource as it stands, with its version beside it: `ETag` from `meta.versionId` and
+/// `Last-Modified` from `meta.lastUpdated`, as reads, vreads and writes answer.
+pub fn resource_answer(status: StatusCode, r: &Value) -> Response {
+    with_version(fhir_json(status, r), r)
+}
+
+fn with_version(mut res: Response, r: &Value) -> Response {
+    if let Some(Ok(etag)) = r["meta"]["versionId"].as_str().map(|v| format!("W/\"{v}\"").parse()) {
+        res.headers_mut().insert(header::ETAG, etag);
+    }
+    if let Some(Ok(at)) = r["meta"]["lastUpdated"].as_str().and_then(http_date).map(|d| d.parse()) {
+        res.headers_mut().insert(header::LAST_MODIFIED, at);
+    }
+    res
+}
+
+/// An instant as HTTP writes it (RFC 9110, IMF-fixdate): `Tue, 24 Nov 2026 09:30:00 GMT`.
+fn http_date(rfc3339: &str) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(rfc3339, &Rfc3339).ok()?.to_offset(time::UtcOffset::UTC);
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    at.format(&fmt).ok()
+}
+
+/// What a client asks a create or an update to answer with, in `Prefer: return=...`
+/// (FHIR R4 http.html, "Managing Return Content"): the resource as stored (the default),
+/// the status and headers alone (a system that imports in bulk has no use for the echo),
+/// or an OperationOutcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnPreference {
+    Representation,
+    Minimal,
+    OperationOutcome,
+}
+
+impl ReturnPreference {
+    /// The preference in the request's `Prefer` headers; an unknown one is the default,
+    /// as a preference may be ignored.
+    pub fn of(headers: &HeaderMap) -> ReturnPreference {
+        let asked = headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(&[',', ';'][..]))
+            .find_map(|p| p.trim().strip_prefix("return="));
+        match asked.map(|v| v.trim_matches('"')) {
+            Some("minimal") => ReturnPreference::Minimal,
+            Some("OperationOutcome") => ReturnPreference::OperationOutcome,
+            _ => ReturnPreference::Representation,
+        }
+    }
+
+    /// The OperationOutcome a successful write answers with when one is asked for.
+    pub fn outcome_of(what: &str, r: &Value) -> Value {
+        let kind = r["resourceType"].as_str().unwrap_or("resource");
+        let id = r["id"].as_str().unwrap_or("");
+        let version = r["meta"]["versionId"].as_str().unwrap_or("");
+        outcome("information", "informational", &format!("{what} {kind}/{id}, version {version}."))
+    }
+}
+
+/// The answer to a create or an update, in the form the client's `Prefer` asks for, with
+/// the resource's version in `ETag` and `Last-Modified` in every form, and `Location`
+/// after a create.
+pub fn written(status: StatusCode, r: &Value, location: Option<&str>, headers: &HeaderMap) -> Response {
+    let mut res = match ReturnPreference::of(headers) {
+        ReturnPreference::Representation => fhir_json(status, r),
+        ReturnPreference::Minimal => status.into_response(),
+        ReturnPreference::OperationOutcome => {
+            let what = if status == StatusCode::CREATED { "Created" } else { "Stored" };
+            fhir_json(status, &ReturnPreference::outcome_of(what, r))
+        }
+    };
+    if let Some(Ok(l)) = location.map(str::parse) {
+        res.headers_mut().insert(header::LOCATION, l);
+    }
+    with_version(res, r)
+}
+
 /// The caller, from `Authorization: Bearer <token>` only: other systems, not browsers.
 pub struct Caller(pub Actor);
 

@@ -25,7 +25,7 @@ use sammen_domain::ids::PatientId;
 use sammen_domain::projection::CourseStatus;
 
 use super::resources::{self as map, split_id};
-use super::{base_url, fhir_json, kind, params, Caller, FhirError, Kind, Params};
+use super::{base_url, fhir_json, kind, params, resource_answer, Caller, FhirError, Kind, Params};
 use super::{clinical, workflow};
 use crate::AppState;
 
@@ -141,13 +141,7 @@ pub async fn read(
         }
     };
     let resource = found.ok_or_else(not_found)?;
-    let mut res = fhir_json(StatusCode::OK, &resource);
-    if let Some(v) = resource["meta"]["versionId"].as_str() {
-        if let Ok(etag) = format!("W/\"{v}\"").parse() {
-            res.headers_mut().insert(axum::http::header::ETAG, etag);
-        }
-    }
-    Ok(res)
+    Ok(resource_answer(StatusCode::OK, &resource))
 }
 
 /// Organisations and professionals: reference data, no patient in it.

@@ -24,7 +24,7 @@ use sammen_domain::DomainError;
 
 use super::resources::{self as map, split_id};
 use super::search::{course_resources, lookup, record};
-use super::{elements, fhir_json, kind, resource_body, Caller, FhirError};
+use super::{elements, kind, resource_body, written, Caller, FhirError};
 use crate::AppState;
 
 pub async fn update(
@@ -50,7 +50,7 @@ pub async fn update(
     }
     let s = &state.sammen;
     if k.name == "Patient" {
-        return update_patient(s, &actor, &id, expected, &v).await;
+        return update_patient(s, &actor, (&id, expected), &v, &headers).await;
     }
     let (patient, item_hex) = split_id(&id).ok_or_else(not_found)?;
     let item = ItemId::parse(&item_hex).map_err(|_| not_found())?;
@@ -74,7 +74,7 @@ pub async fn update(
         if current["meta"]["versionId"].as_str() != Some(expected.to_string().as_str()) {
             return Err(stale());
         }
-        return Ok(with_etag(fhir_json(StatusCode::OK, &current), &current));
+        return Ok(written(StatusCode::OK, &current, None, &headers));
     };
     let view = match s.change_course(&actor, patient, course, expected, &change).await {
         Ok((view, _)) => view,
@@ -83,7 +83,7 @@ pub async fn update(
     };
     let updated = course_resources(&view, k.name, &look).into_iter().find(|r| r["id"] == id.as_str());
     let updated = updated.ok_or_else(not_found)?;
-    Ok(with_etag(fhir_json(StatusCode::OK, &updated), &updated))
+    Ok(written(StatusCode::OK, &updated, None, &headers))
 }
 
 fn not_found() -> FhirError {
@@ -96,9 +96,9 @@ fn not_found() -> FhirError {
 async fn update_patient(
     s: &Sammen,
     actor: &Actor,
-    id: &str,
-    expected: u64,
+    (id, expected): (&str, u64),
     sent: &Value,
+    headers: &HeaderMap,
 ) -> Result<Response, FhirError> {
     let patient = PatientId::parse(id).map_err(|_| not_found())?;
     let before = s.patient(actor, patient).await?;
@@ -109,7 +109,7 @@ async fn update_patient(
         if before.version != expected {
             return Err(stale());
         }
-        return Ok(with_etag(fhir_json(StatusCode::OK, &current), &current));
+        return Ok(written(StatusCode::OK, &current, None, headers));
     }
     let view = match s.correct_identity(actor, patient, expected, &name, "Rettet gennem FHIR").await {
         Ok(view) => view,
@@ -117,7 +117,7 @@ async fn update_patient(
         Err(e) => return Err(e.into()),
     };
     let after = map::patient(&view);
-    Ok(with_etag(fhir_json(StatusCode::OK, &after), &after))
+    Ok(written(StatusCode::OK, &after, None, headers))
 }
 
 /// The name a Patient update asks for: its text, or its given and family names when
@@ -142,13 +142,6 @@ fn stale() -> FhirError {
         "conflict",
         "The resource has changed since the version in If-Match; read it again and make the change on that.",
     )
-}
-
-fn with_etag(mut res: Response, r: &Value) -> Response {
-    if let Some(Ok(etag)) = r["meta"]["versionId"].as_str().map(|v| format!("W/\"{v}\"").parse()) {
-        res.headers_mut().insert(header::ETAG, etag);
-    }
-    res
 }
 
 /// The version in `If-Match: W/"<n>"` (or `"<n>"`).

@@ -129,13 +129,20 @@ impl World {
     }
 
     pub async fn raw(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let (status, _, value) = self.raw_with_headers(req).await;
+        (status, value)
+    }
+
+    /// The answer's status, headers and body (`Null` when empty).
+    pub async fn raw_with_headers(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         assert_eq!(res.headers()["cache-control"], "no-store");
         assert!(res.headers().contains_key("x-request-id"));
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
         let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        (status, value)
+        (status, parts.headers, value)
     }
 
     pub async fn get(&self, uri: &str, token: &str) -> (StatusCode, Value) {
