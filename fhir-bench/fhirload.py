@@ -5,16 +5,23 @@
         writes DIR/bundles.jsonl: one transaction Bundle per patient (a Patient with a
         DK Core CPR identifier, an active CarePlan, a proposed Goal and 10 pain
         Observations, LOINC 72514-3, one a day, each naming the others by urn:uuid)
-    fhirload.py import --base URL [--token T] --bundles FILE --out DIR [--clients 4]
-        POSTs each Bundle to the base, --clients at a time, and writes DIR/patients.txt
+    fhirload.py import --base URL [--token T] --bundles FILE --out DIR [--clients 4] [--prefer P]
+        POSTs each Bundle to the base, --clients at a time (with `Prefer: P` if given, e.g.
+        return=minimal), and writes DIR/patients.txt
         and DIR/observations.txt (the ids the server gave) and DIR/import.json: bundles,
         resources, seconds, resources per second, p50 and p99 ms per Bundle
     fhirload.py ids --base URL [--token T] --out DIR [--max N]
         pages through Patient?_count=200 and writes DIR/patients.txt (for data a server
         already holds, e.g. `sammen generate`)
+    fhirload.py answers --base URL [--token T] --ids FILE --out FILE [--sample 20]
+        asks for the first --sample patients of FILE what the benchmark asks (read, search,
+        $everything) once each and writes what came back: bytes, entries per Bundle, the
+        search's matches and the resource types, so that two servers' figures can be seen
+        to be for the same answers
     fhirload.py wrk FILE
         reads wrk's output (run with --latency) and prints one JSON object: requests,
-        requests per second, p50 and p99 ms, and how many answers were not 2xx or 3xx
+        requests per second, p50 and p99 ms, bytes read per answer, and how many answers
+        were not 2xx or 3xx
 
 Only the standard library; nothing downloads. Deterministic for a seed.
 """
@@ -83,22 +90,29 @@ def bundle(rng: random.Random, n: int, observations: int) -> dict:
 class Client:
     """One keep-alive connection to the server."""
 
-    def __init__(self, base: str, token: str | None):
+    def __init__(self, base: str, token: str | None, prefer: str | None = None):
         u = urllib.parse.urlsplit(base)
         self.host, self.port, self.path = u.hostname, u.port or 80, u.path.rstrip("/")
         self.headers = {"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
+        if prefer:
+            self.headers["Prefer"] = prefer
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
 
     def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
+        status, answer, _ = self.call_sized(method, path, body)
+        return status, answer
+
+    def call_sized(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict, int]:
+        """The status, the decoded answer and its size in bytes."""
         target = path if path.startswith("http") else f"{self.path}/{path.lstrip('/')}"
         if target.startswith("http"):
             target = urllib.parse.urlsplit(target)._replace(scheme="", netloc="").geturl()
         self.conn.request(method, target, body=body, headers=self.headers)
         r = self.conn.getresponse()
         raw = r.read()
-        return r.status, (json.loads(raw) if raw else {})
+        return r.status, (json.loads(raw) if raw else {}), len(raw)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -129,7 +143,7 @@ def cmd_import(a) -> int:
 
     def worker():
         nonlocal resources
-        client = Client(a.base, a.token)
+        client = Client(a.base, a.token, a.prefer)
         while True:
             with lock:
                 if not work or failures:
@@ -194,6 +208,47 @@ def cmd_ids(a) -> int:
     return 0
 
 
+def cmd_answers(a) -> int:
+    """What each request of the benchmark answers, for a sample of its patients."""
+    ids = [l for l in Path(a.ids).read_text().splitlines() if l][: a.sample]
+    client = Client(a.base, a.token)
+    asks = {
+        "read": "Patient/{}",
+        "search": "Observation?patient=Patient/{}",
+        "everything": "Patient/{}/$everything",
+    }
+    report: dict = {}
+    for op, pattern in asks.items():
+        sizes, entries, matches, paged = [], [], [], 0
+        types: dict[str, int] = {}
+        for pid in ids:
+            status, body, size = client.call_sized("GET", pattern.format(pid))
+            if status != 200:
+                print(f"answers: {op} got status {status}", file=sys.stderr)
+                return 1
+            sizes.append(size)
+            if body.get("resourceType") == "Bundle":
+                found = body.get("entry", [])
+                entries.append(len(found))
+                matches.append(sum(1 for e in found if (e.get("search") or {}).get("mode", "match") == "match"))
+                paged += any(l.get("relation") == "next" for l in body.get("link", []))
+                for e in found:
+                    t = e.get("resource", {}).get("resourceType", "?")
+                    types[t] = types.get(t, 0) + 1
+        report[op] = {"bytes": round(statistics.mean(sizes))}
+        if entries:
+            report[op].update(
+                entries=round(statistics.mean(entries), 1),
+                matches=round(statistics.mean(matches), 1),
+                with_next_page=paged,
+                types={t: round(n / len(ids), 1) for t, n in sorted(types.items())},
+            )
+    report["patients"] = len(ids)
+    Path(a.out).write_text(json.dumps(report))
+    print(json.dumps(report))
+    return 0
+
+
 def wrk_summary(text: str) -> dict:
     """What the benchmarks report of one wrk run, from its output."""
 
@@ -204,12 +259,15 @@ def wrk_summary(text: str) -> dict:
     requests = re.search(r"(\d+) requests in", text)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    read = re.search(r"requests in [\d.]+\w+, ([\d.]+)([KMG]?B) read", text)
+    size = float(read.group(1)) * {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[read.group(2)] if read else 0.0
     return {
         "requests": int(requests.group(1)) if requests else 0,
         "rps": float(rps.group(1)) if rps else 0.0,
         "p50_ms": ms("50"),
         "p99_ms": ms("99"),
         "not_2xx": int(bad.group(1)) if bad else 0,
+        "bytes_per_answer": round(size / int(requests.group(1))) if requests and int(requests.group(1)) else None,
     }
 
 
@@ -226,21 +284,30 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--out", required=True)
     b.add_argument("--observations", type=int, default=10)
-    i = sub.add_parser("import")
-    i.add_argument("--base", required=True)
-    i.add_argument("--token")
+
+    def server(name: str) -> argparse.ArgumentParser:
+        """A command that talks to a FHIR server."""
+        c = sub.add_parser(name)
+        c.add_argument("--base", required=True)
+        c.add_argument("--token")
+        return c
+
+    i = server("import")
     i.add_argument("--bundles", required=True)
     i.add_argument("--out", required=True)
     i.add_argument("--clients", type=int, default=4)
-    d = sub.add_parser("ids")
-    d.add_argument("--base", required=True)
-    d.add_argument("--token")
+    i.add_argument("--prefer")
+    d = server("ids")
     d.add_argument("--out", required=True)
     d.add_argument("--max", type=int, default=2000)
+    n = server("answers")
+    n.add_argument("--ids", required=True)
+    n.add_argument("--out", required=True)
+    n.add_argument("--sample", type=int, default=20)
     w = sub.add_parser("wrk")
     w.add_argument("file")
     a = ap.parse_args(argv)
-    return {"bundles": cmd_bundles, "import": cmd_import, "ids": cmd_ids, "wrk": cmd_wrk}[a.cmd](a)
+    return {"bundles": cmd_bundles, "import": cmd_import, "ids": cmd_ids, "answers": cmd_answers, "wrk": cmd_wrk}[a.cmd](a)
 
 
 if __name__ == "__main__":

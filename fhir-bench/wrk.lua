@@ -1,11 +1,13 @@
 -- wrk script for the FHIR benchmark: the same requests for any FHIR R4 server.
 -- Environment: OP (read | search | everything | create), IDS (a file of Patient ids, one
--- per line), BASE_PATH (e.g. /fhir), TOKEN (a bearer token; empty for none).
+-- per line), BASE_PATH (e.g. /fhir), TOKEN (a bearer token; empty for none), PREFER (a
+-- Prefer header for every request, e.g. return=minimal; empty for none).
 -- Each thread picks patients at random from IDS, seeded per thread.
 
 local op = os.getenv("OP") or "read"
 local base = os.getenv("BASE_PATH") or "/fhir"
 local token = os.getenv("TOKEN") or ""
+local prefer = os.getenv("PREFER") or ""
 local ids = {}
 for line in io.lines(os.getenv("IDS")) do
   if line ~= "" then ids[#ids + 1] = line end
@@ -21,6 +23,7 @@ function init(args)
   math.randomseed(tonumber(seed) or 1)
   wrk.headers["Accept"] = "application/fhir+json"
   if token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
+  if prefer ~= "" then wrk.headers["Prefer"] = prefer end
 end
 
 local function pick() return ids[math.random(#ids)] end
