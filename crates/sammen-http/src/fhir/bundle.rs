@@ -26,7 +26,8 @@ use tower::ServiceExt;
 use sammen_app::Actor;
 
 use super::{
-    base_url, fhir_json, outcome, resource_body, BundleCaller, Caller, FhirError, ReturnPreference, FHIR_JSON,
+    base_url, fhir_json, outcome, resource_body, BundleCaller, Caller, EntryResource, FhirError, ReturnPreference,
+    FHIR_JSON,
 };
 use crate::AppState;
 
@@ -67,18 +68,18 @@ pub async fn bundle(
 ) -> Result<Response, FhirError> {
     let v = resource_body(&headers, &body)?;
     let base = base_url(&headers);
-    let (kind, entries) = read_bundle(&v, &base)?;
+    let (kind, mut entries) = read_bundle(v, &base)?;
     let answers = match kind {
         BundleType::Batch => {
             let router = super::routes().with_state(state.clone());
             let mut answers = Vec::with_capacity(entries.len());
-            for e in &entries {
-                let body = e.resource.as_ref().map(|r| serde_json::to_vec(r).unwrap_or_default());
-                answers.push(dispatch(&router, &headers, &actor, e, body).await?);
+            for e in &mut entries {
+                let resource = e.resource.take();
+                answers.push(dispatch(&router, &headers, &actor, e, resource).await?);
             }
             answers
         }
-        BundleType::Transaction => transaction(&state, &headers, &actor, &entries).await?,
+        BundleType::Transaction => transaction(&state, &headers, &actor, &mut entries).await?,
     };
     let response_type = match kind {
         BundleType::Batch => "batch-response",
@@ -103,7 +104,7 @@ pub async fn bundle(
 }
 
 /// The Bundle's type and entries, each checked before any is carried out.
-fn read_bundle(v: &Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirError> {
+fn read_bundle(mut v: Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirError> {
     if v["resourceType"] != "Bundle" {
         return Err(FhirError::invalid("POST to the base takes a Bundle of type batch or transaction."));
     }
@@ -119,9 +120,10 @@ fn read_bundle(v: &Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirEr
         }
         None => return Err(FhirError::invalid("Bundle.type is required.")),
     };
-    let raw = match v.get("entry") {
+    let raw = match v.get_mut("entry").map(Value::take) {
         None => Vec::new(),
-        Some(e) => e.as_array().cloned().ok_or_else(|| FhirError::invalid("Bundle.entry must be an array."))?,
+        Some(Value::Array(entries)) => entries,
+        Some(_) => return Err(FhirError::invalid("Bundle.entry must be an array.")),
     };
     if raw.len() > MAX_ENTRIES {
         return Err(FhirError::new(
@@ -132,7 +134,7 @@ fn read_bundle(v: &Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirEr
     }
     let mut entries = Vec::with_capacity(raw.len());
     let mut full_urls = HashSet::new();
-    for (i, e) in raw.into_iter().enumerate() {
+    for (i, mut e) in raw.into_iter().enumerate() {
         let at = |text: &str| FhirError::invalid(format!("Bundle.entry[{i}]: {text}"));
         let method = match e["request"]["method"].as_str() {
             Some("GET") => Method::GET,
@@ -156,7 +158,7 @@ fn read_bundle(v: &Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirEr
         if url.is_empty() || url.contains("://") || url.starts_with("urn:") {
             return Err(at("request.url must be relative to the base, e.g. Patient or Observation?patient=<id>."));
         }
-        let resource = e.get("resource").cloned();
+        let resource = e.get_mut("resource").map(Value::take);
         if method == Method::GET && resource.is_some() {
             return Err(at("a GET entry carries no resource."));
         }
@@ -194,7 +196,7 @@ async fn transaction(
     state: &AppState,
     headers: &HeaderMap,
     actor: &Actor,
-    entries: &[Entry],
+    entries: &mut [Entry],
 ) -> Result<Vec<Answer>, FhirError> {
     let order = write_order(entries)?;
     let unit = state.sammen.unit().await?;
@@ -203,12 +205,13 @@ async fn transaction(
     let mut resolved: HashMap<String, String> = HashMap::new();
     let mut refused = None;
     for i in order {
-        let e = &entries[i];
-        let body = e.resource.clone().map(|mut r| {
+        let e = &mut entries[i];
+        let resource = e.resource.take().map(|mut r| {
             rewrite_references(&mut r, &resolved);
-            serde_json::to_vec(&r).unwrap_or_default()
+            r
         });
-        let a = match dispatch(&router, headers, actor, e, body).await {
+        let e = &entries[i];
+        let a = match dispatch(&router, headers, actor, e, resource).await {
             Ok(a) => a,
             Err(err) => {
                 refused = Some((i, err));
@@ -351,7 +354,7 @@ async fn dispatch(
     headers: &HeaderMap,
     actor: &Actor,
     e: &Entry,
-    body: Option<Vec<u8>>,
+    resource: Option<Value>,
 ) -> Result<Answer, FhirError> {
     let mut req = Request::builder().method(e.method.clone()).uri(format!("/{}", e.url));
     if let Some(m) = &e.if_match {
@@ -362,16 +365,22 @@ async fn dispatch(
             req = req.header(name, v);
         }
     }
-    let req = match body {
-        Some(b) => req.header(header::CONTENT_TYPE, FHIR_JSON).body(Body::from(b)),
-        None => req.body(Body::empty()),
-    };
-    let mut req = req.map_err(|_| FhirError::invalid("An entry's request.url is not a valid address."))?;
+    if resource.is_some() {
+        req = req.header(header::CONTENT_TYPE, FHIR_JSON);
+    }
+    let mut req =
+        req.body(Body::empty()).map_err(|_| FhirError::invalid("An entry's request.url is not a valid address."))?;
     req.extensions_mut().insert(BundleCaller(actor.clone()));
+    if let Some(r) = resource {
+        req.extensions_mut().insert(EntryResource(r));
+    }
     let Ok(res) = router.clone().oneshot(req).await;
-    let (parts, body) = res.into_parts();
+    let (mut parts, body) = res.into_parts();
     let text = |name| parts.headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok()).map(str::to_string);
     let (status, location, etag) = (parts.status, text(header::LOCATION), text(header::ETAG));
+    if let Some(EntryResource(body)) = parts.extensions.remove::<EntryResource>() {
+        return Ok(Answer { status, location, etag, body });
+    }
     let bytes = axum::body::to_bytes(body, MAX_ANSWER).await.map_err(|_| {
         FhirError::new(StatusCode::INSUFFICIENT_STORAGE, "too-costly", "An entry's answer is too large for a Bundle.")
     })?;

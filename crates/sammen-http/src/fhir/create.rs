@@ -19,7 +19,6 @@
 //! OperationOutcome naming the element, and nothing is stored. Elements FHIR defines
 //! that Sammen does not map are left out of what is stored.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -37,7 +36,7 @@ use sammen_domain::vocab::DataCategory;
 
 use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
 use super::search::{open_courses, Record};
-use super::{base_url, elements, kind, resource_body, written, Caller, FhirError};
+use super::{base_url, elements, kind, written, Caller, FhirError, Sent};
 use super::{create_care, create_message};
 use crate::AppState;
 
@@ -46,7 +45,7 @@ pub async fn create(
     Caller(actor): Caller,
     Path(kind_name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    sent: Sent,
 ) -> Result<Response, FhirError> {
     let k = kind(&kind_name)?;
     if !k.create {
@@ -56,7 +55,8 @@ pub async fn create(
             format!("Sammen does not create {} resources through FHIR; GET /fhir/metadata lists what it does.", k.name),
         ));
     }
-    let v = resource_body(&headers, &body)?;
+    let in_bundle = sent.in_bundle();
+    let v = sent.resource(&headers)?;
     elements::check(&v, k.name)?;
     let s = &state.sammen;
     let resource = match k.name {
@@ -73,7 +73,7 @@ pub async fn create(
     };
     let id = resource["id"].as_str().unwrap_or("");
     let location = format!("{}/{}/{id}", base_url(&headers), k.name);
-    Ok(written(StatusCode::CREATED, &resource, Some(&location), &headers))
+    Ok(written(StatusCode::CREATED, resource, Some(&location), &headers, in_bundle))
 }
 
 pub(super) fn business(text: impl Into<String>) -> FhirError {

@@ -10,7 +10,6 @@
 //! Only the status (or the patient's name) may change: a PUT that changes another
 //! element Sammen maps is refused, not half-applied.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -24,7 +23,7 @@ use sammen_domain::DomainError;
 
 use super::resources::{self as map, split_id};
 use super::search::{course_resources, lookup, record};
-use super::{elements, kind, resource_body, written, Caller, FhirError};
+use super::{elements, kind, written, Caller, FhirError, Sent};
 use crate::AppState;
 
 pub async fn update(
@@ -32,7 +31,7 @@ pub async fn update(
     Caller(actor): Caller,
     Path((kind_name, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    sent: Sent,
 ) -> Result<Response, FhirError> {
     let k = kind(&kind_name)?;
     if !super::UPDATED.contains(&k.name) {
@@ -43,14 +42,15 @@ pub async fn update(
         ));
     }
     let expected = if_match(&headers)?;
-    let v = resource_body(&headers, &body)?;
+    let in_bundle = sent.in_bundle();
+    let v = sent.resource(&headers)?;
     elements::check(&v, k.name)?;
     if v["id"].as_str() != Some(id.as_str()) {
         return Err(FhirError::invalid(format!("{}.id must be the id in the address.", k.name)));
     }
     let s = &state.sammen;
     if k.name == "Patient" {
-        return update_patient(s, &actor, (&id, expected), &v, &headers).await;
+        return update_patient(s, &actor, (&id, expected), &v, (&headers, in_bundle)).await;
     }
     let (patient, item_hex) = split_id(&id).ok_or_else(not_found)?;
     let item = ItemId::parse(&item_hex).map_err(|_| not_found())?;
@@ -74,7 +74,7 @@ pub async fn update(
         if current["meta"]["versionId"].as_str() != Some(expected.to_string().as_str()) {
             return Err(stale());
         }
-        return Ok(written(StatusCode::OK, &current, None, &headers));
+        return Ok(written(StatusCode::OK, current, None, &headers, in_bundle));
     };
     let view = match s.change_course(&actor, patient, course, expected, &change).await {
         Ok((view, _)) => view,
@@ -83,7 +83,7 @@ pub async fn update(
     };
     let updated = course_resources(&view, k.name, &look).into_iter().find(|r| r["id"] == id.as_str());
     let updated = updated.ok_or_else(not_found)?;
-    Ok(written(StatusCode::OK, &updated, None, &headers))
+    Ok(written(StatusCode::OK, updated, None, &headers, in_bundle))
 }
 
 fn not_found() -> FhirError {
@@ -98,7 +98,7 @@ async fn update_patient(
     actor: &Actor,
     (id, expected): (&str, u64),
     sent: &Value,
-    headers: &HeaderMap,
+    (headers, in_bundle): (&HeaderMap, bool),
 ) -> Result<Response, FhirError> {
     let patient = PatientId::parse(id).map_err(|_| not_found())?;
     let before = s.patient(actor, patient).await?;
@@ -109,7 +109,7 @@ async fn update_patient(
         if before.version != expected {
             return Err(stale());
         }
-        return Ok(written(StatusCode::OK, &current, None, headers));
+        return Ok(written(StatusCode::OK, current, None, headers, in_bundle));
     }
     let view = match s.correct_identity(actor, patient, expected, &name, "Rettet gennem FHIR").await {
         Ok(view) => view,
@@ -117,7 +117,7 @@ async fn update_patient(
         Err(e) => return Err(e.into()),
     };
     let after = map::patient(&view);
-    Ok(written(StatusCode::OK, &after, None, headers))
+    Ok(written(StatusCode::OK, after, None, headers, in_bundle))
 }
 
 /// The name a Patient update asks for: its text, or its given and family names when
