@@ -205,8 +205,7 @@ async fn transaction(
     let mut resolved: HashMap<String, String> = HashMap::new();
     let mut refused = None;
     for i in order {
-        let e = &mut entries[i];
-        let resource = e.resource.take().map(|mut r| {
+        let resource = entries[i].resource.take().map(|mut r| {
             rewrite_references(&mut r, &resolved);
             r
         });
