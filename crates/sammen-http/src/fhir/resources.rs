@@ -40,9 +40,17 @@ pub const SAMMEN_SYSTEM: &str = "https://sammen.dk/fhir/CodeSystem/sammen";
 /// is about (a condition), not the plan it is part of, so Sammen says it here.
 pub const COURSE_EXTENSION: &str = "https://sammen.dk/fhir/StructureDefinition/course";
 
-/// A resource id for something in a patient's record.
-pub fn compound_id(patient: PatientId, part: &impl ToString) -> String {
-    format!("{}{}", simple(&patient), simple(part))
+/// A resource id for something in a patient's record: the patient's id and the part's,
+/// without their hyphens.
+///
+/// Written straight into one string: a search maps every resource it returns, each with
+/// two or three of these ids, and formatting each id, then copying it without hyphens,
+/// took a twentieth of a search's CPU.
+pub fn compound_id(patient: PatientId, part: &impl std::fmt::Display) -> String {
+    let mut id = String::with_capacity(64);
+    push_simple(&mut id, &patient);
+    push_simple(&mut id, part);
+    id
 }
 
 /// The patient and the part of a compound id; `None` if it is not one.
@@ -54,8 +62,17 @@ pub fn split_id(id: &str) -> Option<(PatientId, String)> {
     Some((patient, id[32..].to_string()))
 }
 
-fn simple(id: &impl ToString) -> String {
-    id.to_string().replace('-', "")
+/// Appends `id` as it is written, without its hyphens.
+fn push_simple(out: &mut String, id: &impl std::fmt::Display) {
+    struct WithoutHyphens<'a>(&'a mut String);
+    impl std::fmt::Write for WithoutHyphens<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            s.split('-').for_each(|part| self.0.push_str(part));
+            Ok(())
+        }
+    }
+    // Writing to a String cannot fail.
+    let _ = std::fmt::Write::write_fmt(&mut WithoutHyphens(out), format_args!("{id}"));
 }
 
 pub fn instant(t: OffsetDateTime) -> String {
@@ -233,7 +250,7 @@ pub fn role(org: OrgId, name: &str, routes: &[ContactRoute]) -> Value {
         .collect();
     let r = json!({
         "resourceType": "PractitionerRole",
-        "id": format!("{}{}", simple(&org), hex::encode(&digest[..16])),
+        "id": format!("{}{}", org.as_uuid().simple(), hex::encode(&digest[..16])),
         "active": true,
         "organization": { "reference": format!("Organization/{org}") },
         "code": [{ "text": name }],
@@ -567,4 +584,21 @@ pub fn consent(patient: PatientId, version: u64, v: &ConsentView) -> Value {
         "policyRule": { "text": "Sundhedsloven §43-44 (health), retssikkerhedsloven §11a (social and employment)" },
         "provision": provision,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sammen_domain::ids::ItemId;
+
+    #[test]
+    fn a_compound_id_is_both_ids_without_hyphens_and_splits_back() {
+        let patient = PatientId::from_random_bytes([7; 16]);
+        let item = ItemId::from_random_bytes([9; 16]);
+        let id = compound_id(patient, &item);
+        assert_eq!(id, format!("{}{}", patient.as_uuid().simple(), item.as_uuid().simple()));
+        assert_eq!(split_id(&id), Some((patient, item.as_uuid().simple().to_string())));
+        // A part that is not an id is written as it is, less its hyphens.
+        assert_eq!(compound_id(patient, &"00-ff"), format!("{}00ff", patient.as_uuid().simple()));
+    }
 }
