@@ -140,6 +140,11 @@ async fn errors_are_operation_outcomes(w: World) {
     assert!(is_outcome(&o));
     let (s, _) = fhir_post(&w, "/fhir/Observation", &w.gp, &json!({}), "text/plain").await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A body over the limit: an OperationOutcome too, not the web server's plain text.
+    let big = json!({"resourceType": "Observation", "note": [{"text": "x".repeat(sammen_http::MAX_BODY_BYTES)}]});
+    let (s, o) = fhir_post(&w, "/fhir/Observation", &w.gp, &big, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{o}");
+    assert_eq!(o["issue"][0]["code"], "too-costly", "{o}");
     let (s, o) = fhir_post(
         &w,
         "/fhir/",

@@ -300,17 +300,6 @@ pub fn base_url(headers: &HeaderMap) -> String {
 
 /// A request body as a FHIR JSON resource: the right content type and valid JSON.
 pub fn resource_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, FhirError> {
-    fhir_content_type(headers)?;
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        FhirError::invalid(format!("The body is not valid JSON (line {}, column {}).", e.line(), e.column()))
-    })?;
-    if !v.is_object() {
-        return Err(FhirError::invalid("The body must be a JSON object: one FHIR resource."));
-    }
-    Ok(v)
-}
-
-fn fhir_content_type(headers: &HeaderMap) -> Result<(), FhirError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if mime != FHIR_JSON && mime != "application/json" {
@@ -320,7 +309,13 @@ fn fhir_content_type(headers: &HeaderMap) -> Result<(), FhirError> {
             "Send the resource as application/fhir+json or application/json.",
         ));
     }
-    Ok(())
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        FhirError::invalid(format!("The body is not valid JSON (line {}, column {}).", e.line(), e.column()))
+    })?;
+    if !v.is_object() {
+        return Err(FhirError::invalid("The body must be a JSON object: one FHIR resource."));
+    }
+    Ok(v)
 }
 
 /// A resource passed between a Bundle and the handler of one of its entries as it is,
@@ -359,9 +354,10 @@ impl FromRequest<AppState> for Sent {
         if let Some(EntryResource(resource)) = req.extensions_mut().remove::<EntryResource>() {
             return Ok(Sent::Entry(resource));
         }
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejected| FhirError::new(rejected.status(), "too-costly", rejected.body_text()))?;
+        let body = Bytes::from_request(req, state).await.map_err(|rejected| {
+            let code = if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE { "too-costly" } else { "invalid" };
+            FhirError::new(rejected.status(), code, rejected.body_text())
+        })?;
         Ok(Sent::Body(body))
     }
 }
