@@ -409,8 +409,7 @@ fn answer_entry(a: Answer, base: &str, prefer: ReturnPreference) -> Value {
     }
     if a.status.is_success() {
         if a.body.is_object() && prefer == ReturnPreference::OperationOutcome {
-            let what = if a.status == StatusCode::CREATED { "Created" } else { "Stored" };
-            response["outcome"] = ReturnPreference::outcome_of(what, &a.body);
+            response["outcome"] = ReturnPreference::outcome_of(a.status, &a.body);
         }
         let mut entry = json!({ "response": response });
         if a.body.is_object() && prefer == ReturnPreference::Representation {

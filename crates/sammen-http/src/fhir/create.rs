@@ -55,8 +55,7 @@ pub async fn create(
             format!("Sammen does not create {} resources through FHIR; GET /fhir/metadata lists what it does.", k.name),
         ));
     }
-    let in_bundle = sent.in_bundle();
-    let v = sent.resource(&headers)?;
+    let (v, reply) = sent.resource(&headers)?;
     elements::check(&v, k.name)?;
     let s = &state.sammen;
     let resource = match k.name {
@@ -73,7 +72,7 @@ pub async fn create(
     };
     let id = resource["id"].as_str().unwrap_or("");
     let location = format!("{}/{}/{id}", base_url(&headers), k.name);
-    Ok(written(StatusCode::CREATED, resource, Some(&location), &headers, in_bundle))
+    Ok(written(StatusCode::CREATED, resource, Some(&location), reply))
 }
 
 pub(super) fn business(text: impl Into<String>) -> FhirError {

@@ -237,8 +237,10 @@ impl ReturnPreference {
         }
     }
 
-    /// The OperationOutcome a successful write answers with when one is asked for.
-    pub fn outcome_of(what: &str, r: &Value) -> Value {
+    /// The OperationOutcome a successful write (answered with `status`) answers with
+    /// when one is asked for.
+    pub fn outcome_of(status: StatusCode, r: &Value) -> Value {
+        let what = if status == StatusCode::CREATED { "Created" } else { "Stored" };
         let kind = r["resourceType"].as_str().unwrap_or("resource");
         let id = r["id"].as_str().unwrap_or("");
         let version = r["meta"]["versionId"].as_str().unwrap_or("");
@@ -246,24 +248,30 @@ impl ReturnPreference {
     }
 }
 
-/// The answer to a create or an update, in the form the client's `Prefer` asks for, with
-/// the resource's version in `ETag` and `Last-Modified` in every form, and `Location`
-/// after a create. To a Bundle, the resource as it is, which the Bundle answers for.
-pub fn written(status: StatusCode, r: Value, location: Option<&str>, headers: &HeaderMap, in_bundle: bool) -> Response {
-    let mut res = match ReturnPreference::of(headers) {
-        _ if in_bundle => status.into_response(),
-        ReturnPreference::Representation => fhir_json(status, &r),
-        ReturnPreference::Minimal => status.into_response(),
-        ReturnPreference::OperationOutcome => {
-            let what = if status == StatusCode::CREATED { "Created" } else { "Stored" };
-            fhir_json(status, &ReturnPreference::outcome_of(what, &r))
+/// Where a write's answer goes: to the client, in the form its `Prefer` asks for, or
+/// back to the Bundle whose entry it was, as the resource itself (the Bundle answers for
+/// it in the form the Bundle's `Prefer` asks for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyTo {
+    Client(ReturnPreference),
+    Bundle,
+}
+
+/// The answer to a create or an update, with the resource's version in `ETag` and
+/// `Last-Modified` in every form, and `Location` after a create.
+pub fn written(status: StatusCode, r: Value, location: Option<&str>, reply: ReplyTo) -> Response {
+    let res = match reply {
+        ReplyTo::Client(ReturnPreference::Representation) => fhir_json(status, &r),
+        ReplyTo::Client(ReturnPreference::Minimal) | ReplyTo::Bundle => status.into_response(),
+        ReplyTo::Client(ReturnPreference::OperationOutcome) => {
+            fhir_json(status, &ReturnPreference::outcome_of(status, &r))
         }
     };
+    let mut res = with_version(res, &r);
     if let Some(Ok(l)) = location.map(str::parse) {
         res.headers_mut().insert(header::LOCATION, l);
     }
-    let mut res = with_version(res, &r);
-    if in_bundle {
+    if reply == ReplyTo::Bundle {
         res.extensions_mut().insert(EntryResource(r));
     }
     res
@@ -334,16 +342,12 @@ pub enum Sent {
 }
 
 impl Sent {
-    /// Whether a Bundle sent it, and so takes the answer's resource as it is.
-    pub fn in_bundle(&self) -> bool {
-        matches!(self, Sent::Entry(_))
-    }
-
-    /// The resource: one JSON object, sent as FHIR JSON or plain JSON.
-    pub fn resource(self, headers: &HeaderMap) -> Result<Value, FhirError> {
+    /// The resource (one JSON object, sent as FHIR JSON or plain JSON), and where the
+    /// write's answer goes.
+    pub fn resource(self, headers: &HeaderMap) -> Result<(Value, ReplyTo), FhirError> {
         match self {
-            Sent::Entry(resource) => Ok(resource),
-            Sent::Body(body) => resource_body(headers, &body),
+            Sent::Entry(resource) => Ok((resource, ReplyTo::Bundle)),
+            Sent::Body(body) => Ok((resource_body(headers, &body)?, ReplyTo::Client(ReturnPreference::of(headers)))),
         }
     }
 }

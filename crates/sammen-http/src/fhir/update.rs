@@ -23,7 +23,7 @@ use sammen_domain::DomainError;
 
 use super::resources::{self as map, split_id};
 use super::search::{course_resources, lookup, record};
-use super::{elements, kind, written, Caller, FhirError, Sent};
+use super::{elements, kind, written, Caller, FhirError, ReplyTo, Sent};
 use crate::AppState;
 
 pub async fn update(
@@ -42,15 +42,14 @@ pub async fn update(
         ));
     }
     let expected = if_match(&headers)?;
-    let in_bundle = sent.in_bundle();
-    let v = sent.resource(&headers)?;
+    let (v, reply) = sent.resource(&headers)?;
     elements::check(&v, k.name)?;
     if v["id"].as_str() != Some(id.as_str()) {
         return Err(FhirError::invalid(format!("{}.id must be the id in the address.", k.name)));
     }
     let s = &state.sammen;
     if k.name == "Patient" {
-        return update_patient(s, &actor, (&id, expected), &v, (&headers, in_bundle)).await;
+        return update_patient(s, &actor, &id, expected, &v, reply).await;
     }
     let (patient, item_hex) = split_id(&id).ok_or_else(not_found)?;
     let item = ItemId::parse(&item_hex).map_err(|_| not_found())?;
@@ -74,7 +73,7 @@ pub async fn update(
         if current["meta"]["versionId"].as_str() != Some(expected.to_string().as_str()) {
             return Err(stale());
         }
-        return Ok(written(StatusCode::OK, current, None, &headers, in_bundle));
+        return Ok(written(StatusCode::OK, current, None, reply));
     };
     let view = match s.change_course(&actor, patient, course, expected, &change).await {
         Ok((view, _)) => view,
@@ -83,7 +82,7 @@ pub async fn update(
     };
     let updated = course_resources(&view, k.name, &look).into_iter().find(|r| r["id"] == id.as_str());
     let updated = updated.ok_or_else(not_found)?;
-    Ok(written(StatusCode::OK, updated, None, &headers, in_bundle))
+    Ok(written(StatusCode::OK, updated, None, reply))
 }
 
 fn not_found() -> FhirError {
@@ -96,9 +95,10 @@ fn not_found() -> FhirError {
 async fn update_patient(
     s: &Sammen,
     actor: &Actor,
-    (id, expected): (&str, u64),
+    id: &str,
+    expected: u64,
     sent: &Value,
-    (headers, in_bundle): (&HeaderMap, bool),
+    reply: ReplyTo,
 ) -> Result<Response, FhirError> {
     let patient = PatientId::parse(id).map_err(|_| not_found())?;
     let before = s.patient(actor, patient).await?;
@@ -109,7 +109,7 @@ async fn update_patient(
         if before.version != expected {
             return Err(stale());
         }
-        return Ok(written(StatusCode::OK, current, None, headers, in_bundle));
+        return Ok(written(StatusCode::OK, current, None, reply));
     }
     let view = match s.correct_identity(actor, patient, expected, &name, "Rettet gennem FHIR").await {
         Ok(view) => view,
@@ -117,7 +117,7 @@ async fn update_patient(
         Err(e) => return Err(e.into()),
     };
     let after = map::patient(&view);
-    Ok(written(StatusCode::OK, after, None, headers, in_bundle))
+    Ok(written(StatusCode::OK, after, None, reply))
 }
 
 /// The name a Patient update asks for: its text, or its given and family names when
