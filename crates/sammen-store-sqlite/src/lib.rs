@@ -3,9 +3,10 @@
 //! Writes go through a single connection and `BEGIN IMMEDIATE`, so a write transaction
 //! holds the write lock from its first statement and never fails half-way on a lock
 //! upgrade; reads use a small pool of read-only connections and never wait for writes
-//! (WAL). `synchronous=FULL`: a commit that returned is on disk, which the audit
-//! trail's promise depends on. Checkpoints run beside the writer, on a connection of
-//! their own (see [`start_checkpointer`]).
+//! (WAL). A commit is answered only once it is on disk, which the audit trail's promise
+//! depends on; the log is synced after the write lock is let go, so the next transaction
+//! need not wait for the disk (see [`durable`]). Checkpoints run beside the writer, on a
+//! connection of their own (see [`start_checkpointer`]).
 //!
 //! The audit trail's index by patient is a third file, written only by the indexer on a
 //! connection of its own ([`Role`]); the appends' connection attaches it read-only.
@@ -28,6 +29,9 @@ use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 use sammen_domain::clock::to_micros;
 use sammen_store::sql::{Backend, Row, Sql, SqlError, SqlTx, Val};
 use sammen_store::{Engine, SqlStore, StoreError, StoreResult};
+
+mod durable;
+use durable::Syncer;
 
 /// The migrations, in order. Never edit one that has shipped; add a new one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -80,6 +84,10 @@ pub struct SqliteBackend {
     /// Tells the checkpointer a commit has just returned; dropped with the backend (and
     /// its writers), which stops the checkpointer.
     checkpoints: SyncSender<()>,
+    /// Syncs the write-ahead logs after the write connection's commits.
+    syncer: Arc<Syncer>,
+    /// The logs the write connection commits to, and which it has written.
+    logs: durable::Logs,
 }
 
 /// The read pool: idle connections, and permits for how many may be in use.
@@ -177,10 +185,14 @@ fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
          PRAGMA main.cache_size = -{main_cache}; PRAGMA audit.cache_size = -8000;"
     ))?;
     if !read_only {
+        // The writer's commits do not sync the log: the syncer does, after the write lock
+        // is let go, before anyone hears (see `durable`). Checkpoints and migrations, on
+        // the other connections, sync as they go.
+        let sync = if role == Role::Write { "NORMAL" } else { "FULL" };
         // The autocheckpoint is one setting for the whole connection.
         conn.execute_batch(&format!(
-            "PRAGMA main.journal_mode = WAL; PRAGMA main.synchronous = FULL; \
-             PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL; \
+            "PRAGMA main.journal_mode = WAL; PRAGMA main.synchronous = {sync}; \
+             PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = {sync}; \
              PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
         ))?;
     }
@@ -198,23 +210,27 @@ fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
 /// Opens (creating if needed) the database file and applies pending migrations.
 pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
     let path = path.to_path_buf();
+    let logs = durable::logs(&path, &audit_path(&path));
     let (writer, indexer) = blocking({
-        let path = path.clone();
+        let (path, logs) = (path.clone(), logs.clone());
         move || {
             let mut maintain = connect(&path, Role::Maintain).map_err(backend)?;
             migrate(&mut maintain)?;
-            Ok((connect(&path, Role::Write).map_err(backend)?, maintain))
+            Ok((connect_writer(&path, logs).map_err(backend)?, maintain))
         }
     })
     .await?;
     let readers = Arc::new(Readers { idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(READERS)) });
     let checkpointer = start_checkpointer(&path)?;
+    let syncer = Syncer::start(durable::sync_logs(logs.clone())).map_err(backend)?;
     let b = SqliteBackend {
         path,
         readers,
         writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
         index_writer: Arc::new(tokio::sync::Mutex::new(Some(indexer))),
         checkpoints: checkpointer,
+        syncer,
+        logs,
     };
     Ok(SqlStore::new(b))
 }
@@ -298,7 +314,7 @@ impl SqliteBackend {
     /// database on purpose, and for operators' repair scripts. Not part of the store. The
     /// trail's index is read-only here (it is the indexer's).
     pub async fn raw_execute(&self, sql: &str) -> StoreResult<u64> {
-        let mut w = connection(&self.writer, &self.path).await?;
+        let mut w = connection(self).await?;
         let sql = sql.to_string();
         let conn = w.take().ok_or_else(|| backend("the write connection is gone"))?;
         let (conn, result) = tokio::task::spawn_blocking(move || {
@@ -308,22 +324,28 @@ impl SqliteBackend {
         .await
         .map_err(backend)?;
         *w = Some(conn);
-        result
+        let n = result?;
+        self.syncer.durable().await.map_err(backend)?;
+        Ok(n)
     }
 }
 
 /// A write connection, opened if there is none yet or a cancelled write took the last one
 /// with it.
-async fn connection(
-    slot: &Arc<tokio::sync::Mutex<Option<Connection>>>,
-    path: &Path,
-) -> StoreResult<OwnedMutexGuard<Option<Connection>>> {
-    let mut guard = slot.clone().lock_owned().await;
+async fn connection(b: &SqliteBackend) -> StoreResult<OwnedMutexGuard<Option<Connection>>> {
+    let mut guard = b.writer.clone().lock_owned().await;
     if guard.is_none() {
-        let path = path.to_path_buf();
-        *guard = Some(blocking(move || connect(&path, Role::Write).map_err(backend)).await?);
+        let (path, logs) = (b.path.clone(), b.logs.clone());
+        *guard = Some(blocking(move || connect_writer(&path, logs).map_err(backend)).await?);
     }
     Ok(guard)
+}
+
+/// The write connection, which notes the logs each commit writes (see [`durable`]).
+fn connect_writer(path: &Path, logs: durable::Logs) -> rusqlite::Result<Connection> {
+    let mut conn = connect(path, Role::Write)?;
+    durable::watch_commits(&mut conn, logs, WRITER_CHECKPOINT_PAGES)?;
+    Ok(conn)
 }
 
 /// Binds a value as SQLite sees it.
@@ -466,6 +488,10 @@ struct Writer {
     /// Where to say a commit has just returned; none for the index's writer, whose
     /// commits are checkpointed with the next append's, in the lull just after it.
     checkpoints: Option<SyncSender<()>>,
+    /// What makes a commit durable before it is answered; none for the index's writer,
+    /// whose file is derived and synced only at checkpoints (a catch-up lost to a power
+    /// cut is done again).
+    durability: Option<(Arc<Syncer>, durable::Logs)>,
     /// Commits on the calling thread rather than on the blocking pool (the indexer's own
     /// thread, which may block).
     inline: bool,
@@ -525,14 +551,31 @@ impl Writer {
 #[async_trait]
 impl SqlTx for Writer {
     async fn commit(mut self: Box<Self>) -> Result<(), SqlError> {
-        if self.inline {
-            self.connection()?.execute_batch("COMMIT").map_err(sql_error)?;
-        } else {
-            on_connection(&mut self.guard, |c| c.execute_batch("COMMIT").map_err(sql_error)).await?;
-        }
+        let synced = match (self.inline, self.durability.clone()) {
+            (true, _) | (_, None) => {
+                self.connection()?.execute_batch("COMMIT").map_err(sql_error)?;
+                durable::Synced::Already
+            }
+            (false, Some((syncer, logs))) => {
+                on_connection(&mut self.guard, move |c| {
+                    syncer.commit(c, &logs).map_err(|e| match e {
+                        durable::CommitError::Sql(e) => sql_error(e),
+                        durable::CommitError::Disk => SqlError::Other(durable::DISK_FAILED.into()),
+                    })
+                })
+                .await?
+            }
+        };
         self.open = false;
+        let (durability, checkpoints) = (self.durability.take(), self.checkpoints.take());
+        // Let go of the write connection before waiting for the disk: the next
+        // transaction writes while this one's log is synced.
+        drop(self);
+        if let (durable::Synced::Later, Some((syncer, _))) = (synced, durability) {
+            syncer.durable().await.map_err(SqlError::Other)?;
+        }
         // Full means a checkpoint is already due.
-        if let Some(c) = &self.checkpoints {
+        if let Some(c) = checkpoints {
             let _ = c.try_send(());
         }
         Ok(())
@@ -559,14 +602,20 @@ impl Backend for SqliteBackend {
     }
 
     async fn writer(&self) -> StoreResult<Box<dyn SqlTx>> {
-        let mut guard = connection(&self.writer, &self.path).await?;
+        let mut guard = connection(self).await?;
         // No other connection of this process takes the record's write lock, so it is
         // almost always free: take it here without waiting, and go to the blocking pool
         // (to wait for it) only if another process holds it.
         if !guard.as_ref().is_some_and(begin_at_once) {
             on_connection(&mut guard, |c| c.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)).await?;
         }
-        Ok(Box::new(Writer { guard, open: true, checkpoints: Some(self.checkpoints.clone()), inline: false }))
+        Ok(Box::new(Writer {
+            guard,
+            open: true,
+            checkpoints: Some(self.checkpoints.clone()),
+            durability: Some((self.syncer.clone(), self.logs.clone())),
+            inline: false,
+        }))
     }
 
     /// A deferred transaction on a connection of its own: `BEGIN IMMEDIATE` would take the
@@ -585,7 +634,7 @@ impl Backend for SqliteBackend {
             let _ = conn.execute_batch("ROLLBACK");
         }
         conn.execute_batch("BEGIN").map_err(backend)?;
-        Ok(Box::new(Writer { guard, open: true, checkpoints: None, inline: true }))
+        Ok(Box::new(Writer { guard, open: true, checkpoints: None, durability: None, inline: true }))
     }
 
     fn lock_rows(&self) -> &'static str {
