@@ -23,7 +23,7 @@ use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use tokio::sync::watch;
 
 /// How far the syncs have come.
@@ -31,20 +31,21 @@ use tokio::sync::watch;
 struct Progress {
     /// Every commit numbered up to this is on disk.
     upto: u64,
-    /// A sync failed; nothing after it is promised.
+    /// A sync failed, here or on the sync thread, or the thread stopped: nothing after
+    /// it is promised, and every later commit is refused.
     failed: bool,
 }
 
 /// Makes the write connection's commits durable; shared by the backend and its writers.
 pub(crate) struct Syncer {
+    /// The logs the write connection commits to.
+    logs: Logs,
     /// Commits that have returned, numbered from 1.
     committed: AtomicU64,
     /// Wakes the sync thread; one pending nudge is enough, since a round syncs every
     /// commit that returned before it began.
     nudge: SyncSender<()>,
-    synced: watch::Receiver<Progress>,
-    /// A sync failed, here or on the sync thread: every later commit is refused.
-    failed: Arc<AtomicBool>,
+    progress: watch::Sender<Progress>,
 }
 
 /// Why a commit was not made durable.
@@ -61,17 +62,32 @@ pub(crate) const DISK_FAILED: &str = "the disk did not confirm a write; restart 
 pub(crate) type SyncFiles = Box<dyn FnMut() -> std::io::Result<()> + Send>;
 
 impl Syncer {
-    /// Starts the sync thread, which runs until the last `Syncer` handle is dropped.
-    pub(crate) fn start(sync: SyncFiles) -> std::io::Result<Arc<Syncer>> {
+    /// Starts the sync thread for these logs; it runs until the `Syncer` is dropped.
+    pub(crate) fn start(logs: Logs) -> std::io::Result<Arc<Syncer>> {
+        Syncer::start_with(logs.clone(), sync_logs(logs))
+    }
+
+    /// As [`Syncer::start`], with `sync` doing each round's work.
+    pub(crate) fn start_with(logs: Logs, sync: SyncFiles) -> std::io::Result<Arc<Syncer>> {
         let (nudge, nudged) = std::sync::mpsc::sync_channel(1);
-        let (report, synced) = watch::channel(Progress::default());
-        let failed = Arc::new(AtomicBool::new(false));
-        let syncer = Arc::new(Syncer { committed: AtomicU64::new(0), nudge, synced, failed: failed.clone() });
+        let progress = watch::Sender::new(Progress::default());
+        let syncer = Arc::new(Syncer { logs, committed: AtomicU64::new(0), nudge, progress });
         let weak = Arc::downgrade(&syncer);
-        std::thread::Builder::new().name("sammen-sync".into()).spawn(move || {
-            run(nudged, report, sync, &failed, move || weak.upgrade().map(|s| s.committed.load(Ordering::SeqCst)))
-        })?;
+        std::thread::Builder::new().name("sammen-sync".into()).spawn(move || run(nudged, sync, weak))?;
         Ok(syncer)
+    }
+
+    pub(crate) fn logs(&self) -> &Logs {
+        &self.logs
+    }
+
+    fn failed(&self) -> bool {
+        self.progress.borrow().failed
+    }
+
+    fn fail(&self, e: &dyn std::fmt::Display) {
+        tracing::error!(error = %e, "fdatasync of a write-ahead log failed; every later write is refused");
+        self.progress.send_modify(|p| p.failed = true);
     }
 
     /// Commits the write connection's transaction and decides where its logs are synced.
@@ -85,22 +101,21 @@ impl Syncer {
     /// (BENCHMARKS.md). The trail's `written` flag stays set, for the sync thread: a
     /// commit of the record's that wrote the trail before this one may be waiting for a
     /// round that must not skip it.
-    pub(crate) fn commit(&self, conn: &Connection, logs: &Logs) -> Result<Synced, CommitError> {
-        if self.failed.load(Ordering::SeqCst) {
+    pub(crate) fn commit(&self, conn: &Connection) -> Result<Synced, CommitError> {
+        if self.failed() {
             return Err(CommitError::Disk);
         }
-        for log in logs.iter() {
+        for log in self.logs.iter() {
             log.by_this_commit.store(false, Ordering::SeqCst);
         }
         conn.execute_batch("COMMIT").map_err(CommitError::Sql)?;
-        let wrote: Vec<&Log> = logs.iter().filter(|l| l.by_this_commit.load(Ordering::SeqCst)).collect();
-        if wrote.iter().any(|l| l.schema == "main") {
+        let wrote = || self.logs.iter().filter(|l| l.by_this_commit.load(Ordering::SeqCst));
+        if wrote().any(|l| l.schema == "main") {
             return Ok(Synced::Later);
         }
-        for log in wrote {
+        for log in wrote() {
             if let Err(e) = sync_file(&log.path) {
-                tracing::error!(error = %e, "fdatasync of a write-ahead log failed; every later write is refused");
-                self.failed.store(true, Ordering::SeqCst);
+                self.fail(&e);
                 return Err(CommitError::Disk);
             }
         }
@@ -113,12 +128,9 @@ impl Syncer {
         let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
         // Full means a round is already due, which will see this commit.
         let _ = self.nudge.try_send(());
-        let mut synced = self.synced.clone();
-        let reached = synced
-            .wait_for(|s| s.failed || s.upto >= ticket)
-            .await
-            .map_err(|_| "the sync thread has stopped".to_string())?;
-        if reached.failed || self.failed.load(Ordering::SeqCst) {
+        let mut progress = self.progress.subscribe();
+        let reached = progress.wait_for(|p| p.failed || p.upto >= ticket).await.map_err(|e| e.to_string())?;
+        if reached.failed {
             return Err(DISK_FAILED.into());
         }
         Ok(())
@@ -127,36 +139,32 @@ impl Syncer {
     /// Commits counted and commits known to be on disk, for tests.
     #[cfg(test)]
     pub(crate) fn counts(&self) -> (u64, u64) {
-        (self.committed.load(Ordering::SeqCst), self.synced.borrow().upto)
+        (self.committed.load(Ordering::SeqCst), self.progress.borrow().upto)
     }
 }
 
 /// The sync thread: for each nudge, reads how many commits have returned, syncs, and
-/// then says that many are on disk. It stops when the syncer is gone.
-fn run(
-    nudged: Receiver<()>,
-    report: watch::Sender<Progress>,
-    mut sync: SyncFiles,
-    failed: &AtomicBool,
-    committed: impl Fn() -> Option<u64>,
-) {
-    while nudged.recv().is_ok() {
-        // Read before syncing: a commit counted here returned before the sync began.
-        let Some(upto) = committed() else { return };
-        let result = if failed.load(Ordering::SeqCst) { Err(std::io::Error::other(DISK_FAILED)) } else { sync() };
-        if result.is_err() {
-            failed.store(true, Ordering::SeqCst);
+/// then says that many are on disk. It stops when the syncer is gone, or after a failed
+/// sync; stopping any other way (a panic) also refuses what waits and what comes.
+fn run(nudged: Receiver<()>, mut sync: SyncFiles, syncer: Weak<Syncer>) {
+    struct Stopped(Weak<Syncer>);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            if let Some(s) = self.0.upgrade() {
+                s.progress.send_modify(|p| p.failed = true);
+            }
         }
-        report.send_modify(|s| match &result {
-            Ok(()) => s.upto = s.upto.max(upto),
-            Err(_) => s.failed = true,
-        });
-        if let Err(e) = result {
-            tracing::error!(error = %e, "fdatasync of a write-ahead log failed; every later write is refused");
-            // Sticky: drain the nudges so no waiter is left behind, and refuse the rest.
-            while nudged.recv().is_ok() {}
+    }
+    let stopped = Stopped(syncer);
+    while nudged.recv().is_ok() {
+        let Some(s) = stopped.0.upgrade() else { return };
+        // Read before syncing: a commit counted here returned before the sync began.
+        let upto = s.committed.load(Ordering::SeqCst);
+        if let Err(e) = sync() {
+            s.fail(&e);
             return;
         }
+        s.progress.send_modify(|p| p.upto = p.upto.max(upto));
     }
 }
 
@@ -218,7 +226,7 @@ pub(crate) fn watch_commits(conn: &mut Connection, logs: Logs, checkpoint_at: u3
 /// Syncs each log a commit has written to since its last sync. A log that is not there
 /// has been checkpointed into its database file and removed, and that checkpoint synced
 /// the file.
-pub(crate) fn sync_logs(logs: Logs) -> SyncFiles {
+fn sync_logs(logs: Logs) -> SyncFiles {
     Box::new(move || {
         for log in logs.iter() {
             // Taken before the sync: a commit that notes it afterwards is synced next round.
@@ -252,11 +260,15 @@ mod tests {
         let (go, gate) = std::sync::mpsc::channel::<()>();
         let rounds = Arc::new(AtomicU64::new(0));
         let counted = rounds.clone();
-        let syncer = Syncer::start(Box::new(move || {
-            gate.recv().map_err(std::io::Error::other)?;
-            counted.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }))
+        let dir = crate::test_dir();
+        let syncer = Syncer::start_with(
+            logs(&dir.join("r.db"), &dir.join("r-audit.db")),
+            Box::new(move || {
+                gate.recv().map_err(std::io::Error::other)?;
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }),
+        )
         .unwrap();
 
         let first = tokio::spawn({
@@ -287,7 +299,9 @@ mod tests {
     /// After a failed sync, that commit and every later one is refused.
     #[tokio::test]
     async fn a_failed_sync_refuses_every_later_commit() {
-        let syncer = Syncer::start(Box::new(|| Err(std::io::Error::other("disk gone")))).unwrap();
+        let dir = crate::test_dir();
+        let logs = logs(&dir.join("r.db"), &dir.join("r-audit.db"));
+        let syncer = Syncer::start_with(logs, Box::new(|| Err(std::io::Error::other("disk gone")))).unwrap();
         assert!(syncer.durable().await.is_err());
         assert!(syncer.durable().await.is_err());
     }
@@ -308,17 +322,17 @@ mod tests {
         .unwrap();
         watch_commits(&mut conn, logs.clone(), 1_000).unwrap();
         let written = |l: &Logs| l.iter().map(|l| l.written.load(Ordering::SeqCst)).collect::<Vec<_>>();
-        let syncer = Syncer::start(sync_logs(logs.clone())).unwrap();
+        let syncer = Syncer::start(logs.clone()).unwrap();
         let ok = |r: Result<Synced, CommitError>| r.ok().expect("committed");
 
         // The trail alone: synced in place, and left marked for the sync thread.
         conn.execute_batch("BEGIN; INSERT INTO audit.t VALUES (1);").unwrap();
-        assert_eq!(ok(syncer.commit(&conn, &logs)), Synced::Already);
+        assert_eq!(ok(syncer.commit(&conn)), Synced::Already);
         assert_eq!(written(&logs), [false, true]);
 
         // The record and the trail: left to the sync thread, which syncs both.
         conn.execute_batch("BEGIN; INSERT INTO main.r VALUES (1); INSERT INTO audit.t VALUES (2);").unwrap();
-        assert_eq!(ok(syncer.commit(&conn, &logs)), Synced::Later);
+        assert_eq!(ok(syncer.commit(&conn)), Synced::Later);
         assert_eq!(written(&logs), [true, true]);
         syncer.durable().await.unwrap();
         assert_eq!(written(&logs), [false, false]);
@@ -326,7 +340,7 @@ mod tests {
 
         // Nothing written: nothing to sync.
         conn.execute_batch("BEGIN; SELECT * FROM main.r;").unwrap();
-        assert_eq!(ok(syncer.commit(&conn, &logs)), Synced::Already);
+        assert_eq!(ok(syncer.commit(&conn)), Synced::Already);
         assert_eq!(written(&logs), [false, false]);
     }
 }

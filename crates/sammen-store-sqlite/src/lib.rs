@@ -86,8 +86,6 @@ pub struct SqliteBackend {
     checkpoints: SyncSender<()>,
     /// Syncs the write-ahead logs after the write connection's commits.
     syncer: Arc<Syncer>,
-    /// The logs the write connection commits to, and which it has written.
-    logs: durable::Logs,
 }
 
 /// The read pool: idle connections, and permits for how many may be in use.
@@ -210,9 +208,9 @@ fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
 /// Opens (creating if needed) the database file and applies pending migrations.
 pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
     let path = path.to_path_buf();
-    let logs = durable::logs(&path, &audit_path(&path));
+    let syncer = Syncer::start(durable::logs(&path, &audit_path(&path))).map_err(backend)?;
     let (writer, indexer) = blocking({
-        let (path, logs) = (path.clone(), logs.clone());
+        let (path, logs) = (path.clone(), syncer.logs().clone());
         move || {
             let mut maintain = connect(&path, Role::Maintain).map_err(backend)?;
             migrate(&mut maintain)?;
@@ -222,7 +220,6 @@ pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
     .await?;
     let readers = Arc::new(Readers { idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(READERS)) });
     let checkpointer = start_checkpointer(&path)?;
-    let syncer = Syncer::start(durable::sync_logs(logs.clone())).map_err(backend)?;
     let b = SqliteBackend {
         path,
         readers,
@@ -230,7 +227,6 @@ pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
         index_writer: Arc::new(tokio::sync::Mutex::new(Some(indexer))),
         checkpoints: checkpointer,
         syncer,
-        logs,
     };
     Ok(SqlStore::new(b))
 }
@@ -335,7 +331,7 @@ impl SqliteBackend {
 async fn connection(b: &SqliteBackend) -> StoreResult<OwnedMutexGuard<Option<Connection>>> {
     let mut guard = b.writer.clone().lock_owned().await;
     if guard.is_none() {
-        let (path, logs) = (b.path.clone(), b.logs.clone());
+        let (path, logs) = (b.path.clone(), b.syncer.logs().clone());
         *guard = Some(blocking(move || connect_writer(&path, logs).map_err(backend)).await?);
     }
     Ok(guard)
@@ -488,13 +484,11 @@ struct Writer {
     /// Where to say a commit has just returned; none for the index's writer, whose
     /// commits are checkpointed with the next append's, in the lull just after it.
     checkpoints: Option<SyncSender<()>>,
-    /// What makes a commit durable before it is answered; none for the index's writer,
-    /// whose file is derived and synced only at checkpoints (a catch-up lost to a power
-    /// cut is done again).
-    durability: Option<(Arc<Syncer>, durable::Logs)>,
-    /// Commits on the calling thread rather than on the blocking pool (the indexer's own
-    /// thread, which may block).
-    inline: bool,
+    /// What makes a commit durable before it is answered, on the blocking pool. None for
+    /// the index's writer: its file is derived and synced only at checkpoints (a catch-up
+    /// lost to a power cut is done again), and it commits on the calling thread, the
+    /// indexer's own, which may block.
+    syncer: Option<Arc<Syncer>>,
 }
 
 impl Drop for Writer {
@@ -551,14 +545,15 @@ impl Writer {
 #[async_trait]
 impl SqlTx for Writer {
     async fn commit(mut self: Box<Self>) -> Result<(), SqlError> {
-        let synced = match (self.inline, self.durability.clone()) {
-            (true, _) | (_, None) => {
+        let synced = match self.syncer.clone() {
+            // The indexer's, on its own thread.
+            None => {
                 self.connection()?.execute_batch("COMMIT").map_err(sql_error)?;
                 durable::Synced::Already
             }
-            (false, Some((syncer, logs))) => {
+            Some(syncer) => {
                 on_connection(&mut self.guard, move |c| {
-                    syncer.commit(c, &logs).map_err(|e| match e {
+                    syncer.commit(c).map_err(|e| match e {
                         durable::CommitError::Sql(e) => sql_error(e),
                         durable::CommitError::Disk => SqlError::Other(durable::DISK_FAILED.into()),
                     })
@@ -567,11 +562,11 @@ impl SqlTx for Writer {
             }
         };
         self.open = false;
-        let (durability, checkpoints) = (self.durability.take(), self.checkpoints.take());
+        let (syncer, checkpoints) = (self.syncer.take(), self.checkpoints.take());
         // Let go of the write connection before waiting for the disk: the next
         // transaction writes while this one's log is synced.
         drop(self);
-        if let (durable::Synced::Later, Some((syncer, _))) = (synced, durability) {
+        if let (durable::Synced::Later, Some(syncer)) = (synced, syncer) {
             syncer.durable().await.map_err(SqlError::Other)?;
         }
         // Full means a checkpoint is already due.
@@ -613,8 +608,7 @@ impl Backend for SqliteBackend {
             guard,
             open: true,
             checkpoints: Some(self.checkpoints.clone()),
-            durability: Some((self.syncer.clone(), self.logs.clone())),
-            inline: false,
+            syncer: Some(self.syncer.clone()),
         }))
     }
 
@@ -634,7 +628,7 @@ impl Backend for SqliteBackend {
             let _ = conn.execute_batch("ROLLBACK");
         }
         conn.execute_batch("BEGIN").map_err(backend)?;
-        Ok(Box::new(Writer { guard, open: true, checkpoints: None, durability: None, inline: true }))
+        Ok(Box::new(Writer { guard, open: true, checkpoints: None, syncer: None }))
     }
 
     fn lock_rows(&self) -> &'static str {
