@@ -30,6 +30,16 @@ pub(crate) struct WriteEntry {
     landed: AtomicBool,
 }
 
+impl WriteEntry {
+    /// The entry, about another patient and object than the write named: for a write
+    /// refused because of a record it ran into.
+    pub(crate) fn about(mut self, patient: PatientId, object: String) -> Self {
+        self.draft.patient = Some(patient);
+        self.draft.object = object;
+        self
+    }
+}
+
 /// A permit: the reader's relation, what they may see, and the purpose to audit.
 #[derive(Debug, Clone)]
 pub struct Granted {

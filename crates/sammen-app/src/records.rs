@@ -118,6 +118,7 @@ impl Sammen {
             return Err(AppError::Forbidden);
         }
         let ctx = self.context(actor);
+        let number = cpr.clone();
         let (id, event) = decide::register_patient(&ctx, cpr, name)?;
         let state = PatientState::from_registration(id, &event).expect("a registration event");
         let write = StreamWrite {
@@ -130,6 +131,18 @@ impl Sammen {
         };
         let entry = self.write_entry(actor, AuditAction::Create, actor.purpose, id, format!("patient/{id}"));
         let result = self.commit_with(Append::one(id, write), &entry).await;
+        // A number can be registered once, so whoever may register learns that this one
+        // is taken, even if they may not see whose it is. The refusal goes on that
+        // patient's access log, naming who tried, so the patient sees who asked about
+        // them; the answer names nobody.
+        let taken_by = match &result {
+            Err(AppError::Duplicate(_)) => self.store.patient_by_cpr(&number).await?,
+            _ => None,
+        };
+        let entry = match taken_by {
+            Some(existing) => entry.about(existing, format!("patient/{existing}/registration")),
+            None => entry,
+        };
         self.finish_write(entry, result).await?;
         self.patient(actor, id).await
     }

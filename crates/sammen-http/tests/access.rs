@@ -372,10 +372,21 @@ async fn the_access_log_shows_every_look_newest_first(w: World) {
     w.clock.advance(Duration::minutes(5));
     w.get(&format!("/api/patients/{patient}/courses/{course}"), &jobcentre).await;
     w.clock.advance(Duration::minutes(5));
+    // A professional who may not see the patient tries to register the same CPR number:
+    // refused, naming nobody, and the attempt is on the patient's log, naming who tried.
+    let (stranger, _) = w.professional("ukendt", Sector::PrivatePractice, Profession::Physiotherapist).await;
+    let (s, v) = w.post("/api/patients", &stranger, json!({"cpr": "1204791437", "name": "Prøve"})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(!v.to_string().contains(&patient), "{v}");
     let jens = patient_login(&w, "jens", &patient, own).await;
     let (s, log) = w.get(&format!("/api/patients/{patient}/access-log"), &jens).await;
     assert_eq!(s, StatusCode::OK);
     let log = log.as_array().unwrap();
+    let probe = log.iter().find(|e| e["who"] == "ukendt").expect("the attempt to register is listed");
+    assert_eq!(
+        (&probe["action"], &probe["outcome"], &probe["what"]),
+        (&json!("create"), &json!("refused"), &json!("patient registration"))
+    );
     let times: Vec<&str> = log.iter().map(|e| e["at"].as_str().unwrap()).collect();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
