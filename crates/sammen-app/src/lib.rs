@@ -37,6 +37,7 @@ use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome};
 use sammen_domain::clock::{truncate_to_micros, Clock, IdSource};
 use sammen_domain::decide::Context;
 use sammen_domain::directory::{Organisation, User};
+use sammen_domain::event::Stream;
 use sammen_domain::ids::PatientId;
 use sammen_domain::policy;
 use sammen_domain::vocab::{LegalDomain, Profession, Purpose};
@@ -82,6 +83,8 @@ pub struct Sammen {
     mailer: Arc<dyn notify::Mailer>,
     /// Additions to one course wait for each other (see [`turns`]).
     turns: Arc<turns::CourseTurns>,
+    /// In a unit: how far the unit's own writes moved each stream (see [`unit::OwnVersions`]).
+    own_versions: Option<Arc<unit::OwnVersions>>,
 }
 
 /// The actor recorded for operators' commands (`sammen demo`, `sammen user add`, ...).
@@ -93,7 +96,17 @@ impl Sammen {
         let audit = AuditLog::start(store.clone());
         let logins = Arc::new(identity::LoginThrottle::default());
         let mailer = Arc::new(notify::NoMail);
-        Sammen { store, clock, ids, audit, logins, directory: Arc::default(), mailer, turns: Arc::default() }
+        Sammen {
+            store,
+            clock,
+            ids,
+            audit,
+            logins,
+            directory: Arc::default(),
+            mailer,
+            turns: Arc::default(),
+            own_versions: None,
+        }
     }
 
     /// Where notification e-mails go (none by default).
@@ -173,11 +186,19 @@ impl Sammen {
     }
 }
 
-fn check_version(expected: u64, actual: u64) -> AppResult<()> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(DomainError::Conflict { expected, actual }.into())
+impl Sammen {
+    /// Whether a write made from version `expected` of a stream may go ahead with the
+    /// stream at `actual`: the same version, or, in a unit, a version the unit's own
+    /// writes moved the stream on from. Each entry of a transaction names the version
+    /// its client read, and the entries before it in the same transaction are nobody
+    /// else's change: two updates to one course would otherwise be impossible in one.
+    fn check_version(&self, patient: PatientId, stream: Stream, expected: u64, actual: u64) -> AppResult<()> {
+        let moved_by_unit = self.own_versions.as_ref().is_some_and(|own| own.moved(patient, stream, expected, actual));
+        if expected == actual || moved_by_unit {
+            Ok(())
+        } else {
+            Err(DomainError::Conflict { expected, actual }.into())
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use sammen_store::{Append, EventFilter, Notice, Snapshot, StreamWrite};
 
 use crate::access::Granted;
 use crate::directory::Directory;
-use crate::{check_version, role_name, Actor, AppError, AppResult, Sammen};
+use crate::{role_name, Actor, AppError, AppResult, Sammen};
 
 /// How the reader got in, shown with every read so clients can flag break-glass.
 #[derive(Debug, Clone, Serialize)]
@@ -358,7 +358,7 @@ impl Sammen {
         let (p, granted) =
             self.authorized_patient(actor, id, Access::WriteIdentity, AuditAction::Update, &object).await?;
         let result = async {
-            check_version(expected_version, p.version)?;
+            self.check_version(id, Stream::Patient, expected_version, p.version)?;
             let event = decide::correct_identity(&self.context(actor), &p, name, reason)?;
             self.commit_patient_event(&p, event, Vec::new()).await?;
             Ok(())
@@ -492,7 +492,9 @@ impl Sammen {
         let entry = self.write_entry(actor, AuditAction::Update, granted.purpose, patient, format!("course/{course}"));
         let result = async {
             let expected_version = expected_version.unwrap_or(current.version);
-            check_version(expected_version, current.version)?;
+            self.check_version(patient, Stream::Course(course), expected_version, current.version)?;
+            // Checked: the write goes on from where the course is now.
+            let expected_version = current.version;
             let mut facts = ChangeFacts::default();
             match change {
                 CourseChange::JoinCareTeam { member, .. } => self.check_member(member).await?,

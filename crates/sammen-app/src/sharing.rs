@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use sammen_domain::audit::{AuditAction, AuditOutcome};
 use sammen_domain::decide::{self, SharingChange, SharingFacts};
 use sammen_domain::directory::UserKind;
+use sammen_domain::event::Stream;
 use sammen_domain::ids::{PatientId, UserId};
 use sammen_domain::policy::Access;
 use sammen_domain::projection::PatientState;
@@ -15,7 +16,7 @@ use sammen_domain::sharing::{BreakGlass, Consent, Objection, ObjectionTarget, Pr
 use sammen_domain::vocab::{Profession, Purpose, Sector};
 use sammen_store::Notice;
 
-use crate::{check_version, Actor, AppError, AppResult, Sammen};
+use crate::{Actor, AppError, AppResult, Sammen};
 
 /// The state of a consent as the patient sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -149,7 +150,7 @@ impl Sammen {
         let (p, granted) =
             self.authorized_patient(actor, patient, Access::ManageSharing, AuditAction::Update, &object).await?;
         let result = async {
-            check_version(expected_version, p.version)?;
+            self.check_version(patient, Stream::Patient, expected_version, p.version)?;
             let facts = self.sharing_facts(patient, change).await?;
             let event = decide::change_sharing(&self.context(actor), &p, change, &facts)?;
             let next = self.commit_patient_event(&p, event, Vec::new()).await?;

@@ -11,9 +11,12 @@
 //! Notification e-mails wait in an outbox until the commit: a mail must not announce
 //! something that was then rolled back.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sammen_domain::audit::{AuditDraft, AuditOutcome};
+use sammen_domain::event::Stream;
+use sammen_domain::ids::PatientId;
 use sammen_store::UnitOfWork;
 
 use crate::audit_log::AuditLog;
@@ -29,6 +32,25 @@ impl Mailer for Outbox {
     fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push((to.into(), subject.into(), body.into()));
         Ok(())
+    }
+}
+
+/// How far a unit's own writes moved each stream: from the version the unit first found
+/// it at (the one a client read) to the version its last write made.
+#[derive(Default)]
+pub(crate) struct OwnVersions(Mutex<HashMap<(PatientId, Stream), (u64, u64)>>);
+
+impl OwnVersions {
+    /// Notes that the unit wrote `stream` from version `from` to `to`.
+    pub(crate) fn wrote(&self, patient: PatientId, stream: Stream, from: u64, to: u64) {
+        let mut moved = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        moved.entry((patient, stream)).and_modify(|(_, now)| *now = to).or_insert((from, to));
+    }
+
+    /// Whether the unit alone moved `stream` from `from` to where it is now, `now`.
+    pub(crate) fn moved(&self, patient: PatientId, stream: Stream, from: u64, now: u64) -> bool {
+        let moved = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        moved.get(&(patient, stream)).is_some_and(|&(first, last)| first <= from && from <= last && last == now)
     }
 }
 
@@ -68,6 +90,7 @@ impl Sammen {
             mailer: outbox.clone(),
             // Not taken inside the unit (see `add_to_course`).
             turns: self.turns.clone(),
+            own_versions: Some(Arc::default()),
         };
         Ok(Unit { sammen, work, outbox, mailer: self.mailer.clone(), audited, directory_at_start })
     }

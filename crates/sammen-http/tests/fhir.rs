@@ -23,6 +23,7 @@ on_both_engines!(
     patients_care_plans_and_goals_are_created_through_the_domain,
     a_transaction_lands_whole_or_not_at_all,
     a_batch_answers_each_entry_on_its_own,
+    a_transaction_changes_two_goals_of_one_course_from_the_version_read,
     searches_sort_include_and_filter_by_update_and_category,
     a_patient_is_found_by_cpr_only_in_a_posted_search,
     a_step_is_updated_only_from_its_current_version,
@@ -496,6 +497,50 @@ async fn patients_care_plans_and_goals_are_created_through_the_domain(w: World) 
     closed["status"] = json!("completed");
     let (s, _) = fhir_post(&w, "/fhir/CarePlan", &w.gp, &closed, "application/fhir+json").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn a_transaction_changes_two_goals_of_one_course_from_the_version_read(w: World) {
+    let (patient, _) = w.patient_with_course().await;
+    let goal = |text: &str| {
+        json!({"resourceType": "Goal", "lifecycleStatus": "proposed",
+        "category": [{"coding": [{"system": "https://sammen.dk/fhir/CodeSystem/sammen", "code": "goal-functional"}]}],
+        "description": {"text": text}, "subject": {"reference": format!("Patient/{patient}")}})
+    };
+    let mut ids = Vec::new();
+    for text in ["Gå på trapper", "Bære indkøb"] {
+        let (s, g) = fhir_post(&w, "/fhir/Goal", &w.gp, &goal(text), "application/fhir+json").await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        ids.push(g["id"].as_str().unwrap().to_string());
+    }
+    // Both read now: the course's version, the same for both.
+    let mut read = Vec::new();
+    for id in &ids {
+        read.push(w.get(&format!("/fhir/Goal/{id}"), &w.gp).await.1);
+    }
+    let version = read[0]["meta"]["versionId"].as_str().unwrap().to_string();
+    assert_eq!(read[1]["meta"]["versionId"], version.as_str());
+    let agree = |r: &Value, tag: &str| {
+        let mut r = r.clone();
+        r["lifecycleStatus"] = json!("active");
+        json!({"resource": r, "request": {"method": "PUT", "url": format!("Goal/{}", r["id"].as_str().unwrap()),
+            "ifMatch": format!("W/\"{tag}\"")}})
+    };
+    // Each entry names the version its client read; the first entry's change to the
+    // course is the transaction's own, not a change made since.
+    let both = transaction(vec![agree(&read[0], &version), agree(&read[1], &version)]);
+    let (s, b) = fhir_post(&w, "/fhir", &w.gp, &both, "application/fhir+json").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    for id in &ids {
+        assert_eq!(w.get(&format!("/fhir/Goal/{id}"), &w.gp).await.1["lifecycleStatus"], "active");
+    }
+    // That version is stale now, for a transaction as for a single update: nothing lands.
+    let mut done = read[0].clone();
+    done["lifecycleStatus"] = json!("completed");
+    let entry = json!({"resource": done, "request": {"method": "PUT", "url": format!("Goal/{}", ids[0]),
+        "ifMatch": format!("W/\"{version}\"")}});
+    let (s, o) = fhir_post(&w, "/fhir", &w.gp, &transaction(vec![entry]), "application/fhir+json").await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{o}");
+    assert_eq!(w.get(&format!("/fhir/Goal/{}", ids[0]), &w.gp).await.1["lifecycleStatus"], "active");
 }
 
 fn uuid_of(hex: &str) -> String {

@@ -6,7 +6,9 @@
 //! An update must name the version it was made from in `If-Match` (a patient's own
 //! version; for course resources the course's version, which is each one's
 //! `meta.versionId`); without it the update is refused (428), and if the patient or the
-//! course has changed since, it is refused as stale (412): never a silent overwrite.
+//! course has changed since, it is refused as stale (412): never a silent overwrite. In a
+//! transaction, the changes of its own earlier entries do not count as changed since
+//! (see `Sammen::check_version`).
 //! Only the status (or the patient's name) may change: a PUT that changes another
 //! element Sammen maps is refused, not half-applied.
 
