@@ -122,6 +122,10 @@ async fn errors_are_operation_outcomes(w: World) {
     let (s, o) = w.get("/fhir/Observation?colour=blue", &w.gp).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains("colour"));
+    // A CPR number sent where a parameter's name belongs is not quoted back.
+    let (s, o) = w.get("/fhir/Patient?1204791437", &w.gp).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(is_outcome(&o) && !o.to_string().contains("1204791437"), "{o}");
     let req = Request::get("/fhir/Observation?colour=blue")
         .header("authorization", format!("Bearer {}", w.gp))
         .header("prefer", "handling=lenient")
@@ -164,6 +168,14 @@ async fn errors_are_operation_outcomes(w: World) {
     let (s, o) = w.get("/fhir/Observation?date=yesterday", &w.gp).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(is_outcome(&o));
+    // A method Sammen does not take at an address it serves: an OperationOutcome too,
+    // and the methods it does take.
+    let delete = Request::delete("/fhir/Observation/x").header("authorization", format!("Bearer {}", w.gp));
+    let (s, headers, o) = w.raw_with_headers(delete.body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(is_outcome(&o), "{o}");
+    assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains("DELETE"), "{o}");
+    assert_eq!(headers[axum::http::header::ALLOW], "GET,HEAD,PUT");
 }
 
 async fn reads_and_searches_show_only_what_the_caller_may_see(w: World) {
@@ -178,6 +190,12 @@ async fn reads_and_searches_show_only_what_the_caller_may_see(w: World) {
     assert_eq!(plans.len(), 1);
     assert_eq!(plans[0]["title"], "Lændesmerter");
     assert!(plans[0]["id"].as_str().unwrap().ends_with(&course.replace('-', "")));
+    // FHIR ids are case-sensitive: one resource, one address.
+    for alias in [patient.to_uppercase(), patient.replace('-', ""), format!("urn:uuid:{patient}")] {
+        assert_eq!(w.get(&format!("/fhir/Patient/{alias}"), &w.gp).await.0, StatusCode::NOT_FOUND, "{alias}");
+    }
+    let plan = plans[0]["id"].as_str().unwrap();
+    assert_eq!(w.get(&format!("/fhir/CarePlan/{}", plan.to_uppercase()), &w.gp).await.0, StatusCode::NOT_FOUND);
     // The physiotherapist is not on the team: no read, and searches neither show the
     // patient nor tell that there is one.
     let before = w.audit_count().await;
@@ -352,7 +370,17 @@ async fn bad_observations_are_refused_and_nothing_is_stored(w: World) {
     bad_date["effectiveDateTime"] = json!("2026-02-30");
     let mut wrong_code = pain(&patient, json!(4));
     wrong_code["code"] = json!({"coding": [{"system": "http://loinc.org", "code": "8867-4"}]});
+    let mut year_zero = pain(&patient, json!(4));
+    year_zero["effectiveDateTime"] = json!("0000-01-01");
+    let mut less_than = pain(&patient, json!(4));
+    less_than.as_object_mut().unwrap().remove("valueInteger");
+    less_than["valueQuantity"] = json!({"value": 3, "comparator": "<"});
+    let mut control = pain(&patient, json!(4));
+    control["code"]["text"] = json!("pain\u{1b}[31m");
     let cases = [
+        (year_zero, StatusCode::BAD_REQUEST),
+        (less_than, StatusCode::UNPROCESSABLE_ENTITY),
+        (control, StatusCode::BAD_REQUEST),
         (pain(&patient, json!(12)), StatusCode::BAD_REQUEST),
         (pain(&patient, json!("4")), StatusCode::BAD_REQUEST),
         (unknown, StatusCode::BAD_REQUEST),
@@ -395,6 +423,12 @@ async fn searches_page_with_next_links(w: World) {
     seen.sort();
     assert_eq!(seen, vec![0, 1, 2, 3, 4], "every observation once, across {pages} pages");
     assert_eq!(pages, 3);
+    // _count=0 asks for no entries: none, and no next page to follow for ever.
+    for url in [format!("/fhir/Observation?patient=Patient/{patient}&_count=0"), "/fhir/Practitioner?_count=0".into()] {
+        let (s, b) = w.get(&url, &w.gp).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert!(entries(&b).is_empty() && next_link(&b).is_none(), "{url}: {b}");
+    }
 }
 
 async fn everything_about_a_patient(w: World) {
@@ -416,6 +450,10 @@ async fn everything_about_a_patient(w: World) {
     }
     kinds.sort();
     assert_eq!(kinds, vec!["CarePlan", "CareTeam", "Goal", "Observation", "Patient", "QuestionnaireResponse"]);
+    // A page far past the end is empty and last: no next link that wraps round to the start.
+    let (s, b) = w.get(&format!("/fhir/Patient/{patient}/$everything?_count=2&_page={}", usize::MAX), &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(entries(&b).is_empty() && next_link(&b).is_none(), "{b}");
     let (s, o) = w.get(&format!("/fhir/Patient/{patient}/$everything"), &w.physio).await;
     assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
     assert!(is_outcome(&o));
@@ -632,6 +670,29 @@ async fn a_batch_answers_each_entry_on_its_own(w: World) {
     for a in &b["entry"].as_array().unwrap()[..2] {
         assert!(!a["response"]["status"].as_str().unwrap().starts_with('2'), "{a}");
     }
+    // A Bundle that is not well formed is refused whole, saying which entry and what.
+    let good = json!({"request": {"method": "GET", "url": format!("Observation?patient={patient}")}});
+    let cases = [
+        (json!({"resourceType": "Bundle", "type": "batch", "colour": "blue", "entry": [good]}), "Bundle.colour"),
+        (
+            json!({"resourceType": "Bundle", "type": "batch", "entry": [good, {"request": {"method": "GET", "url": "Patient/a b"}}]}),
+            "entry[1]: request.url",
+        ),
+        (
+            json!({"resourceType": "Bundle", "type": "batch", "entry": [{"fullUrl": 5, "request": {"method": "GET", "url": "Patient"}}]}),
+            "entry[0]: fullUrl",
+        ),
+        (
+            json!({"resourceType": "Bundle", "type": "batch", "entry": [good, {"resource": {"resourceType": "Goal"},
+            "request": {"method": "PUT", "url": "Goal/x", "ifMatch": "W/\"3\"\r\nX: y"}}]}),
+            "entry[1]: request.ifMatch",
+        ),
+    ];
+    for (bundle, said) in cases {
+        let (s, o) = fhir_post(&w, "/fhir/", &w.gp, &bundle, "application/fhir+json").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{o}");
+        assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains(said), "{said}: {o}");
+    }
 }
 
 async fn searches_sort_include_and_filter_by_update_and_category(w: World) {
@@ -702,6 +763,21 @@ async fn a_patient_is_found_by_cpr_only_in_a_posted_search(w: World) {
     let (s, b) = w.raw(search(&w.physio)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(entries(&b).is_empty());
+    let posted = |form: &str| {
+        Request::post("/fhir/Patient/_search")
+            .header("authorization", format!("Bearer {}", w.gp))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_string()))
+            .unwrap()
+    };
+    // Two numbers at once (AND) match no one.
+    let (s, b) = w.raw(posted("identifier=1204791437&identifier=0309912648")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(entries(&b).is_empty(), "{b}");
+    // A number sent as an id matches nothing and is not written into the links.
+    let (s, b) = w.raw(posted("_id=1204791437")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(entries(&b).is_empty() && !b.to_string().contains("1204791437"), "{b}");
 }
 
 async fn fhir_put(w: &World, uri: &str, if_match: Option<&str>, body: &Value) -> (StatusCode, Value) {
@@ -866,6 +942,18 @@ async fn every_version_of_a_course_can_be_read_again(w: World) {
     assert_eq!(old["meta"]["versionId"], first.as_str());
     let (_, now) = w.get(&format!("/fhir/CarePlan/{id}"), &w.gp).await;
     assert!(now.get("goal").is_some());
+    // The version it stands at now can be read by version; one not made yet cannot.
+    let current: u64 = now["meta"]["versionId"].as_str().unwrap().parse().unwrap();
+    assert_eq!(w.get(&format!("/fhir/CarePlan/{id}/_history/{current}"), &w.gp).await.0, StatusCode::OK);
+    let (s, o) = w.get(&format!("/fhir/CarePlan/{id}/_history/{}", current + 1), &w.gp).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{o}");
+    assert!(is_outcome(&o));
+    let (_, pat) = w.get(&format!("/fhir/Patient/{patient}"), &w.gp).await;
+    let pv: u64 = pat["meta"]["versionId"].as_str().unwrap().parse().unwrap();
+    let (s, same) = w.get(&format!("/fhir/Patient/{patient}/_history/{pv}"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(same["meta"], pat["meta"], "a version read by number says what a read of it said");
+    assert_eq!(w.get(&format!("/fhir/Patient/{patient}/_history/{}", pv + 1), &w.gp).await.0, StatusCode::NOT_FOUND);
     // The observation did not change after it was made: one version in its history.
     let oid = obs["id"].as_str().unwrap();
     let (_, oh) = w.get(&format!("/fhir/Observation/{oid}/_history"), &w.gp).await;

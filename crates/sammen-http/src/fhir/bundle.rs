@@ -103,10 +103,36 @@ pub async fn bundle(
     Ok(fhir_json(StatusCode::OK, &b))
 }
 
+/// The elements FHIR R4 defines at the top of a Bundle.
+const BUNDLE_ELEMENTS: &[&str] = &[
+    "resourceType",
+    "id",
+    "meta",
+    "implicitRules",
+    "language",
+    "identifier",
+    "type",
+    "timestamp",
+    "total",
+    "link",
+    "entry",
+    "signature",
+];
+
 /// The Bundle's type and entries, each checked before any is carried out.
 fn read_bundle(mut v: Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirError> {
     if v["resourceType"] != "Bundle" {
         return Err(FhirError::invalid("POST to the base takes a Bundle of type batch or transaction."));
+    }
+    if let Some(o) = v.as_object() {
+        if let Some(key) = o.keys().find(|k| !BUNDLE_ELEMENTS.contains(&k.strip_prefix('_').unwrap_or(k))) {
+            let key: String = key.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect();
+            return Err(FhirError::new(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                format!("Bundle.{key} is not an element of Bundle in FHIR R4."),
+            ));
+        }
     }
     let kind = match v["type"].as_str() {
         Some("batch") => BundleType::Batch,
@@ -158,6 +184,9 @@ fn read_bundle(mut v: Value, base: &str) -> Result<(BundleType, Vec<Entry>), Fhi
         if url.is_empty() || url.contains("://") || url.starts_with("urn:") {
             return Err(at("request.url must be relative to the base, e.g. Patient or Observation?patient=<id>."));
         }
+        if format!("/{url}").parse::<axum::http::Uri>().is_err() {
+            return Err(at("request.url is not a valid address (spaces and line breaks must be %-encoded)."));
+        }
         let resource = e.get_mut("resource").map(Value::take);
         if method == Method::GET && resource.is_some() {
             return Err(at("a GET entry carries no resource."));
@@ -178,8 +207,17 @@ fn read_bundle(mut v: Value, base: &str) -> Result<(BundleType, Vec<Entry>), Fhi
                 ));
             }
         }
-        let if_match = e["request"]["ifMatch"].as_str().map(str::to_string);
-        let full_url = e["fullUrl"].as_str().map(str::to_string);
+        let if_match = match e["request"].get("ifMatch") {
+            None => None,
+            Some(m) => {
+                let m = m.as_str().filter(|m| header::HeaderValue::from_str(m).is_ok());
+                Some(m.ok_or_else(|| at("request.ifMatch must be a version tag, e.g. W/\"3\"."))?.to_string())
+            }
+        };
+        let full_url = match e.get("fullUrl") {
+            None => None,
+            Some(f) => Some(f.as_str().ok_or_else(|| at("fullUrl must be a string."))?.to_string()),
+        };
         if let Some(f) = &full_url {
             if !full_urls.insert(f.clone()) {
                 return Err(at("fullUrl is used by an earlier entry too."));
@@ -254,7 +292,7 @@ fn refusal(i: usize, e: &Entry, a: &Answer) -> FhirError {
         Some("login") => "login",
         _ => "invalid",
     };
-    let why = issue["diagnostics"].as_str().unwrap_or("it was refused");
+    let why = issue["diagnostics"].as_str().unwrap_or("it was refused.");
     let what = e.url.split('?').next().unwrap_or("");
     FhirError::new(
         a.status,

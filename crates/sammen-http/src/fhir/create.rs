@@ -34,7 +34,7 @@ use sammen_domain::event::EntryType;
 use sammen_domain::ids::{CourseId, ItemId, PatientId};
 use sammen_domain::vocab::DataCategory;
 
-use super::resources::{self as map, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
+use super::resources::{self as map, patient_id, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
 use super::search::{open_courses, Record};
 use super::{base_url, elements, kind, written, Caller, FhirError, Sent};
 use super::{create_care, create_message};
@@ -86,7 +86,7 @@ pub(super) fn patient_of(v: &Value, element: &str) -> Result<PatientId, FhirErro
         .ok_or_else(|| FhirError::invalid(format!("{element}.reference is required: Patient/<id>.")))?;
     reference
         .strip_prefix("Patient/")
-        .and_then(|id| PatientId::parse(id).ok())
+        .and_then(patient_id)
         .ok_or_else(|| FhirError::invalid(format!("{element} must be Patient/<id>.")))
 }
 
@@ -463,11 +463,16 @@ fn first_words(text: &str, max: usize) -> String {
 /// A FHIR date or dateTime; Sammen records the day.
 pub(super) fn parse_day(text: &str, element: &str) -> Result<Date, FhirError> {
     let bad = || FhirError::invalid(format!("{element} is not a valid FHIR date or dateTime."));
-    if text.len() == 10 {
-        return parse_date(text).map_err(|_| bad());
+    let day = if text.len() == 10 {
+        parse_date(text).map_err(|_| bad())?
+    } else {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|_| bad())?.date()
+    };
+    // FHIR's years run from 0001.
+    if day.year() < 1 {
+        return Err(bad());
     }
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|_| bad())?;
-    Ok(t.date())
+    Ok(day)
 }
 
 fn parse_date(text: &str) -> Result<Date, time::error::Parse> {

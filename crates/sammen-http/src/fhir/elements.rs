@@ -355,7 +355,102 @@ pub fn check(v: &Value, resource_type: &str) -> Result<(), FhirError> {
             ));
         }
     }
-    Ok(())
+    for (element, system, codes) in required_bindings(resource_type) {
+        check_binding(v, resource_type, element, *system, codes)?;
+    }
+    check_within(v, resource_type, 0)
+}
+
+/// Codes of elements with a required binding that Sammen takes in but does not map
+/// (the ones it maps are checked where they are read): a code outside the value set
+/// makes the resource invalid, kept or not. `system` is `None` for a plain `code`.
+type Binding = (&'static str, Option<&'static str>, &'static [&'static str]);
+
+fn required_bindings(resource_type: &str) -> &'static [Binding] {
+    const CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
+    const VERIFICATION: &str = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
+    match resource_type {
+        "Patient" => &[("gender", None, &["male", "female", "other", "unknown"])],
+        "Condition" => &[
+            (
+                "clinicalStatus",
+                Some(CLINICAL),
+                &["active", "recurrence", "relapse", "inactive", "remission", "resolved"],
+            ),
+            (
+                "verificationStatus",
+                Some(VERIFICATION),
+                &["unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"],
+            ),
+        ],
+        _ => &[],
+    }
+}
+
+fn check_binding(
+    v: &Value,
+    resource_type: &str,
+    element: &str,
+    system: Option<&str>,
+    codes: &[&str],
+) -> Result<(), FhirError> {
+    let Some(value) = v.get(element) else { return Ok(()) };
+    let bad = || {
+        FhirError::new(
+            StatusCode::BAD_REQUEST,
+            "code-invalid",
+            format!("{resource_type}.{element} must be one of: {}.", codes.join(", ")),
+        )
+    };
+    match system {
+        None => value.as_str().filter(|c| codes.contains(c)).map(|_| ()).ok_or_else(bad),
+        Some(system) => {
+            let codings = value["coding"].as_array().into_iter().flatten();
+            let ours = codings.filter(|c| c["system"] == system);
+            match ours.map(|c| c["code"].as_str()).find(|c| !c.is_some_and(|c| codes.contains(&c))) {
+                Some(_) => Err(bad()),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// How deep a resource may nest: far deeper than any FHIR resource does.
+const MAX_DEPTH: usize = 64;
+
+/// Checks every level below the top: no modifier Sammen would silently drop (a
+/// `modifierExtension`, or a Quantity's `comparator`, which makes "< 3" of a 3), and no
+/// string with a control character, which FHIR's strings may not hold.
+fn check_within(v: &Value, resource_type: &str, depth: usize) -> Result<(), FhirError> {
+    if depth > MAX_DEPTH {
+        return Err(FhirError::new(StatusCode::BAD_REQUEST, "structure", "The resource nests too deeply for FHIR."));
+    }
+    match v {
+        Value::String(text) if text.chars().any(|c| c < ' ' && !matches!(c, '\t' | '\n' | '\r')) => {
+            Err(FhirError::new(
+                StatusCode::BAD_REQUEST,
+                "value",
+                format!("A text in the {resource_type} holds a control character, which FHIR does not allow."),
+            ))
+        }
+        Value::Array(items) => items.iter().try_for_each(|x| check_within(x, resource_type, depth + 1)),
+        Value::Object(o) => {
+            for modifier in ["modifierExtension", "comparator"] {
+                if depth > 0 && o.contains_key(modifier) {
+                    return Err(FhirError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "not-supported",
+                        format!(
+                            "A {modifier} in the {resource_type} may change what it means, and Sammen cannot \
+                             honour it; leave it out."
+                        ),
+                    ));
+                }
+            }
+            o.values().try_for_each(|x| check_within(x, resource_type, depth + 1))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// An element name as it may be quoted back: letters, digits and `_`, at most 40.
@@ -380,5 +475,46 @@ mod tests {
         assert!(check(&wrong, "Patient").unwrap_err().text.contains("resourceType"));
         let modifier = json!({ "resourceType": "Goal", "modifierExtension": [] });
         assert_eq!(check(&modifier, "Goal").unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn modifiers_below_the_top_are_refused() {
+        let nested = json!({ "resourceType": "QuestionnaireResponse",
+            "item": [{ "linkId": "pain", "modifierExtension": [{ "url": "http://example.org/negated", "valueBoolean": true }] }] });
+        assert_eq!(check(&nested, "QuestionnaireResponse").unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        let less_than = json!({ "resourceType": "Observation", "valueQuantity": { "value": 3, "comparator": "<" } });
+        let e = check(&less_than, "Observation").unwrap_err();
+        assert!(e.text.contains("comparator"), "{}", e.text);
+        let plain = json!({ "resourceType": "Observation", "valueQuantity": { "value": 3, "unit": "score" } });
+        assert!(check(&plain, "Observation").is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_and_tabs_kept() {
+        let bell = json!({ "resourceType": "Condition", "code": { "text": "a\u{7}b" } });
+        assert_eq!(check(&bell, "Condition").unwrap_err().status, StatusCode::BAD_REQUEST);
+        let nul = json!({ "resourceType": "Patient", "name": [{ "text": "a\u{0}b" }] });
+        assert!(check(&nul, "Patient").is_err());
+        let lines = json!({ "resourceType": "Condition", "code": { "text": "first line\nsecond\tand\r\n" } });
+        assert!(check(&lines, "Condition").is_ok());
+    }
+
+    #[test]
+    fn codes_of_required_bindings_are_checked_even_where_not_kept() {
+        let ok = json!({ "resourceType": "Patient", "gender": "female" });
+        assert!(check(&ok, "Patient").is_ok());
+        let bogus = json!({ "resourceType": "Patient", "gender": "bogus" });
+        let e = check(&bogus, "Patient").unwrap_err();
+        assert_eq!((e.status, e.text.contains("male, female, other, unknown")), (StatusCode::BAD_REQUEST, true));
+        let clinical = |code: &str| {
+            json!({ "resourceType": "Condition", "clinicalStatus": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": code }] } })
+        };
+        assert!(check(&clinical("active"), "Condition").is_ok());
+        assert!(check(&clinical("bogus"), "Condition").is_err());
+        // A coding of another system is that system's business.
+        let other = json!({ "resourceType": "Condition", "clinicalStatus": { "coding": [{
+            "system": "http://example.org/local", "code": "bogus" }] } });
+        assert!(check(&other, "Condition").is_ok());
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use sammen_domain::ids::{CourseId, PatientId};
 
-use super::resources::split_id;
+use super::resources::{patient_id, split_id};
 use super::search::{course_resources, lookup};
 use super::{base_url, fhir_json, kind, resource_answer, Caller, FhirError};
 use crate::AppState;
@@ -45,7 +45,7 @@ async fn versions(
     actor: &sammen_app::Actor,
     kind_name: &str,
     id: &str,
-) -> Result<Vec<Value>, FhirError> {
+) -> Result<Versions, FhirError> {
     let k = kind(kind_name)?;
     if !VERSIONED.contains(&k.name) {
         return Err(FhirError::new(
@@ -62,7 +62,9 @@ async fn versions(
     let course = course_of(s, actor, patient, k.name, id).await?;
     let look = lookup(s).await?;
     let mut out: Vec<Value> = Vec::new();
+    let mut current = 0;
     for view in s.course_versions(actor, patient, course).await? {
+        current = view.course.version;
         let Some(r) = course_resources(&view, k.name, &look).into_iter().find(|r| r["id"] == id) else { continue };
         // A course item's version moves with its course; list it when the item changed.
         let same = out.last().is_some_and(|prev| without_version(prev) == without_version(&r));
@@ -73,25 +75,34 @@ async fn versions(
     if out.is_empty() {
         return Err(not_found());
     }
-    Ok(out)
+    Ok(Versions { changed: out, current, metas: Vec::new() })
+}
+
+/// A resource's versions: those in which it changed, oldest first, and the version it
+/// stands at now (its course's or patient's, which moves without it changing).
+struct Versions {
+    changed: Vec<Value>,
+    current: u64,
+    /// For a Patient, whose version and `lastUpdated` are the patient's own: the `meta`
+    /// of every version, also those in which what FHIR shows did not change.
+    metas: Vec<Value>,
 }
 
 /// The versions of a Patient in which what FHIR shows of them (the name) changed. Each
 /// carries the patient's version and when it was made.
-async fn patient_versions(
-    s: &sammen_app::Sammen,
-    actor: &sammen_app::Actor,
-    id: &str,
-) -> Result<Vec<Value>, FhirError> {
-    let patient = PatientId::parse(id).map_err(|_| not_found())?;
+async fn patient_versions(s: &sammen_app::Sammen, actor: &sammen_app::Actor, id: &str) -> Result<Versions, FhirError> {
+    let patient = patient_id(id).ok_or_else(not_found)?;
     let mut out: Vec<Value> = Vec::new();
+    let (mut current, mut metas) = (0, Vec::new());
     for view in s.patient_versions(actor, patient).await? {
+        current = view.version;
         let r = super::resources::patient(&view);
+        metas.push(r["meta"].clone());
         if out.last().is_none_or(|prev| prev["name"] != r["name"]) {
             out.push(r);
         }
     }
-    Ok(out)
+    Ok(Versions { changed: out, current, metas })
 }
 
 /// The course a resource id names: its own (CarePlan, CareTeam) or the one holding the item.
@@ -126,14 +137,21 @@ pub async fn vread(
     Path((kind_name, id, version)): Path<(String, String, String)>,
 ) -> Result<Response, FhirError> {
     let all = versions(&state, &actor, &kind_name, &id).await?;
-    let wanted: u64 = version.parse().map_err(|_| not_found())?;
+    // A version not made yet does not exist.
+    let wanted: u64 = version.parse().ok().filter(|v| *v <= all.current).ok_or_else(not_found)?;
     // The item as it stood at that version of its course: its last change at or before it.
     let found = all
+        .changed
         .iter()
         .rev()
         .find(|r| r["meta"]["versionId"].as_str().and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| v <= wanted));
     let mut r = found.cloned().ok_or_else(not_found)?;
+    let version = wanted.to_string();
     r["meta"]["versionId"] = json!(version);
+    // A patient's version is a moment of their own: when it was made, as a read of it said.
+    if let Some(meta) = all.metas.iter().find(|m| m["versionId"] == version.as_str()) {
+        r["meta"] = meta.clone();
+    }
     Ok(resource_answer(StatusCode::OK, &r))
 }
 
@@ -143,7 +161,7 @@ pub async fn history(
     Path((kind_name, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let all = versions(&state, &actor, &kind_name, &id).await?;
+    let all = versions(&state, &actor, &kind_name, &id).await?.changed;
     let base = base_url(&headers);
     let first = all.first().and_then(|r| r["meta"]["versionId"].as_str()).map(str::to_string);
     let entries: Vec<Value> = all

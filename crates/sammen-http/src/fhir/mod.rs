@@ -46,10 +46,21 @@ pub fn routes() -> Router<AppState> {
         .route("/{kind}/{id}/_history", get(history::history))
         .route("/{kind}/{id}/_history/{version}", get(history::vread))
         .fallback(unknown_address)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn unknown_address() -> FhirError {
     FhirError::new(StatusCode::NOT_FOUND, "not-supported", "There is no FHIR interaction at this address.")
+}
+
+/// An address Sammen serves, asked with a method it does not take there (a DELETE,
+/// a PATCH): an OperationOutcome, as every other refusal, beside the `Allow` header.
+async fn method_not_allowed(method: axum::http::Method) -> FhirError {
+    FhirError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "not-supported",
+        format!("Sammen does not take {method} at this address; the Allow header says what it takes."),
+    )
 }
 
 /// The resource types Sammen maps, and what each supports.
@@ -299,10 +310,17 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// The base address links are built on: the address the client used, so a client that
-/// follows `next` links stays on the server it spoke to.
+/// follows `next` links stays on the server it spoke to. Both headers come from the
+/// client (or a proxy), so only a scheme of `http` or `https` and a plain host name or
+/// address with a port are used; anything else gives `http://localhost`, never a link
+/// with a script or another path in it.
 pub fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    let plain_host = |h: &&str| {
+        !h.is_empty() && h.len() <= 255 && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(plain_host).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok());
+    let proto = proto.filter(|p| matches!(*p, "http" | "https")).unwrap_or("http");
     format!("{proto}://{host}/fhir")
 }
 
@@ -396,4 +414,28 @@ fn decode(s: &str) -> Result<String, FhirError> {
         i += 1;
     }
     String::from_utf8(out).map_err(|_| FhirError::invalid("The query is not UTF-8."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(host: &str, proto: Option<&str>) -> String {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(p) = proto {
+            h.insert("x-forwarded-proto", p.parse().unwrap());
+        }
+        base_url(&h)
+    }
+
+    #[test]
+    fn links_are_built_only_on_a_plain_host_and_scheme() {
+        assert_eq!(base("sammen.example:8443", Some("https")), "https://sammen.example:8443/fhir");
+        assert_eq!(base("127.0.0.1:8080", None), "http://127.0.0.1:8080/fhir");
+        assert_eq!(base("[::1]:8080", Some("http")), "http://[::1]:8080/fhir");
+        assert_eq!(base("evil.example", Some("javascript:alert(1)//")), "http://evil.example/fhir");
+        assert_eq!(base("evil.example/x?y", None), "http://localhost/fhir");
+        assert_eq!(base("a@b", Some("https")), "https://localhost/fhir");
+    }
 }

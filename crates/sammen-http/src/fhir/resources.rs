@@ -53,9 +53,16 @@ pub fn compound_id(patient: PatientId, part: &impl std::fmt::Display) -> String 
     id
 }
 
+/// A Patient's id as Sammen writes it. FHIR ids are case-sensitive, so a resource has
+/// one address: the upper-case, brace and URN spellings the UUID parser also takes
+/// name no resource.
+pub fn patient_id(id: &str) -> Option<PatientId> {
+    PatientId::parse(id).ok().filter(|p| p.to_string() == id)
+}
+
 /// The patient and the part of a compound id; `None` if it is not one.
 pub fn split_id(id: &str) -> Option<(PatientId, String)> {
-    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if id.len() != 64 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     let patient = PatientId::parse(&id[..32]).ok()?;

@@ -24,7 +24,7 @@ use sammen_domain::cpr::Cpr;
 use sammen_domain::ids::PatientId;
 use sammen_domain::projection::CourseStatus;
 
-use super::resources::{self as map, split_id};
+use super::resources::{self as map, patient_id, split_id};
 use super::{base_url, fhir_json, kind, params, resource_answer, Caller, FhirError, Kind, Params};
 use super::{clinical, workflow};
 use crate::AppState;
@@ -126,7 +126,7 @@ pub async fn read(
         "Patient" => {
             // The patient alone: their courses are not part of the resource, so they
             // are neither read nor audited as read.
-            let patient = PatientId::parse(&id).map_err(|_| not_found())?;
+            let patient = patient_id(&id).ok_or_else(not_found)?;
             Some(map::patient(&s.patient_alone(&actor, patient).await?))
         }
         "AuditEvent" | "Consent" => {
@@ -170,6 +170,8 @@ struct Query {
     include_patient: bool,
     /// The parameters to repeat in `self` and `next` links.
     kept: Params,
+    /// Values that no resource can match at once (two CPR numbers).
+    contradicts: bool,
 }
 
 fn parse_query(k: &Kind, params: Params, lenient: bool, posted: bool) -> Result<Query, FhirError> {
@@ -182,12 +184,14 @@ fn parse_query(k: &Kind, params: Params, lenient: bool, posted: bool) -> Result<
         sort: None,
         include_patient: false,
         kept: Vec::new(),
+        contradicts: false,
     };
     for (name, value) in params {
         let keep = match name.as_str() {
             "_count" => {
                 let n: usize = value.parse().map_err(|_| FhirError::invalid("_count must be a whole number."))?;
-                q.count = n.clamp(1, MAX_COUNT);
+                // 0 asks for no entries (FHIR: only a count, which Sammen never gives).
+                q.count = n.min(MAX_COUNT);
                 false
             }
             "_page" => {
@@ -201,12 +205,15 @@ fn parse_query(k: &Kind, params: Params, lenient: bool, posted: bool) -> Result<
             "_format" => false,
             "patient" | "subject" if k.in_record && k.name != "Patient" => {
                 let id = value.strip_prefix("Patient/").unwrap_or(&value);
-                q.patient = Some(PatientId::parse(id).map_err(|_| FhirError::invalid("patient must be Patient/<id>."))?);
+                q.patient = Some(patient_id(id).ok_or_else(|| FhirError::invalid("patient must be Patient/<id>."))?);
                 true
             }
             "_id" => {
+                // A CPR number sent as an id matches nothing; the links Sammen writes
+                // leave it out, as they leave out `identifier`.
+                let cpr_shaped = Cpr::parse(&value).is_ok();
                 q.filters.push((name.clone(), value.clone()));
-                true
+                !cpr_shaped
             }
             "identifier" if k.name == "Patient" => {
                 if !posted {
@@ -218,7 +225,12 @@ fn parse_query(k: &Kind, params: Params, lenient: bool, posted: bool) -> Result<
                     ));
                 }
                 let number = value.strip_prefix(&format!("{}|", map::CPR_SYSTEM)).unwrap_or(&value);
-                q.cpr = Some(Cpr::parse(number).map_err(|_| FhirError::invalid("identifier is not a valid CPR number."))?);
+                let cpr = Cpr::parse(number).map_err(|_| FhirError::invalid("identifier is not a valid CPR number."))?;
+                // Repeated, a parameter means all of its values (AND): two numbers, no one.
+                if q.cpr.as_ref().is_some_and(|first| *first != cpr) {
+                    q.contradicts = true;
+                }
+                q.cpr = Some(cpr);
                 false
             }
             "_lastUpdated" if k.in_record => {
@@ -334,8 +346,17 @@ fn sort_key<'a>(r: &'a Value, key: &str) -> &'a str {
 }
 
 /// A parameter name as it may appear in an error: short, and only name characters.
+/// A parameter's name as it may be quoted back in an error: the characters of a FHIR
+/// name, at most 40, and never a run of digits long enough to be (part of) a CPR number
+/// or other identifier that was sent in the name's place.
 fn safe(name: &str) -> String {
-    name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.')).take(40).collect()
+    let kept: String =
+        name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.')).take(40).collect();
+    let longest_digits = kept.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0);
+    if longest_digits > 4 {
+        return "(a name with a long number in it)".into();
+    }
+    kept
 }
 
 fn check_filter(name: &str, value: &str) -> Result<(), FhirError> {
@@ -528,7 +549,7 @@ async fn search(
         let all: Vec<Value> = directory(s, k.name).await?.into_iter().filter(|r| matches(r, &q.filters)).collect();
         let start = q.cursor.1.min(all.len());
         let end = (start + q.count).min(all.len());
-        let next = (end < all.len()).then_some((0, end));
+        let next = (q.count > 0 && end < all.len()).then_some((0, end));
         let page = all[start..end].to_vec();
         let paging = Paging { kept: &q.kept, count: q.count, cursor: q.cursor, next };
         let b = bundle(&base, k.name, paging, page, Vec::new());
@@ -538,6 +559,7 @@ async fn search(
     // all in reach.
     let by_id = q.filters.iter().find(|(n, _)| n == "_id").map(|(_, v)| v.clone());
     let patients: Vec<PatientId> = match (q.patient, &q.cpr, by_id) {
+        _ if q.contradicts => Vec::new(),
         (Some(p), _, _) => vec![p],
         (None, Some(cpr), _) => match s.find_patient_by_cpr(actor, cpr).await {
             Ok(p) => vec![p.id],
@@ -546,12 +568,13 @@ async fn search(
             Err(e) => return Err(e.into()),
         },
         (None, None, Some(id)) if !id.contains(',') => {
-            let p = if k.name == "Patient" { PatientId::parse(&id).ok() } else { split_id(&id).map(|(p, _)| p) };
+            let p = if k.name == "Patient" { patient_id(&id) } else { split_id(&id).map(|(p, _)| p) };
             p.into_iter().collect()
         }
         _ => s.patients_in_reach(actor).await?,
     };
-    let (entries, included, next) = walk(s, actor, &patients, k.name, &q).await?;
+    let (entries, included, next) =
+        if q.count == 0 { (Vec::new(), Vec::new(), None) } else { walk(s, actor, &patients, k.name, &q).await? };
     let paging = Paging { kept: &q.kept, count: q.count, cursor: q.cursor, next };
     let b = bundle(&base, k.name, paging, entries, included);
     Ok(fhir_json(StatusCode::OK, &b))
@@ -646,7 +669,7 @@ pub async fn everything(
     headers: HeaderMap,
     raw: RawQuery,
 ) -> Result<Response, FhirError> {
-    let patient = PatientId::parse(&id).map_err(|_| not_found())?;
+    let patient = patient_id(&id).ok_or_else(not_found)?;
     let mut count = DEFAULT_COUNT;
     let mut from = 0usize;
     for (name, value) in params(raw)? {
@@ -671,7 +694,8 @@ pub async fn everything(
     let s = &state.sammen;
     let rec = record(s, &actor, patient, "*").await?;
     let mut all = resources_of(&rec, "*", &lookup(s).await?);
-    let end = (from + count).min(all.len());
+    // `_page` comes from the client: past the end is an empty last page, never a wrap.
+    let end = from.saturating_add(count).min(all.len());
     let next = (end < all.len()).then_some((0, end));
     let page: Vec<Value> = all.drain(from.min(end)..end).collect();
     let base = base_url(&headers);

@@ -20,10 +20,10 @@ use serde_json::Value;
 use sammen_app::{Actor, AppError, Sammen};
 use sammen_domain::care::{GoalStatus, StepStatus};
 use sammen_domain::decide::CourseChange;
-use sammen_domain::ids::{ItemId, PatientId};
+use sammen_domain::ids::ItemId;
 use sammen_domain::DomainError;
 
-use super::resources::{self as map, split_id};
+use super::resources::{self as map, patient_id, split_id};
 use super::search::{course_resources, lookup, record};
 use super::{elements, kind, written, Caller, FhirError, ReplyTo, Sent};
 use crate::AppState;
@@ -102,7 +102,7 @@ async fn update_patient(
     sent: &Value,
     reply: ReplyTo,
 ) -> Result<Response, FhirError> {
-    let patient = PatientId::parse(id).map_err(|_| not_found())?;
+    let patient = patient_id(id).ok_or_else(not_found)?;
     let before = s.patient(actor, patient).await?;
     let current = map::patient(&before);
     unchanged(&current, sent, &["identifier", "birthDate"], "Patient.name")?;
