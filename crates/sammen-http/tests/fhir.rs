@@ -122,6 +122,20 @@ async fn errors_are_operation_outcomes(w: World) {
     let (s, o) = w.get("/fhir/Observation?colour=blue", &w.gp).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains("colour"));
+    // JSON is what Sammen speaks; a parameter without a value is ignored; history is
+    // kept per resource.
+    let (s, o) = w.get("/fhir/Observation?_format=xml", &w.gp).await;
+    assert_eq!((s, is_outcome(&o)), (StatusCode::NOT_ACCEPTABLE, true), "{o}");
+    assert_eq!(w.get("/fhir/Observation?_format=json", &w.gp).await.0, StatusCode::OK);
+    w.patient_with_course().await;
+    let (_, all) = w.get("/fhir/CarePlan", &w.gp).await;
+    let (s, unfiltered) = w.get("/fhir/CarePlan?status=", &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{unfiltered}");
+    assert_eq!(entries(&unfiltered).len(), entries(&all).len());
+    assert!(!entries(&all).is_empty());
+    let (s, o) = w.get("/fhir/Observation/_history", &w.gp).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains("per resource"), "{o}");
     // A CPR number sent where a parameter's name belongs is not quoted back.
     let (s, o) = w.get("/fhir/Patient?1204791437", &w.gp).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -1309,6 +1323,15 @@ async fn progress_is_recorded_as_answers_to_the_progress_questionnaire(w: World)
     too_high["item"][0]["answer"][0]["valueInteger"] = json!(11);
     let (s, o) = fhir_post(&w, "/fhir/QuestionnaireResponse", &w.gp, &too_high, "application/fhir+json").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{o}");
+    // Pain answered twice, or two answers to it: which did the patient mean?
+    let mut twice = answers.clone();
+    twice["item"].as_array_mut().unwrap().push(json!({"linkId": "pain", "answer": [{"valueInteger": 2}]}));
+    let mut two_answers = answers.clone();
+    two_answers["item"][0]["answer"] = json!([{"valueInteger": 5}, {"valueInteger": 2}]);
+    for body in [twice, two_answers] {
+        let (s, o) = fhir_post(&w, "/fhir/QuestionnaireResponse", &w.gp, &body, "application/fhir+json").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{o}");
+    }
     let (_, none) = w.get(&format!("/fhir/QuestionnaireResponse?patient={patient}"), &w.gp).await;
     assert_eq!(count(&none), 0, "nothing was stored: {none}");
 

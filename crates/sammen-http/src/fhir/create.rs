@@ -363,15 +363,26 @@ fn questionnaire_response_in(v: &Value) -> Result<ObservationIn, FhirError> {
         .as_str()
         .ok_or_else(|| FhirError::invalid("QuestionnaireResponse.authored is required (the day it was answered)."))?;
     let on = parse_day(authored, "QuestionnaireResponse.authored")?;
-    let (mut pain, mut activities) = (None, Vec::new());
+    let (mut pain, mut activities, mut psfs_seen) = (None, Vec::new(), false);
+    let once = |link_id: &str| FhirError::invalid(format!("QuestionnaireResponse.item {link_id} may be given once."));
     for item in v["item"].as_array().into_iter().flatten() {
+        // One answer each: of two, Sammen could not know which one the patient meant.
+        if item["answer"].as_array().is_some_and(|a| a.len() > 1) {
+            return Err(FhirError::invalid("Each item of the progress questionnaire takes one answer."));
+        }
         match item["linkId"].as_str() {
+            Some("pain") if pain.is_some() => return Err(once("pain")),
+            Some("psfs") if psfs_seen => return Err(once("psfs")),
             Some("pain") => pain = Some(score(&item["answer"][0]["valueInteger"], "The answer to item pain")?),
             Some("psfs") => {
+                psfs_seen = true;
                 for a in item["item"].as_array().into_iter().flatten() {
                     let activity = a["text"].as_str().map(str::trim).filter(|t| !t.is_empty());
                     let activity = activity
                         .ok_or_else(|| FhirError::invalid("Each item under psfs needs its text: the activity."))?;
+                    if a["answer"].as_array().is_some_and(|x| x.len() > 1) {
+                        return Err(FhirError::invalid("Each item of the progress questionnaire takes one answer."));
+                    }
                     let score = score(&a["answer"][0]["valueInteger"], "Each answer under psfs")?;
                     activities.push(ActivityScore { activity: activity.to_string(), score });
                 }

@@ -118,6 +118,13 @@ pub async fn read(
     Path((kind_name, id)): Path<(String, String)>,
 ) -> Result<Response, FhirError> {
     let k = kind(&kind_name)?;
+    if id == "_history" {
+        return Err(FhirError::new(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!("Sammen keeps history per resource, not per type: {}/<id>/_history.", k.name),
+        ));
+    }
     let s = &state.sammen;
     let found = match k.name {
         "Organization" | "Practitioner" | "PractitionerRole" => {
@@ -187,6 +194,11 @@ fn parse_query(k: &Kind, params: Params, lenient: bool, posted: bool) -> Result<
         contradicts: false,
     };
     for (name, value) in params {
+        let known = matches!(name.as_str(), "_id" | "_lastUpdated") || k.params.iter().any(|(p, _)| *p == name);
+        if known && value.is_empty() {
+            // FHIR: a parameter given without a value is ignored.
+            continue;
+        }
         let keep = match name.as_str() {
             "_count" => {
                 let n: usize = value.parse().map_err(|_| FhirError::invalid("_count must be a whole number."))?;
@@ -202,7 +214,14 @@ fn parse_query(k: &Kind, params: Params, lenient: bool, posted: bool) -> Result<
                 );
                 false
             }
-            "_format" => false,
+            "_format" if value.contains("json") => false,
+            "_format" => {
+                return Err(FhirError::new(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "not-supported",
+                    "Sammen answers in JSON only: _format=json (application/fhir+json).",
+                ))
+            }
             "patient" | "subject" if k.in_record && k.name != "Patient" => {
                 let id = value.strip_prefix("Patient/").unwrap_or(&value);
                 q.patient = Some(patient_id(id).ok_or_else(|| FhirError::invalid("patient must be Patient/<id>."))?);
