@@ -391,7 +391,13 @@ async fn bad_observations_are_refused_and_nothing_is_stored(w: World) {
     less_than["valueQuantity"] = json!({"value": 3, "comparator": "<"});
     let mut control = pain(&patient, json!(4));
     control["code"]["text"] = json!("pain\u{1b}[31m");
+    // A status of the wrong type is not called missing.
+    let mut numbered = pain(&patient, json!(4));
+    numbered["status"] = json!(5);
+    let (_, o) = fhir_post(&w, "/fhir/Observation", &w.gp, &numbered, "application/fhir+json").await;
+    assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains("must be a code"), "{o}");
     let cases = [
+        (numbered, StatusCode::BAD_REQUEST),
         (year_zero, StatusCode::BAD_REQUEST),
         (less_than, StatusCode::UNPROCESSABLE_ENTITY),
         (control, StatusCode::BAD_REQUEST),

@@ -36,7 +36,7 @@ use sammen_domain::vocab::DataCategory;
 
 use super::resources::{self as map, patient_id, split_id, CPR_SYSTEM, LOINC, PAIN_CODE};
 use super::search::{open_courses, Record};
-use super::{base_url, elements, kind, written, Caller, FhirError, Sent};
+use super::{base_url, elements, kind, needed, written, Caller, FhirError, Sent};
 use super::{create_care, create_message};
 use crate::AppState;
 
@@ -168,6 +168,9 @@ async fn create_patient(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, F
         })?;
     // The number is never quoted back: it is an identifier of a person.
     let cpr = Cpr::parse(cpr).map_err(|_| FhirError::invalid("Patient.identifier: the CPR number is not valid."))?;
+    if v.get("name").is_some_and(|n| !n.is_array()) {
+        return Err(FhirError::invalid("Patient.name must be a list of names: [{\"text\": ...}]."));
+    }
     let names = v["name"].as_array().cloned().unwrap_or_default();
     let chosen = names.iter().find(|n| n["use"] == "official").or_else(|| names.first());
     let name = chosen.map(name_text).unwrap_or_default();
@@ -204,7 +207,7 @@ async fn create_care_plan(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value,
         Some(_) => {
             return Err(business("Sammen opens a course as an active CarePlan: CarePlan.status must be active."))
         }
-        None => return Err(FhirError::invalid("CarePlan.status is required.")),
+        None => return Err(needed(v, "CarePlan", "status")),
     }
     if !matches!(v["intent"].as_str(), Some("proposal" | "plan" | "order" | "option")) {
         return Err(FhirError::invalid("CarePlan.intent is required: proposal, plan, order or option."));
@@ -241,7 +244,7 @@ async fn create_goal(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, Fhir
         (Some(_), true) => {
             return Err(business("A goal the patient sets is their own: Goal.lifecycleStatus must be active."))
         }
-        (None, _) => return Err(FhirError::invalid("Goal.lifecycleStatus is required.")),
+        (None, _) => return Err(needed(v, "Goal", "lifecycleStatus")),
     }
     let text = v["description"]["text"].as_str().map(str::trim).filter(|t| !t.is_empty());
     let text = text.ok_or_else(|| business("Goal.description.text is required: the goal in words."))?;
@@ -345,7 +348,7 @@ fn questionnaire_response_in(v: &Value) -> Result<ObservationIn, FhirError> {
     match v["status"].as_str() {
         Some("completed" | "amended") => {}
         Some(_) => return Err(FhirError::invalid("QuestionnaireResponse.status must be completed or amended.")),
-        None => return Err(FhirError::invalid("QuestionnaireResponse.status is required.")),
+        None => return Err(needed(v, "QuestionnaireResponse", "status")),
     }
     if v["questionnaire"].as_str() != Some(super::clinical::PROGRESS_QUESTIONNAIRE) {
         return Err(FhirError::new(
@@ -415,7 +418,7 @@ fn observation_in(v: &Value) -> Result<ObservationIn, FhirError> {
         Some(_) => {
             return Err(FhirError::invalid("Observation.status must be final, amended, corrected or preliminary."))
         }
-        None => return Err(FhirError::invalid("Observation.status is required.")),
+        None => return Err(needed(v, "Observation", "status")),
     }
     let codings =
         v["code"]["coding"].as_array().ok_or_else(|| FhirError::invalid("Observation.code.coding is required."))?;

@@ -25,7 +25,7 @@ use sammen_domain::ids::{ItemId, OrgId, PatientId, UserId};
 use super::clinical::{self, Period};
 use super::create::{add_to_course, based_on_course, business, course_extension, not_recorded, parse_day, patient_of};
 use super::resources::{self as map, split_id};
-use super::FhirError;
+use super::{needed, FhirError};
 
 /// A referral: a handover proposed by the caller, with its referral.
 pub async fn create_referral(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value, FhirError> {
@@ -35,12 +35,12 @@ pub async fn create_referral(s: &Sammen, actor: &Actor, v: &Value) -> Result<Val
         Some(_) => {
             return Err(business("Sammen sends a referral as it is made: ServiceRequest.status must be active."))
         }
-        None => return Err(FhirError::invalid("ServiceRequest.status is required.")),
+        None => return Err(needed(v, "ServiceRequest", "status")),
     }
     match v["intent"].as_str() {
         Some("order") => {}
         Some(_) => return Err(business("Sammen takes a referral as an order: ServiceRequest.intent must be order.")),
-        None => return Err(FhirError::invalid("ServiceRequest.intent is required.")),
+        None => return Err(needed(v, "ServiceRequest", "intent")),
     }
     if v["doNotPerform"] == Value::Bool(true) {
         return Err(business("A referral asks for something to be done: doNotPerform cannot be true."));
@@ -203,7 +203,7 @@ pub async fn create_episode_of_care(s: &Sammen, actor: &Actor, v: &Value) -> Res
                 "Sammen records care that has begun: EpisodeOfCare.status must be active or finished.",
             ))
         }
-        None => return Err(FhirError::invalid("EpisodeOfCare.status is required.")),
+        None => return Err(needed(v, "EpisodeOfCare", "status")),
     };
     let org = organisation(v, "managingOrganization")?;
     let course = match v["team"].as_array().map(Vec::as_slice) {
@@ -236,7 +236,7 @@ pub async fn create_encounter(s: &Sammen, actor: &Actor, v: &Value) -> Result<Va
                 "Sammen records stays that have begun: Encounter.status must be in-progress or finished.",
             ))
         }
-        None => return Err(FhirError::invalid("Encounter.status is required.")),
+        None => return Err(needed(v, "Encounter", "status")),
     };
     let org = organisation(v, "serviceProvider")?;
     let (start, end) = span(v, "Encounter", finished)?;

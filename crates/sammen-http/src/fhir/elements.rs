@@ -329,6 +329,9 @@ pub fn check(v: &Value, resource_type: &str) -> Result<(), FhirError> {
     match o.get("resourceType").and_then(Value::as_str) {
         Some(t) if t == resource_type => {}
         Some(_) => return Err(FhirError::invalid(format!("resourceType must be {resource_type} at this address."))),
+        None if o.contains_key("resourceType") => {
+            return Err(FhirError::invalid(format!("resourceType must be text: \"{resource_type}\".")))
+        }
         None => return Err(FhirError::invalid("resourceType is required.")),
     }
     let known = elements_of(resource_type);

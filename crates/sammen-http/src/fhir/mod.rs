@@ -324,6 +324,16 @@ pub fn base_url(headers: &HeaderMap) -> String {
     format!("{proto}://{host}/fhir")
 }
 
+/// The error for a code element Sammen needs (a status, an intent): "required" when it
+/// is missing, but "must be a code" when it is there as a number, a list or an object,
+/// so the client looks for the right mistake.
+pub fn needed(v: &Value, resource_type: &str, element: &str) -> FhirError {
+    match v.get(element) {
+        None | Some(Value::Null) => FhirError::invalid(format!("{resource_type}.{element} is required.")),
+        Some(_) => FhirError::invalid(format!("{resource_type}.{element} must be a code: text, such as \"active\".")),
+    }
+}
+
 /// A request body as a FHIR JSON resource: the right content type and valid JSON.
 pub fn resource_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, FhirError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -25,7 +25,7 @@ use sammen_domain::DomainError;
 
 use super::resources::{self as map, patient_id, split_id};
 use super::search::{course_resources, lookup, record};
-use super::{elements, kind, written, Caller, FhirError, ReplyTo, Sent};
+use super::{elements, kind, needed, written, Caller, FhirError, ReplyTo, Sent};
 use crate::AppState;
 
 pub async fn update(
@@ -190,7 +190,7 @@ fn task_change(current: &Value, sent: &Value, step: ItemId) -> Result<Option<Cou
                 "A step's Task.status is requested, accepted, in-progress, completed or cancelled.",
             ))
         }
-        (None, _) => return Err(FhirError::invalid("Task.status is required.")),
+        (None, _) => return Err(needed(sent, "Task", "status")),
     };
     if sent["status"] == current["status"] && sent["statusReason"] == current["statusReason"] {
         return Ok(None);
@@ -231,7 +231,7 @@ fn handover_change(current: &Value, sent: &Value, handover: ItemId) -> Result<Op
             "business-rule",
             "A handover's Task.status changes to accepted, rejected (with statusReason) or cancelled.",
         )),
-        None => Err(FhirError::invalid("Task.status is required.")),
+        None => Err(needed(sent, "Task", "status")),
     }
 }
 
@@ -245,7 +245,7 @@ fn goal_change(current: &Value, sent: &Value, goal: ItemId) -> Result<Option<Cou
         (_, Some("completed")) => CourseChange::ChangeGoalStatus { goal, status: GoalStatus::Achieved },
         (_, Some("cancelled")) => CourseChange::ChangeGoalStatus { goal, status: GoalStatus::Dropped },
         (_, Some("active")) => CourseChange::ChangeGoalStatus { goal, status: GoalStatus::Agreed },
-        (_, None) => return Err(FhirError::invalid("Goal.lifecycleStatus is required.")),
+        (_, None) => return Err(needed(sent, "Goal", "lifecycleStatus")),
         _ => {
             return Err(FhirError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
