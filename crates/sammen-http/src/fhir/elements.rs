@@ -450,10 +450,64 @@ fn check_within(v: &Value, resource_type: &str, depth: usize) -> Result<(), Fhir
                     ));
                 }
             }
+            if let Some((datatype, known)) = datatype_of(o) {
+                check_datatype(o, datatype, known, resource_type)?;
+            }
             o.values().try_for_each(|x| check_within(x, resource_type, depth + 1))
         }
         _ => Ok(()),
     }
+}
+
+const CODEABLE_CONCEPT: &[&str] = &["id", "extension", "coding", "text"];
+const CODING: &[&str] = &["id", "extension", "system", "version", "code", "display", "userSelected"];
+const REFERENCE: &[&str] = &["id", "extension", "reference", "type", "identifier", "display"];
+
+/// The datatypes Sammen reads most, told by an element only they have: `coding` (a
+/// CodeableConcept, whose list holds Codings), a text `reference` (a Reference;
+/// `Consent.provision.data.reference` is an object).
+/// Their elements are checked as the top level's are, so a misspelt `dispaly` is not
+/// silently dropped. Other nested elements are not checked: that takes every
+/// StructureDefinition of R4.
+fn datatype_of(o: &serde_json::Map<String, Value>) -> Option<(&'static str, &'static [&'static str])> {
+    if o.get("coding").is_some_and(Value::is_array) {
+        Some(("CodeableConcept", CODEABLE_CONCEPT))
+    } else if o.get("reference").is_some_and(Value::is_string) {
+        Some(("Reference", REFERENCE))
+    } else {
+        None
+    }
+}
+
+fn check_datatype(
+    o: &serde_json::Map<String, Value>,
+    datatype: &str,
+    known: &[&str],
+    resource_type: &str,
+) -> Result<(), FhirError> {
+    let unknown = |key: &str| {
+        FhirError::new(
+            StatusCode::BAD_REQUEST,
+            "structure",
+            format!("A {datatype} in the {resource_type} has {}, which FHIR R4 does not define.", printable(key)),
+        )
+    };
+    let defined = |key: &String, known: &[&str]| known.contains(&key.strip_prefix('_').unwrap_or(key));
+    if let Some(key) = o.keys().find(|k| !defined(k, known)) {
+        return Err(unknown(key));
+    }
+    if datatype == "CodeableConcept" {
+        for coding in o["coding"].as_array().into_iter().flatten().filter_map(Value::as_object) {
+            if let Some(key) = coding.keys().find(|k| !defined(k, CODING)) {
+                return Err(FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    "structure",
+                    format!("A Coding in the {resource_type} has {}, which FHIR R4 does not define.", printable(key)),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An element name as it may be quoted back: letters, digits and `_`, at most 40.
@@ -490,6 +544,22 @@ mod tests {
         assert!(e.text.contains("comparator"), "{}", e.text);
         let plain = json!({ "resourceType": "Observation", "valueQuantity": { "value": 3, "unit": "score" } });
         assert!(check(&plain, "Observation").is_ok());
+    }
+
+    #[test]
+    fn the_elements_of_codings_and_references_are_checked() {
+        let ok = json!({ "resourceType": "Observation",
+            "code": { "coding": [{ "system": "http://loinc.org", "code": "72514-3", "display": "Pain", "_display": {} }], "text": "Pain" },
+            "subject": { "reference": "Patient/x", "display": "Jens" } });
+        assert!(check(&ok, "Observation").is_ok());
+        let typo =
+            json!({ "resourceType": "Observation", "code": { "coding": [{ "code": "72514-3", "dispaly": "Pain" }] } });
+        let e = check(&typo, "Observation").unwrap_err();
+        assert!(e.text.contains("Coding") && e.text.contains("dispaly"), "{}", e.text);
+        let concept = json!({ "resourceType": "Observation", "code": { "coding": [], "txt": "Pain" } });
+        assert!(check(&concept, "Observation").unwrap_err().text.contains("CodeableConcept"));
+        let reference = json!({ "resourceType": "Observation", "subject": { "reference": "Patient/x", "foo": 1 } });
+        assert!(check(&reference, "Observation").unwrap_err().text.contains("Reference"));
     }
 
     #[test]
