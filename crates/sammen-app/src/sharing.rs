@@ -10,7 +10,7 @@ use sammen_domain::decide::{self, SharingChange, SharingFacts};
 use sammen_domain::directory::UserKind;
 use sammen_domain::event::Stream;
 use sammen_domain::ids::{PatientId, UserId};
-use sammen_domain::policy::Access;
+use sammen_domain::policy::{Access, Relation};
 use sammen_domain::projection::PatientState;
 use sammen_domain::sharing::{BreakGlass, Consent, Objection, ObjectionTarget, ProxyGrant, Recipient};
 use sammen_domain::vocab::{Profession, Purpose, Sector};
@@ -151,7 +151,10 @@ impl Sammen {
             self.authorized_patient(actor, patient, Access::ManageSharing, AuditAction::Update, &object).await?;
         let result = async {
             self.check_version(patient, Stream::Patient, expected_version, p.version)?;
-            let facts = self.sharing_facts(patient, change).await?;
+            let facts = SharingFacts {
+                by_the_patient: granted.relation == Relation::OwnRecord,
+                ..self.sharing_facts(patient, change).await?
+            };
             let event = decide::change_sharing(&self.context(actor), &p, change, &facts)?;
             let next = self.commit_patient_event(&p, event, Vec::new()).await?;
             Ok(next)
@@ -180,14 +183,14 @@ impl Sammen {
                     Recipient::Sector { sector } => Some(sector.legal_domain()),
                 },
                 courses,
-                user_exists: false,
+                ..SharingFacts::default()
             },
             SharingChange::RecordObjection { target: ObjectionTarget::Organisation { org } } => {
-                SharingFacts { recipient_domain: org_domain(*org).await?, courses, user_exists: false }
+                SharingFacts { recipient_domain: org_domain(*org).await?, courses, ..SharingFacts::default() }
             }
             SharingChange::RecordObjection { target: ObjectionTarget::Professional { user } }
             | SharingChange::NameProxy { user, .. } => {
-                SharingFacts { recipient_domain: None, courses, user_exists: user_exists(*user).await? }
+                SharingFacts { courses, user_exists: user_exists(*user).await?, ..SharingFacts::default() }
             }
             _ => SharingFacts { courses, ..SharingFacts::default() },
         })

@@ -494,12 +494,14 @@ pub enum SharingChange {
 }
 
 /// What the caller looked up for a sharing change: the recipient's legal domain (for
-/// a consent), whether the named proxy user exists, the patient's courses.
+/// a consent), whether the named proxy user exists, the patient's courses, and whether
+/// the patient makes the change themself (rather than a care team member recording it).
 #[derive(Debug, Clone, Default)]
 pub struct SharingFacts {
     pub recipient_domain: Option<LegalDomain>,
     pub courses: Vec<CourseId>,
     pub user_exists: bool,
+    pub by_the_patient: bool,
 }
 
 /// Decides one sharing change against the patient's current state.
@@ -521,6 +523,14 @@ pub fn change_sharing(
             let domain = facts.recipient_domain.ok_or(DomainError::NotFound { what: "recipient organisation" })?;
             if *expires_at <= now {
                 return Err(DomainError::field("expires_at", "a consent must expire in the future"));
+            }
+            // Health Act §43-44: health data goes outside the health domain only with
+            // written consent. Oral consent is for sharing within health care.
+            if domain != LegalDomain::Health && *method != ConsentMethod::Written {
+                return Err(DomainError::field(
+                    "method",
+                    "data may go outside health care only with the patient's written consent",
+                ));
             }
             let max = sharing::max_consent_for(domain);
             if *expires_at - now > max {
@@ -571,6 +581,16 @@ pub fn change_sharing(
                 }
             }
             (Some(ItemId::from_random_bytes(ctx.ids.random_bytes())), EventBody::ObjectionRecorded { target: *target })
+        }
+        // Widening who may see is the patient's own decision: a professional records a
+        // consent the patient gave (written, outside health care), an objection or a
+        // withdrawal, but never lifts an objection or names a proxy, who would then read
+        // everything on the patient's behalf.
+        SharingChange::WithdrawObjection { .. } if !facts.by_the_patient => {
+            return Err(DomainError::Rejected { reason: "only the patient can lift their objection".into() });
+        }
+        SharingChange::NameProxy { .. } if !facts.by_the_patient => {
+            return Err(DomainError::Rejected { reason: "only the patient can name a proxy".into() });
         }
         SharingChange::WithdrawObjection { objection, reason } => {
             let o = patient

@@ -99,7 +99,7 @@ pub const ACCESS: &[AccessRule] = &[
     AccessRule {
         relation: Relation::CareTeam,
         access: &[ReadPatient, ReadCourse, OpenCourse, WriteCourse, WriteIdentity, ManageSharing, ContributeOwn],
-        why: "Care team members work on the course and record the patient's consents; what they see is filtered by the data rules.",
+        why: "Care team members work on the course and record the patient's consents (written, for outside health care) and objections; only the patient names a proxy or lifts an objection; what they see is filtered by the data rules.",
     },
     AccessRule {
         relation: Relation::BreakGlass,

@@ -84,7 +84,8 @@ fn apply(
         now,
         ids,
     };
-    let facts = SharingFacts { recipient_domain: Some(domain), courses: vec![course], user_exists: true };
+    let facts =
+        SharingFacts { recipient_domain: Some(domain), courses: vec![course], user_exists: true, by_the_patient: true };
     let e = decide::change_sharing(&ctx, p, &change, &facts).unwrap();
     p.apply(&e);
 }
@@ -208,7 +209,7 @@ fn own_organisation_and_other_courses() {
         purpose: "sick leave".into(),
         course,
         given_by: GivenBy::Patient,
-        method: ConsentMethod::Oral,
+        method: ConsentMethod::Written,
         expires_at: T0 + Duration::days(100),
     };
     let ctx =
@@ -217,6 +218,7 @@ fn own_organisation_and_other_courses() {
         recipient_domain: Some(LegalDomain::Employment),
         courses: vec![course, other_course],
         user_exists: true,
+        by_the_patient: false,
     };
     p.apply(&decide::change_sharing(&ctx, &p, &give, &facts).unwrap());
     let team = [TeamMember::Organisation { org: jobcentre.id }];
@@ -258,8 +260,12 @@ fn consent_rules_refuse_bad_consents() {
         method: ConsentMethod::Written,
         expires_at: T0 + Duration::days(days),
     };
-    let outside =
-        SharingFacts { recipient_domain: Some(LegalDomain::Employment), courses: vec![course], user_exists: true };
+    let outside = SharingFacts {
+        recipient_domain: Some(LegalDomain::Employment),
+        courses: vec![course],
+        user_exists: true,
+        by_the_patient: false,
+    };
     let code = |c: &SharingChange, f: &SharingFacts| decide::change_sharing(&ctx, &p, c, f).unwrap_err().code();
     assert_eq!(code(&consent(&[], 30, course), &outside), "invalid_field");
     assert_eq!(code(&consent(&[DataCategory::Plan], 366, course), &outside), "invalid_field");
@@ -276,6 +282,18 @@ fn consent_rules_refuse_bad_consents() {
         *given_by = GivenBy::Proxy { user: UserId::from_random_bytes([9; 16]) };
     }
     assert_eq!(code(&by_stranger, &outside), "invalid_field");
+    // Outside health care, oral consent is not enough; inside, it is.
+    let mut oral = consent(&[DataCategory::Plan], 30, course);
+    if let SharingChange::GiveConsent { method, .. } = &mut oral {
+        *method = ConsentMethod::Oral;
+    }
+    assert_eq!(code(&oral, &outside), "invalid_field");
+    assert!(decide::change_sharing(&ctx, &p, &oral, &inside).is_ok());
+    // Naming a proxy and lifting an objection are the patient's alone.
+    let proxy = SharingChange::NameProxy { user: UserId::from_random_bytes([8; 16]), relationship: "mor".into() };
+    assert_eq!(code(&proxy, &outside), "rejected");
+    let by_patient = SharingFacts { by_the_patient: true, ..outside.clone() };
+    assert!(decide::change_sharing(&ctx, &p, &proxy, &by_patient).is_ok());
     assert_eq!(decide::open_break_glass(&ctx, &p, "urgent").unwrap_err().code(), "invalid_field");
 }
 

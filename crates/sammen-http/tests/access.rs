@@ -222,6 +222,12 @@ async fn withdrawing_consent_stops_access_on_the_next_request(w: World) {
     let consent = json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": org},
         "categories": ["plan", "social_employment"], "purpose": "Opfølgning på sygedagpenge", "course": course,
         "given_by": {"type": "patient"}, "method": "oral", "expires_at": expires});
+    // Outside health care only a written consent will do (Health Act §43-44).
+    let (s, v) = w.sharing(&w.gp, &patient, consent.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")), "{v}");
+    assert!(titles(&w.get(&base, &jobcentre).await.1).is_empty(), "nothing was shared");
+    let mut consent = consent;
+    consent["method"] = json!("written");
     let (s, v) = w.sharing(&w.gp, &patient, consent).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let consent_id = v["consents"][0]["id"].clone();
@@ -290,6 +296,10 @@ async fn an_objection_wins(w: World) {
     assert!(objection["message"].as_str().unwrap().contains("objected"));
     let (_, view) = w.get(&format!("/api/patients/{patient}/sharing"), &jens).await;
     let id = view["objections"][0]["id"].clone();
+    // Only the patient lifts it: the GP, on the team, cannot do it for the clinic.
+    let (s, v) = w.sharing(&w.gp, &patient, json!({"kind": "withdraw_objection", "objection": id})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("rejected")), "{v}");
+    assert_eq!(w.get(&base, &w.physio).await.0, StatusCode::FORBIDDEN);
     let (s, _) = w.sharing(&jens, &patient, json!({"kind": "withdraw_objection", "objection": id})).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(w.get(&base, &w.physio).await.0, StatusCode::OK);
@@ -303,6 +313,14 @@ async fn a_proxy_reads_but_never_writes(w: World) {
     // Not a proxy until the patient names her.
     assert_eq!(w.get(&base, &mother).await.0, StatusCode::NOT_FOUND);
     let mother_id = w.app.store().user_by_login("mother").await.unwrap().unwrap().id;
+    // Only the patient names a proxy: a team member cannot name anyone, themself least.
+    let gp_id = w.app.store().user_by_login("gp").await.unwrap().unwrap().id;
+    for user in [mother_id, gp_id] {
+        let (s, v) =
+            w.sharing(&w.gp, &patient, json!({"kind": "name_proxy", "user": user, "relationship": "læge"})).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("rejected")), "{v}");
+    }
+    assert_eq!(w.get(&base, &mother).await.0, StatusCode::NOT_FOUND);
     let (s, _) =
         w.sharing(&jens, &patient, json!({"kind": "name_proxy", "user": mother_id, "relationship": "mor"})).await;
     assert_eq!(s, StatusCode::CREATED);
