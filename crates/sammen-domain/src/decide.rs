@@ -104,6 +104,7 @@ pub fn open_course(
 ) -> Result<(CourseId, Vec<NewEvent>), DomainError> {
     let title = required_text("title", &cmd.title, MAX_TITLE)?;
     let reason = required_text("reason", &cmd.reason, MAX_REASON)?;
+    plausible_day("started_on", cmd.started_on, ctx.today())?;
     if cmd.started_on > ctx.today() {
         return Err(DomainError::field("started_on", "a course cannot start in the future"));
     }
@@ -297,6 +298,42 @@ pub struct ChangeFacts {
 /// Decides one change to a course: the events it appends, in order (one, except for
 /// a conference's minutes with their decisions). Versions follow the course's current
 /// version; storage refuses them if someone else got there first.
+/// The first day Sammen takes: what happened before 1900 is no part of a living
+/// patient's course.
+const FIRST_DAY: Date = time::macros::date!(1900 - 01 - 01);
+/// How far ahead a day may be: further is a slip of the keyboard (9999-12-31).
+const YEARS_AHEAD: i64 = 50;
+
+/// A day a person could mean: from 1900 to fifty years on. Year 0 or 9999 is a typing
+/// mistake, and would break the date arithmetic of deadlines and the timeline.
+fn plausible_day(field: &'static str, day: Date, today: Date) -> Result<(), DomainError> {
+    let last = today + time::Duration::days(YEARS_AHEAD * 365);
+    if day < FIRST_DAY || day > last {
+        return Err(DomainError::field(field, format!("a date from 1900 to {YEARS_AHEAD} years from now")));
+    }
+    Ok(())
+}
+
+impl CourseChange {
+    /// The days a change names, by field, to check that each is one a person could mean.
+    fn days(&self) -> Vec<(&'static str, Date)> {
+        match self {
+            CourseChange::RecordEntry { occurred_on, .. } => vec![("occurred_on", *occurred_on)],
+            CourseChange::PlanStep { due_from, due_by, .. } => {
+                let mut days = vec![("due_by", *due_by)];
+                days.extend(due_from.map(|d| ("due_from", d)));
+                days
+            }
+            CourseChange::ProposeHandover { respond_by, .. } => {
+                respond_by.map(|d| ("respond_by", d)).into_iter().collect()
+            }
+            CourseChange::RecordEpisode { on, .. } | CourseChange::RecordProgress { on, .. } => vec![("on", *on)],
+            CourseChange::ScheduleConference { at, .. } => vec![("at", at.date())],
+            _ => Vec::new(),
+        }
+    }
+}
+
 pub fn change_course(
     ctx: &Context<'_>,
     course: &CourseState,
@@ -370,6 +407,9 @@ fn change_course_once(
     change: &CourseChange,
     facts: &ChangeFacts,
 ) -> Result<NewEvent, DomainError> {
+    for (field, day) in change.days() {
+        plausible_day(field, day, ctx.today())?;
+    }
     let stream = Stream::Course(course.id);
     let version = course.version + 1;
     let closed = course.status == CourseStatus::Closed;

@@ -191,6 +191,21 @@ async fn bad_input_gets_clear_errors_and_writes_nothing(w: World) {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
         ),
+        // A day no one means: before 1900.
+        (
+            json_req(
+                &format!("{base}/events"),
+                &w.gp,
+                &{
+                    let mut n = note(2, "x");
+                    n["change"]["occurred_on"] = json!("0001-01-01");
+                    n
+                }
+                .to_string(),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
         (
             json_req(&format!("{base}/events"), &w.gp, &note(2, &"x".repeat(300_000)).to_string()),
             StatusCode::PAYLOAD_TOO_LARGE,

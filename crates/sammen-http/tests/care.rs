@@ -283,6 +283,8 @@ async fn bad_care_input_writes_nothing(w: World) {
     let gp_owner = json!({"type": "role", "org": c.gp_org, "role": "egen læge"});
     let cases = [
         (step(gp_owner.clone(), "2026-01-01"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        // At the end of the calendar: no one means it, and the timeline could not draw it.
+        (step(gp_owner.clone(), "9999-12-31"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
         (
             json!({"kind": "plan_step", "step_kind": "test", "title": "x", "due_by": "2026-04-01", "reason": "x", "reason_plain": "x"}),
             StatusCode::UNPROCESSABLE_ENTITY,

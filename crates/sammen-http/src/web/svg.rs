@@ -64,7 +64,9 @@ pub fn timeline(view: &TimelineView, today: Date, lang: &str) -> TimelinePicture
         lanes.entry(key).or_insert(n);
     }
     let first = view.items.iter().map(|i| i.on).min().unwrap_or(today).min(today);
-    let last = view.items.iter().map(|i| i.on).max().unwrap_or(today).max(today) + Duration::days(7);
+    let last = view.items.iter().map(|i| i.on).max().unwrap_or(today).max(today);
+    // Dates are checked where they are written; a picture must never fail on one anyway.
+    let last = last.checked_add(Duration::days(7)).unwrap_or(last);
     let span = ((last - first).whole_days().max(1)) as f64;
     let x_of = |d: Date| LEFT + (WIDTH - LEFT - RIGHT) * ((d - first).whole_days() as f64 / span);
     let axis_y = TOP + LANE * lanes.len() as f64 + 4.0;
@@ -225,4 +227,40 @@ pub fn progress_chart(trend: &[Trend], lang: &str) -> Option<ChartPicture> {
         description,
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sammen_app::records::AccessNote;
+    use sammen_domain::briefing::TimelineItem;
+    use sammen_domain::ids::ItemId;
+    use sammen_domain::policy::Relation;
+    use sammen_domain::vocab::Purpose;
+
+    #[test]
+    fn a_date_at_the_end_of_the_calendar_does_not_break_the_picture() {
+        let item = |on: Date| TimelineItem {
+            id: ItemId::from_random_bytes([1; 16]),
+            kind: "step",
+            on,
+            title: "Trin".into(),
+            org: None,
+            who: None,
+            why_plain: String::new(),
+            status: String::new(),
+            phase: Phase::Next,
+        };
+        let view = TimelineView {
+            course_title: "Forløb".into(),
+            items: vec![item(Date::MIN), item(Date::MAX)],
+            withheld: Vec::new(),
+            names: Default::default(),
+            access: AccessNote { relation: Relation::CareTeam, purpose: Purpose::Treatment },
+        };
+        let today = time::macros::date!(2026 - 11 - 25);
+        let picture = timeline(&view, today, "da");
+        assert_eq!(picture.marks.len(), 2);
+        assert!(picture.marks.iter().all(|m| m.x.is_finite()));
+    }
 }
