@@ -692,6 +692,7 @@ pub(crate) fn optional_text(field: &'static str, text: &str, max: usize) -> Resu
     if text.chars().count() > max {
         return Err(DomainError::field(field, format!("it must be at most {max} characters")));
     }
+    crate::directory::printable(field, text)?;
     Ok(text.trim().to_string())
 }
 

@@ -121,7 +121,18 @@ pub fn required_text(field: &'static str, text: &str, max: usize) -> Result<Stri
     if text.chars().count() > max {
         return Err(DomainError::field(field, format!("it must be at most {max} characters")));
     }
+    printable(field, text)?;
     Ok(text.to_string())
+}
+
+/// Text a person wrote holds no control characters but line breaks and tabs: the others
+/// (a NUL, an escape sequence) are never typed, PostgreSQL cannot store a NUL, and an
+/// escape could repaint a terminal that shows the text.
+pub fn printable(field: &'static str, text: &str) -> Result<(), DomainError> {
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(DomainError::field(field, "it holds a control character"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -149,6 +160,10 @@ mod tests {
         assert_eq!(required_text("title", "  Low back pain ", 80).unwrap(), "Low back pain");
         assert!(required_text("title", "   ", 80).is_err());
         assert!(required_text("title", &"x".repeat(81), 80).is_err());
+        for bad in ["a\u{0}b", "red\u{1b}[31m", "bell\u{7}", "del\u{7f}", "c1\u{85}x"] {
+            assert!(required_text("title", bad, 80).is_err(), "{bad:?}");
+        }
+        assert!(required_text("text", "two\nlines\tand a tab\r\n", 80).is_ok());
     }
 }
 

@@ -191,6 +191,12 @@ async fn bad_input_gets_clear_errors_and_writes_nothing(w: World) {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
         ),
+        // A control character (PostgreSQL cannot even store a NUL).
+        (
+            json_req(&format!("{base}/events"), &w.gp, &note(2, "a\u{0}b\u{1b}[31m").to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
         // A day no one means: before 1900.
         (
             json_req(
