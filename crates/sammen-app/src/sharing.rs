@@ -90,10 +90,13 @@ pub struct AccessLogEntry {
 /// The access log as CSV, for export. Commas and quotes in names are quoted.
 pub fn access_log_csv(entries: &[AccessLogEntry]) -> String {
     fn field(s: &str) -> String {
-        if s.contains([',', '"', '\n']) {
+        // A cell a spreadsheet would run as a formula (a name like =HYPERLINK(...) typed
+        // by whoever named a user) is kept as text by a leading apostrophe (OWASP).
+        let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+        if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
-            s.to_string()
+            s
         }
     }
     let mut out = String::from("time,who,profession,organisation,sector,action,purpose,outcome,what,break_glass\n");
@@ -200,6 +203,7 @@ impl Sammen {
     /// with a stated reason, for a limited time. Flagged on the audit trail; the patient,
     /// their proxies and the key workers get a notice.
     pub async fn open_break_glass(&self, actor: &Actor, patient: PatientId, reason: &str) -> AppResult<BreakGlass> {
+        decide::break_glass_reason(reason)?;
         let object = format!("patient/{patient}/break-glass");
         let (p, _) =
             self.authorized_patient(actor, patient, Access::OpenBreakGlass, AuditAction::Create, &object).await?;
@@ -221,6 +225,7 @@ impl Sammen {
         cpr: &sammen_domain::cpr::Cpr,
         reason: &str,
     ) -> AppResult<(PatientId, BreakGlass)> {
+        decide::break_glass_reason(reason)?;
         let Some(id) = self.store.patient_by_cpr(cpr).await? else {
             let object = "patient?cpr/break-glass".to_string();
             self.audit(actor, AuditAction::Query, Purpose::BreakGlass, None, object, AuditOutcome::Refused).await?;
@@ -315,5 +320,26 @@ mod tests {
         assert_eq!(what("course/0b1c/item/9f/history"), "course item history");
         assert_eq!(what("patient/abc"), "patient");
         assert_eq!(what("patient?cpr"), "patient search");
+    }
+
+    #[test]
+    fn the_csv_keeps_formulas_as_text() {
+        let entry = AccessLogEntry {
+            seq: 1,
+            at: time::macros::datetime!(2026-11-25 10:00 UTC),
+            who: "=HYPERLINK(\"http://evil.example\",\"Klik\")".into(),
+            profession: None,
+            organisation: Some("+45 Klinik, Aarhus".into()),
+            sector: None,
+            action: AuditAction::Read,
+            purpose: Purpose::Treatment,
+            outcome: AuditOutcome::Permitted,
+            what: "course".into(),
+            break_glass: false,
+        };
+        let csv = access_log_csv(&[entry]);
+        let row = csv.lines().nth(1).unwrap();
+        assert!(row.contains(",\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"Klik\"\")\","), "{row}");
+        assert!(row.contains(",\"'+45 Klinik, Aarhus\","), "{row}");
     }
 }

@@ -667,13 +667,21 @@ pub fn change_sharing(
     Ok(ctx.event(Stream::Patient, patient.version + 1, item, category, body))
 }
 
-/// Opens the record in an emergency for a limited time. The reason is required and
-/// shown to the patient.
-pub fn open_break_glass(ctx: &Context<'_>, patient: &PatientState, reason: &str) -> Result<NewEvent, DomainError> {
+/// The reason an emergency opening states, checked on its own: before the patient is
+/// even looked up, so that a short reason is refused alike for a patient who exists and
+/// one who does not.
+pub fn break_glass_reason(reason: &str) -> Result<String, DomainError> {
     let reason = required_text("reason", reason, MAX_REASON)?;
     if reason.chars().count() < 10 {
         return Err(DomainError::field("reason", "say in a sentence why the emergency needs this record"));
     }
+    Ok(reason)
+}
+
+/// Opens the record in an emergency for a limited time. The reason is required and
+/// shown to the patient.
+pub fn open_break_glass(ctx: &Context<'_>, patient: &PatientState, reason: &str) -> Result<NewEvent, DomainError> {
+    let reason = break_glass_reason(reason)?;
     let body = EventBody::BreakGlassOpened { reason, until: ctx.now + sharing::BREAK_GLASS };
     Ok(ctx.event(Stream::Patient, patient.version + 1, None, DataCategory::Identity, body))
 }

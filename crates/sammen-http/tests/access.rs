@@ -354,8 +354,12 @@ async fn break_glass_opens_for_a_while_and_is_told(w: World) {
     let base = format!("/api/patients/{patient}/courses/{course}");
     assert_eq!(w.get(&base, &doctor).await.0, StatusCode::NOT_FOUND);
     let glass = format!("/api/patients/{patient}/break-glass");
-    let (s, _) = w.post(&glass, &doctor, json!({"reason": "akut"})).await;
+    let (s, v) = w.post(&glass, &doctor, json!({"reason": "akut"})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a reason in a sentence");
+    // The same for a patient who does not exist: a short reason tells nothing.
+    let nobody = "/api/patients/00000000-0000-4000-8000-000000000000/break-glass";
+    let (s2, v2) = w.post(nobody, &doctor, json!({"reason": "akut"})).await;
+    assert_eq!((s2, &v2["error"]["code"], &v2["error"]["message"]), (s, &v["error"]["code"], &v["error"]["message"]));
     let (s, _) = w.post(&glass, &caseworker, json!({"reason": "Borgeren er ikke mødt op til samtale"})).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "only health professionals may break the glass");
     let (s, v) = w.post(&glass, &doctor, json!({"reason": "Bevidstløs på skadestuen, behov for medicinliste"})).await;

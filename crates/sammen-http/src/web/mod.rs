@@ -357,11 +357,25 @@ async fn set_language(
     web.check_csrf(&state, &form.csrf).await?;
     let lang = pick(&form.language);
     state.sammen.set_language(&web.actor, lang).await.map_err(|e| web.err(e))?;
-    let back = if form.back.starts_with('/') && !form.back.starts_with("//") { form.back.as_str() } else { "/" };
-    let mut res = Redirect::to(back).into_response();
+    let mut res = Redirect::to(local_path(&form.back)).into_response();
     let (k, v) = set_cookie(LANG_COOKIE, lang, 365 * 24 * 3600);
     res.headers_mut().append(k, v);
     Ok(res)
+}
+
+/// A path on this site to send the browser back to, from a form: anything else is "/".
+/// Browsers read `/\host` and `/<tab>/host` as `//host`, another site, and a control
+/// character cannot go in a header at all, so only a plain path is taken: a slash, then
+/// visible ASCII without a backslash, and not a second slash.
+fn local_path(back: &str) -> &str {
+    let plain = back.starts_with('/')
+        && !back[1..].starts_with(['/', '\\'])
+        && back.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if plain {
+        back
+    } else {
+        "/"
+    }
 }
 
 /// The client's address, for counting failed sign-ins; "unknown" in-process.
@@ -378,4 +392,28 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// After a form: back to the page, as a fresh GET (no form resubmitted on reload).
 pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_a_plain_path_on_this_site_is_gone_back_to() {
+        for ok in ["/", "/p/1fade82c/c/0fbd3a11/timeline", "/me?tab=log#x", "/%09/x"] {
+            assert_eq!(local_path(ok), ok);
+        }
+        for other in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/a\nb",
+            "/a\u{7f}",
+            "",
+            "evil",
+        ] {
+            assert_eq!(local_path(other), "/", "{other:?}");
+        }
+    }
 }

@@ -144,6 +144,13 @@ pub fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        // minijinja escapes .html and .xml by their names, but not .svg: the pictures
+        // are drawn inline in the pages and carry titles people typed, so they are
+        // escaped as HTML too.
+        env.set_auto_escape_callback(|name| match name.rsplit('.').next() {
+            Some("svg") => minijinja::AutoEscape::Html,
+            _ => minijinja::default_auto_escape_callback(name),
+        });
         for (name, source) in TEMPLATES {
             env.add_template(name, source).expect("templates parse");
         }
@@ -167,6 +174,23 @@ pub fn render(name: &str, ctx: Value) -> Result<String, Problem> {
 mod tests {
     use super::*;
     use time::macros::{date, datetime};
+
+    #[test]
+    fn the_pictures_escape_what_people_typed() {
+        let typed = "<script>alert(1)</script><a href=x>";
+        let ctx = minijinja::context! {
+            t => minijinja::context! { timeline => minijinja::context! { picture_title => "T", today => "I dag" } },
+            picture => minijinja::context! {
+                width => 100, height => 50, today_x => 10, axis_y => 40, description => typed,
+                lanes => vec![minijinja::context! { y => 20, label => typed }],
+                ticks => Vec::<Value>::new(),
+                marks => vec![minijinja::context! { x => 10, y => 20, kind => "step", phase => "next", anchor => "item-1", label => typed }],
+            },
+        };
+        let svg = render("svg/timeline.svg", ctx).unwrap();
+        assert!(!svg.contains("<script>") && !svg.contains("<a href=x>"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;"), "{svg}");
+    }
 
     #[test]
     fn dates_and_numbers_as_each_language_writes_them() {
