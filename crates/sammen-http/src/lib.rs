@@ -10,7 +10,7 @@ pub mod web;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -127,8 +127,13 @@ async fn finish(State(state): State<AppState>, mut req: Request, next: Next) -> 
     res
 }
 
-async fn not_found() -> Problem {
-    Problem::new(axum::http::StatusCode::NOT_FOUND, "no_route", "There is nothing at this address.")
+/// Nothing at this address: a page for a browser (it asks for HTML), else the API's JSON.
+async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let wants_page = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if wants_page && !uri.path().starts_with("/api/") {
+        return web::no_such_page(&headers);
+    }
+    Problem::new(axum::http::StatusCode::NOT_FOUND, "no_route", "There is nothing at this address.").into_response()
 }
 
 /// Liveness and what the server runs on. Public: it says nothing about patients.

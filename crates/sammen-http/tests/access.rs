@@ -508,6 +508,8 @@ async fn signing_in_with_sessions_and_csrf(w: World) {
     let (s, h, page) = b.send(Method::GET, "/login", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(page.contains("Log ind") && page.contains("Adgangskode"), "Danish first");
+    // A query that does not fit still gets the page.
+    assert_eq!(b.send(Method::GET, "/login?lang=en&lang=da", None, None).await.0, StatusCode::OK);
     let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"));
     // The sign-in form without its token is refused.
@@ -553,8 +555,9 @@ async fn signing_in_with_sessions_and_csrf(w: World) {
 
     // Sign-out needs the token too; afterwards the cookie is worth nothing.
     let old_session = b.cookies["sammen_session"].clone();
-    let (s, _, _) = b.send(Method::POST, "/logout", Some("csrf=wrong"), None).await;
+    let (s, h, page) = b.send(Method::POST, "/logout", Some("csrf=wrong"), None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "a page, not JSON: {page}");
     let (s, _, page) = b.send(Method::POST, "/logout", Some(&format!("csrf={csrf}")), None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(page.contains("Du er logget ud."));

@@ -5,8 +5,10 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use serde_json::json;
 use time::Duration;
+use tower::ServiceExt;
 
 use common::{json_req, note, World};
 use sammen_domain::directory::UserKind;
@@ -30,6 +32,18 @@ async fn health_names_the_engine(w: World) {
     assert_eq!(v["status"], "ok");
     assert_eq!(v["engine"], w.app.store().engine().to_string());
     assert_eq!(v["schema_version"], 8);
+    // Nothing at an address: a page for a browser, JSON for a program.
+    let (s, v) = w.call(Method::GET, "/no-such-page", None, None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_route")));
+    let res = w
+        .router
+        .clone()
+        .oneshot(Request::get("/no-such-page").header("accept", "text/html,*/*").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let page = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(page.contains("Siden findes ikke."), "{page}");
 }
 
 async fn tokens_are_required_and_checked(w: World) {

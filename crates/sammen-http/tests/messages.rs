@@ -494,6 +494,11 @@ async fn the_worklist_counts_each_kind_and_obeys_the_policy(w: World) {
     w.app.add_user("jens", "Jens Madsen", UserKind::Patient { patient: p }).await.unwrap();
     let (_, jens) = w.app.issue_token("jens", None).await.unwrap();
     assert_eq!(w.get("/api/me/worklist", &jens).await.0, StatusCode::FORBIDDEN);
+    // A limit outside 1 to 500 is refused, not bent to fit.
+    for limit in [0, 501] {
+        let (s, v) = w.get(&format!("/api/me/worklist?limit={limit}"), &w.physio).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")), "{v}");
+    }
 }
 
 async fn notification_mail_carries_no_health_data(w: World) {

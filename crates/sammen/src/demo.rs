@@ -72,8 +72,9 @@ pub fn logins() -> Vec<(String, String, String)> {
             (login.to_string(), name.to_string(), format!("{profession}, {}", org_name(org)))
         })
         .collect();
-    out.push(("jens".into(), "Jens Madsen".into(), "patient (low back pain)".into()));
-    out.push(("maria".into(), "Maria Sørensen".into(), "patient (severe mental illness)".into()));
+    // No health detail, not even the demo's: the banner goes to the server's log.
+    out.push(("jens".into(), "Jens Madsen".into(), "patient".into()));
+    out.push(("maria".into(), "Maria Sørensen".into(), "patient".into()));
     out.push(("lise".into(), "Lise Sørensen".into(), "Maria's mother, her proxy (reads only)".into()));
     out.push(("admin".into(), "Sammen drift".into(), "operator (no patient data)".into()));
     out

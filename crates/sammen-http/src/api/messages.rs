@@ -187,7 +187,11 @@ async fn worklist(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<WorklistQuery>,
 ) -> Result<Json<WorklistView>, Problem> {
-    let limit = q.limit.unwrap_or(20).clamp(1, 500);
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=500).contains(&limit) {
+        // Not bent to fit: a limit of 0 answered with one item.
+        return Err(sammen_domain::DomainError::field("limit", "from 1 to 500").into());
+    }
     Ok(Json(state.sammen.worklist(&actor, limit).await?))
 }
 

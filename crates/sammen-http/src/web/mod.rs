@@ -94,6 +94,13 @@ fn pick(s: &str) -> &'static str {
 
 /// The language before sign-in: an explicit choice, else the remembered one, else
 /// Danish, whatever the browser says.
+/// The page for an address with nothing at it, in the browser's chosen language: a
+/// person who mistyped an address gets a page, not the API's JSON.
+pub fn no_such_page(headers: &HeaderMap) -> Response {
+    let lang = language(headers, None);
+    WebError { status: StatusCode::NOT_FOUND, message: text(lang, "errors.no_route"), lang }.into_response()
+}
+
 fn language(headers: &HeaderMap, chosen: Option<&str>) -> &'static str {
     match chosen {
         Some(c) => pick(c),
@@ -251,8 +258,10 @@ fn login_form(
     Ok(res)
 }
 
-async fn login_page(headers: HeaderMap, Query(q): Query<LangQuery>) -> Result<Response, Problem> {
-    let lang = language(&headers, q.lang.as_deref());
+async fn login_page(headers: HeaderMap, uri: axum::http::Uri) -> Result<Response, Problem> {
+    // A query that does not fit (lang twice) is no reason to refuse the sign-in page.
+    let q = Query::<LangQuery>::try_from_uri(&uri).map(|q| q.0.lang).ok().flatten();
+    let lang = language(&headers, q.as_deref());
     login_form(lang, "", None, None, StatusCode::OK)
 }
 
@@ -327,7 +336,9 @@ async fn logout(
     };
     if let Ok((_, session)) = state.sammen.authenticate_session(&secret).await {
         if !csrf_matches(&session, &form.csrf) {
-            return Err(csrf_problem());
+            // A page, as the browser that posted the form expects, not the API's JSON.
+            let refused = WebError { status: StatusCode::FORBIDDEN, message: text(lang, "errors.csrf"), lang };
+            return Ok(refused.into_response());
         }
         state.sammen.sign_out(&secret).await?;
     }
