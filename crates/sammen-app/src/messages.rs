@@ -422,7 +422,11 @@ impl Sammen {
     ) -> AppResult<(ThreadView, bool)> {
         if let Some(client_id) = cmd.client_id.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             if let Some(existing) = self.store.thread_by_client_id(patient, actor.user.id, client_id).await? {
-                return Ok((self.read_thread(actor, patient, existing).await?, false));
+                let view = self.read_thread(actor, patient, existing).await?;
+                if let Some(first) = view.messages.first() {
+                    messaging::same_text(&first.body.text, &cmd.text)?;
+                }
+                return Ok((view, false));
             }
         }
         let (p, c, granted) =
@@ -535,7 +539,7 @@ impl Sammen {
             attempt += 1;
             let (p, c, t, granted) =
                 self.thread_for(actor, patient, thread, Access::WriteCourse, AuditAction::Update).await?;
-            if let Some(_existing) = messaging::duplicate(&t, actor.user.id, cmd.client_id.as_deref()) {
+            if let Some(_existing) = messaging::duplicate(&t, actor.user.id, cmd.client_id.as_deref(), &cmd.text)? {
                 let dir = self.directory().await?;
                 let view = thread_view(&t, &granted.filter, &dir, actor, &granted, self.now().date());
                 return Ok((view.ok_or(AppError::NotFound("thread"))?, false));

@@ -591,10 +591,33 @@ pub fn start_thread(
     Ok((id, ctx.event(Stream::Thread(id), 1, Some(item), cmd.data_category, EventBody::Thread(event))))
 }
 
-/// The message in `thread` that this author already sent with this client id.
-pub fn duplicate(thread: &ThreadState, author: UserId, client_id: Option<&str>) -> Option<ItemId> {
-    let client_id = client_id?.trim();
-    thread.messages.iter().find(|m| m.author == author && m.body.client_id.as_deref() == Some(client_id)).map(|m| m.id)
+/// The message in `thread` that this author already sent with this client id: a second
+/// submission of the same message. The same id with other text is refused: answering
+/// with the first message would tell the sender the new text was sent.
+pub fn duplicate(
+    thread: &ThreadState,
+    author: UserId,
+    client_id: Option<&str>,
+    text: &str,
+) -> Result<Option<ItemId>, DomainError> {
+    let Some(client_id) = client_id.map(str::trim) else { return Ok(None) };
+    let Some(m) = thread.messages.iter().find(|m| m.author == author && m.body.client_id.as_deref() == Some(client_id))
+    else {
+        return Ok(None);
+    };
+    same_text(&m.body.text, text)?;
+    Ok(Some(m.id))
+}
+
+/// Refuses a second submission under a client message id whose text differs from the
+/// first's.
+pub fn same_text(sent: &str, again: &str) -> Result<(), DomainError> {
+    if sent.trim() == again.trim() {
+        return Ok(());
+    }
+    Err(DomainError::Rejected {
+        reason: "this client message id was used for a message with other text; give a new message a new id".into(),
+    })
 }
 
 /// Replies in a thread, or corrects one's own earlier message.

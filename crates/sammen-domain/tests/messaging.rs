@@ -163,8 +163,11 @@ fn corrections_and_duplicates() {
     let w = World::new();
     let mut t = w.thread(w.gp, vec![role(w.psychiatry, "ambulatoriet")], ThreadKind::Message, None);
     let first = t.messages[0].id;
-    assert_eq!(messaging::duplicate(&t, w.gp.0, Some("gp-1")), Some(first));
-    assert_eq!(messaging::duplicate(&t, w.psychiatry.0, Some("gp-1")), None, "client ids are per sender");
+    let text = t.messages[0].body.text.clone();
+    assert_eq!(messaging::duplicate(&t, w.gp.0, Some("gp-1"), &text), Ok(Some(first)));
+    assert_eq!(messaging::duplicate(&t, w.psychiatry.0, Some("gp-1"), "x"), Ok(None), "client ids are per sender");
+    let other = messaging::duplicate(&t, w.gp.0, Some("gp-1"), "Noget helt andet");
+    assert_eq!(other.unwrap_err().code(), "rejected", "the same id with other text is not the same message");
     let correction = |corrects| Reply {
         text: "Rettelse: hvem følger EKG og blodprøver?".into(),
         data_category: DataCategory::Medication,

@@ -181,6 +181,15 @@ async fn a_duplicate_submission_stores_one_message(w: World) {
     let (r2, again) = c.reply(&w.physio, thread, reply).await;
     assert_eq!((r1, r2), (StatusCode::CREATED, StatusCode::OK));
     assert_eq!(again["messages"].as_array().unwrap().len(), 2);
+    // The same id with other text is not a second submission: refused, nothing stored.
+    let changed = json!({"text": "Fint, men ryggen gør ondt igen", "data_category": "plan", "client_id": "physio-1"});
+    let (s, v) = c.reply(&w.physio, thread, changed).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("rejected")), "{v}");
+    let mut other = message(to_role(&w.physio_org, "fysioterapeut"), "Et andet spørgsmål");
+    other["client_id"] = json!("gp-2026-03-01-1");
+    let (s, v) = c.send(&w.gp, other).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("rejected")), "{v}");
+    assert_eq!(c.threads(&w.gp).await["threads"].as_array().unwrap().len(), 1);
 }
 
 async fn consent_decides_who_receives_what(w: World) {
