@@ -162,16 +162,20 @@ impl Sammen {
     /// or nothing), then e-mails the recipients of its notices.
     pub(crate) async fn commit(&self, append: Append) -> AppResult<()> {
         let notices = append.notices.clone();
-        let append_patient = append.patient;
-        let moved: Vec<_> = append
-            .writes
-            .iter()
-            .map(|w| (w.stream, w.expected_version, w.expected_version + w.events.len() as u64))
-            .collect();
+        // In a unit, how far this write moves each stream (noted once it has landed).
+        let moved: Vec<_> = match &self.own_versions {
+            Some(_) => append
+                .writes
+                .iter()
+                .map(|w| (w.stream, w.expected_version, w.expected_version + w.events.len() as u64))
+                .collect(),
+            None => Vec::new(),
+        };
+        let patient = append.patient;
         self.store.append(append).await?;
         if let Some(own) = &self.own_versions {
             for (stream, from, to) in moved {
-                own.wrote(append_patient, stream, from, to);
+                own.wrote(patient, stream, from, to);
             }
         }
         self.mail_notices(&notices).await;

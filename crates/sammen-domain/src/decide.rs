@@ -295,9 +295,6 @@ pub struct ChangeFacts {
     pub org_sector: Option<crate::vocab::Sector>,
 }
 
-/// Decides one change to a course: the events it appends, in order (one, except for
-/// a conference's minutes with their decisions). Versions follow the course's current
-/// version; storage refuses them if someone else got there first.
 /// The first day Sammen takes: what happened before 1900 is no part of a living
 /// patient's course.
 const FIRST_DAY: Date = time::macros::date!(1900 - 01 - 01);
@@ -309,7 +306,7 @@ const YEARS_AHEAD: i64 = 50;
 fn plausible_day(field: &'static str, day: Date, today: Date) -> Result<(), DomainError> {
     let last = today + time::Duration::days(YEARS_AHEAD * 365);
     if day < FIRST_DAY || day > last {
-        return Err(DomainError::field(field, format!("a date from 1900 to {YEARS_AHEAD} years from now")));
+        return Err(DomainError::field(field, format!("it must be a date from 1900 to {YEARS_AHEAD} years from now")));
     }
     Ok(())
 }
@@ -334,6 +331,9 @@ impl CourseChange {
     }
 }
 
+/// Decides one change to a course: the events it appends, in order (one, except for
+/// a conference's minutes with their decisions). Versions follow the course's current
+/// version; storage refuses them if someone else got there first.
 pub fn change_course(
     ctx: &Context<'_>,
     course: &CourseState,

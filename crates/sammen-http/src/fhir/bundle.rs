@@ -103,36 +103,13 @@ pub async fn bundle(
     Ok(fhir_json(StatusCode::OK, &b))
 }
 
-/// The elements FHIR R4 defines at the top of a Bundle.
-const BUNDLE_ELEMENTS: &[&str] = &[
-    "resourceType",
-    "id",
-    "meta",
-    "implicitRules",
-    "language",
-    "identifier",
-    "type",
-    "timestamp",
-    "total",
-    "link",
-    "entry",
-    "signature",
-];
-
 /// The Bundle's type and entries, each checked before any is carried out.
 fn read_bundle(mut v: Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirError> {
     if v["resourceType"] != "Bundle" {
         return Err(FhirError::invalid("POST to the base takes a Bundle of type batch or transaction."));
     }
     if let Some(o) = v.as_object() {
-        if let Some(key) = o.keys().find(|k| !BUNDLE_ELEMENTS.contains(&k.strip_prefix('_').unwrap_or(k))) {
-            let key: String = key.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect();
-            return Err(FhirError::new(
-                StatusCode::BAD_REQUEST,
-                "structure",
-                format!("Bundle.{key} is not an element of Bundle in FHIR R4."),
-            ));
-        }
+        super::elements::check_bundle(o)?;
     }
     let kind = match v["type"].as_str() {
         Some("batch") => BundleType::Batch,

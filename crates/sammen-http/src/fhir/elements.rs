@@ -322,6 +322,45 @@ fn elements_of(resource_type: &str) -> &'static [&'static str] {
     }
 }
 
+/// The elements FHIR R4 defines at the top of a Bundle (a Resource, not a DomainResource).
+const BUNDLE: &[&str] = &[
+    "resourceType",
+    "id",
+    "meta",
+    "implicitRules",
+    "language",
+    "identifier",
+    "type",
+    "timestamp",
+    "total",
+    "link",
+    "entry",
+    "signature",
+];
+
+/// Checks that a Bundle's top-level elements are ones FHIR R4 defines. Its entries'
+/// resources are checked each by the interaction it carries.
+pub fn check_bundle(o: &serde_json::Map<String, Value>) -> Result<(), FhirError> {
+    match undefined(o, &[BUNDLE]) {
+        Some(key) => Err(not_defined(&format!("Bundle.{}", printable(key)), "Bundle")),
+        None => Ok(()),
+    }
+}
+
+/// The first element of `o` that none of the lists `known` holds. `_birthDate` and the
+/// like, which carry a primitive element's id and extensions, count as the element.
+fn undefined<'a>(o: &'a serde_json::Map<String, Value>, known: &[&[&str]]) -> Option<&'a String> {
+    o.keys().find(|key| {
+        let element = key.strip_prefix('_').unwrap_or(key);
+        !known.iter().any(|list| list.contains(&element))
+    })
+}
+
+/// An element `what` (already printable) that `datatype` does not have in FHIR R4.
+fn not_defined(what: &str, datatype: &str) -> FhirError {
+    FhirError::new(StatusCode::BAD_REQUEST, "structure", format!("{what} is not an element of {datatype} in FHIR R4."))
+}
+
 /// Checks that `v` is a `resource_type` whose top-level elements FHIR R4 defines, and
 /// that nothing in it changes the meaning of the rest.
 pub fn check(v: &Value, resource_type: &str) -> Result<(), FhirError> {
@@ -334,17 +373,8 @@ pub fn check(v: &Value, resource_type: &str) -> Result<(), FhirError> {
         }
         None => return Err(FhirError::invalid("resourceType is required.")),
     }
-    let known = elements_of(resource_type);
-    for key in o.keys() {
-        // `_birthDate` and the like carry a primitive element's id and extensions.
-        let element = key.strip_prefix('_').unwrap_or(key);
-        if !DOMAIN_RESOURCE.contains(&element) && !known.contains(&element) {
-            return Err(FhirError::new(
-                StatusCode::BAD_REQUEST,
-                "structure",
-                format!("{resource_type}.{} is not an element of {resource_type} in FHIR R4.", printable(key)),
-            ));
-        }
+    if let Some(key) = undefined(o, &[DOMAIN_RESOURCE, elements_of(resource_type)]) {
+        return Err(not_defined(&format!("{resource_type}.{}", printable(key)), resource_type));
     }
     for modifier in ["modifierExtension", "implicitRules"] {
         if o.contains_key(modifier) {
@@ -485,29 +515,16 @@ fn check_datatype(
     known: &[&str],
     resource_type: &str,
 ) -> Result<(), FhirError> {
-    let unknown = |key: &str| {
-        FhirError::new(
-            StatusCode::BAD_REQUEST,
-            "structure",
-            format!("A {datatype} in the {resource_type} has {}, which FHIR R4 does not define.", printable(key)),
-        )
+    let codings = match datatype {
+        "CodeableConcept" => o["coding"].as_array().into_iter().flatten().filter_map(Value::as_object).collect(),
+        _ => Vec::new(),
     };
-    let defined = |key: &String, known: &[&str]| known.contains(&key.strip_prefix('_').unwrap_or(key));
-    if let Some(key) = o.keys().find(|k| !defined(k, known)) {
-        return Err(unknown(key));
+    let found = undefined(o, &[known]).map(|key| (datatype, key));
+    let found = found.or_else(|| codings.into_iter().find_map(|c| undefined(c, &[CODING])).map(|key| ("Coding", key)));
+    match found {
+        Some((datatype, key)) => Err(not_defined(&format!("{} (in the {resource_type})", printable(key)), datatype)),
+        None => Ok(()),
     }
-    if datatype == "CodeableConcept" {
-        for coding in o["coding"].as_array().into_iter().flatten().filter_map(Value::as_object) {
-            if let Some(key) = coding.keys().find(|k| !defined(k, CODING)) {
-                return Err(FhirError::new(
-                    StatusCode::BAD_REQUEST,
-                    "structure",
-                    format!("A Coding in the {resource_type} has {}, which FHIR R4 does not define.", printable(key)),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// An element name as it may be quoted back: letters, digits and `_`, at most 40.

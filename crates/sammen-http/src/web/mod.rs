@@ -172,7 +172,7 @@ impl Web {
             return Ok(());
         }
         state.sammen.record_refusal(&self.actor, "csrf").await.map_err(|e| WebError::app(e, self.lang))?;
-        Err(WebError { status: StatusCode::FORBIDDEN, message: text(self.lang, "errors.csrf"), lang: self.lang })
+        Err(WebError::csrf(self.lang))
     }
 
     pub fn err(&self, e: AppError) -> WebError {
@@ -212,6 +212,11 @@ pub struct WebError {
 }
 
 impl WebError {
+    /// A form that did not carry its session's token.
+    fn csrf(lang: &'static str) -> Self {
+        WebError { status: StatusCode::FORBIDDEN, message: text(lang, "errors.csrf"), lang }
+    }
+
     pub fn app(e: AppError, lang: &'static str) -> Self {
         Self::page(Problem::from(e), lang)
     }
@@ -337,8 +342,7 @@ async fn logout(
     if let Ok((_, session)) = state.sammen.authenticate_session(&secret).await {
         if !csrf_matches(&session, &form.csrf) {
             // A page, as the browser that posted the form expects, not the API's JSON.
-            let refused = WebError { status: StatusCode::FORBIDDEN, message: text(lang, "errors.csrf"), lang };
-            return Ok(refused.into_response());
+            return Ok(WebError::csrf(lang).into_response());
         }
         state.sammen.sign_out(&secret).await?;
     }
