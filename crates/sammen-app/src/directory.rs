@@ -153,10 +153,9 @@ impl Sammen {
     pub async fn set_org_admin(&self, login: &str, admin: bool) -> AppResult<User> {
         let user = self.store.user_by_login(login).await?.ok_or(AppError::NotFound("user"))?;
         if user.org().is_none() {
-            return Err(sammen_domain::DomainError::Rejected {
-                reason: "only a professional can administer an organisation".into(),
-            }
-            .into());
+            return Err(
+                sammen_domain::DomainError::rejected("only a professional can administer an organisation").into()
+            );
         }
         self.store.set_org_admin(user.id, admin).await?;
         self.directory_changed().await;
@@ -233,7 +232,7 @@ impl Sammen {
             .filter(|u| u.org() == Some(org))
             .ok_or(AppError::NotFound("user"))?;
         if user.id == actor.user.id {
-            return Err(sammen_domain::DomainError::Rejected { reason: "you cannot disable yourself".into() }.into());
+            return Err(sammen_domain::DomainError::rejected("you cannot disable yourself").into());
         }
         self.store.set_user_disabled(user.id, disabled).await?;
         self.directory_changed().await;

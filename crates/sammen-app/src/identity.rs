@@ -63,7 +63,11 @@ impl LoginThrottle {
 /// Hashes a password with Argon2id and a random salt.
 pub fn hash_password(password: &str) -> AppResult<String> {
     if password.chars().count() < MIN_PASSWORD {
-        return Err(DomainError::field("password", format!("use at least {MIN_PASSWORD} characters")).into());
+        return Err(DomainError::field(
+            "password",
+            sammen_domain::Reason::new("use at least {min} characters").with("min", MIN_PASSWORD),
+        )
+        .into());
     }
     let salt = SaltString::encode_b64(&ids::random_16()).map_err(|e| AppError::Internal(e.to_string()))?;
     Argon2::default()
@@ -136,7 +140,7 @@ impl Sammen {
     pub async fn issue_token(&self, login: &str, ttl: Option<Duration>) -> AppResult<(ApiToken, String)> {
         let user = self.store.user_by_login(login).await?.ok_or(AppError::NotFound("user"))?;
         if user.disabled {
-            return Err(DomainError::Rejected { reason: "the user is disabled".into() }.into());
+            return Err(DomainError::rejected("the user is disabled").into());
         }
         let secret = format!("smn_{}", ids::secret_hex());
         let now = self.now();

@@ -25,7 +25,7 @@ use sammen_domain::policy::{self, Access, Facts, Filter, Withheld};
 use sammen_domain::projection::{CourseState, PatientState};
 use sammen_domain::vocab::DataCategory;
 use sammen_domain::worklist;
-use sammen_domain::DomainError;
+use sammen_domain::{DomainError, Reason};
 use sammen_store::{Append, Attachment, Snapshot, StoreError, StreamWrite};
 
 use crate::access::Granted;
@@ -120,7 +120,7 @@ pub struct RecipientPreview {
     /// Whether they may receive the message at all.
     pub receives: bool,
     /// Why not, in words the sender can act on.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Referenced items they will not see.
     pub withheld: Vec<Withheld>,
     /// Not on the care team yet: sending adds them.
@@ -325,7 +325,7 @@ impl Sammen {
         patient: &PatientState,
         course: &CourseState,
         recipients: &[(Owner, bool)],
-        what: &str,
+        what: &'static str,
         category: DataCategory,
         references: &[ItemId],
     ) -> AppResult<Vec<RecipientPreview>> {
@@ -349,18 +349,24 @@ impl Sammen {
             let (receives, reason) = match &filter {
                 None => (
                     false,
-                    Some(format!(
-                        "{} may not receive {what} about this patient: the patient has objected to them",
-                        org.name
-                    )),
+                    Some(
+                        Reason::new(
+                            "{who} may not receive {what} about this patient: the patient has objected to them",
+                        )
+                        .with("who", &org.name)
+                        .with_term("what", what),
+                    ),
                 ),
                 Some(f) if !f.shows(category, actor.domain(), actor.user.org(), Some(course.id)).0 => (
                     false,
-                    Some(format!(
-                        "{} may not receive {what} about {}: the patient has not consented to that",
-                        org.name,
-                        category.as_str().replace('_', " ")
-                    )),
+                    Some(
+                        Reason::new(
+                            "{who} may not receive {what} about {category}: the patient has not consented to that",
+                        )
+                        .with("who", &org.name)
+                        .with_term("what", what)
+                        .with_term("category", category.as_words()),
+                    ),
                 ),
                 Some(_) => (true, None),
             };
@@ -477,8 +483,8 @@ impl Sammen {
         let previews =
             self.recipient_previews(actor, p, c, &recipients, "a message", cmd.data_category, &cmd.references).await?;
         if let Some(refused) = previews.iter().find(|r| !r.receives) {
-            let reason = refused.reason.clone().unwrap_or_default();
-            return Err(DomainError::Rejected { reason: format!("{reason}. Nothing was sent") }.into());
+            let why = refused.reason.clone().unwrap_or_else(|| Reason::new("a recipient may not receive it"));
+            return Err(DomainError::rejected(Reason::new("{why}. Nothing was sent").with_reason("why", why)).into());
         }
         let facts = attachments_of(uploads, &*self.ids)?;
         let ctx = self.context(actor);
@@ -581,8 +587,8 @@ impl Sammen {
             .recipient_previews(actor, p, c, &participants, "a message", cmd.data_category, &cmd.references)
             .await?;
         if let Some(refused) = previews.iter().find(|r| !r.receives) {
-            let reason = refused.reason.clone().unwrap_or_default();
-            return Err(DomainError::Rejected { reason: format!("{reason}. Nothing was sent") }.into());
+            let why = refused.reason.clone().unwrap_or_else(|| Reason::new("a recipient may not receive it"));
+            return Err(DomainError::rejected(Reason::new("{why}. Nothing was sent").with_reason("why", why)).into());
         }
         let facts = attachments_of(uploads, &*self.ids)?;
         let ctx = self.context(actor);

@@ -14,7 +14,7 @@ use sammen_domain::ids::{CourseId, ItemId, PatientId};
 use sammen_domain::policy::{self, Access, Facts, Reader, Relation, Withheld};
 use sammen_domain::projection::{CourseState, CourseStatus, PatientState, Projections};
 use sammen_domain::vocab::{DataCategory, Purpose, Sector};
-use sammen_domain::DomainError;
+use sammen_domain::{DomainError, Reason};
 use sammen_store::{Append, EventFilter, Notice, Snapshot, StreamWrite};
 
 use crate::access::Granted;
@@ -535,8 +535,8 @@ impl Sammen {
                     .recipient_previews(actor, &p, &current, &receiver, "a handover", DataCategory::Plan, &[])
                     .await?;
                 if let Some(refused) = preview.iter().find(|r| !r.receives) {
-                    let reason = refused.reason.clone().unwrap_or_default();
-                    return Err(DomainError::Rejected { reason }.into());
+                    let why = refused.reason.clone().unwrap_or_else(|| Reason::new("a recipient may not receive it"));
+                    return Err(DomainError::rejected(why).into());
                 }
                 if preview.iter().any(|r| r.joins_care_team) {
                     let member = match to {

@@ -832,8 +832,8 @@ use crate::event::EventBody;
 use crate::projection::CourseState;
 use crate::vocab::Sector;
 
-fn rejected(reason: &str) -> DomainError {
-    DomainError::Rejected { reason: reason.to_string() }
+fn rejected(reason: &'static str) -> DomainError {
+    DomainError::rejected(reason)
 }
 
 fn check_owner(owner: &Owner) -> Result<(), DomainError> {

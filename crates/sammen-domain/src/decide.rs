@@ -12,7 +12,7 @@ use crate::care::{
 use crate::clock::IdSource;
 use crate::cpr::Cpr;
 use crate::directory::required_text;
-use crate::error::DomainError;
+use crate::error::{DomainError, Reason};
 use crate::event::{EntryType, EventBody, NewEvent, Stream, TeamMember};
 use crate::ids::{CourseId, EventId, ItemId, OrgId, PatientId, UserId};
 use crate::projection::{CourseState, CourseStatus, EntryStatus, PatientState};
@@ -306,7 +306,10 @@ const YEARS_AHEAD: i64 = 50;
 fn plausible_day(field: &'static str, day: Date, today: Date) -> Result<(), DomainError> {
     let last = today + time::Duration::days(YEARS_AHEAD * 365);
     if day < FIRST_DAY || day > last {
-        return Err(DomainError::field(field, format!("it must be a date from 1900 to {YEARS_AHEAD} years from now")));
+        return Err(DomainError::field(
+            field,
+            Reason::new("it must be a date from 1900 to {years} years from now").with("years", YEARS_AHEAD),
+        ));
     }
     Ok(())
 }
@@ -361,7 +364,7 @@ fn record_minutes(
     let c = course.care.conferences.iter().find(|c| c.id == conference);
     let c = c.ok_or(DomainError::NotFound { what: "conference" })?;
     if c.minutes.is_some() {
-        return Err(DomainError::Rejected { reason: "the conference already has minutes".into() });
+        return Err(DomainError::rejected("the conference already has minutes"));
     }
     let text = required_text("minutes", minutes, MAX_TEXT)?;
     let mut state = course.clone();
@@ -414,7 +417,7 @@ fn change_course_once(
     let version = course.version + 1;
     let closed = course.status == CourseStatus::Closed;
     if closed && !matches!(change, CourseChange::ReopenCourse { .. }) {
-        return Err(DomainError::Rejected { reason: "the course is closed; reopen it first".into() });
+        return Err(DomainError::rejected("the course is closed; reopen it first"));
     }
     let (item, category, body) = match change {
         CourseChange::RecordEntry { entry_type, category, title, text, occurred_on } => {
@@ -451,7 +454,7 @@ fn change_course_once(
         }
         CourseChange::JoinCareTeam { member, role } => {
             if course.is_on_team(member) {
-                return Err(DomainError::Rejected { reason: "they are already on the care team".into() });
+                return Err(DomainError::rejected("they are already on the care team"));
             }
             let body = EventBody::CareTeamJoined { member: *member, role: required_text("role", role, MAX_TITLE)? };
             (None, DataCategory::Plan, body)
@@ -461,9 +464,7 @@ fn change_course_once(
                 return Err(DomainError::NotFound { what: "care team member" });
             }
             if course.team.len() == 1 {
-                return Err(DomainError::Rejected {
-                    reason: "the last member cannot leave the care team of a course".into(),
-                });
+                return Err(DomainError::rejected("the last member cannot leave the care team of a course"));
             }
             let body =
                 EventBody::CareTeamLeft { member: *member, reason: required_text("reason", reason, MAX_REASON)? };
@@ -471,9 +472,9 @@ fn change_course_once(
         }
         CourseChange::NameKeyWorker { user } => {
             if course.key_worker.is_some() {
-                return Err(DomainError::Rejected {
-                    reason: "the course has a key worker; changing it is a handover to the new key worker".into(),
-                });
+                return Err(DomainError::rejected(
+                    "the course has a key worker; changing it is a handover to the new key worker",
+                ));
             }
             (None, DataCategory::Plan, EventBody::KeyWorkerNamed { user: *user })
         }
@@ -482,7 +483,7 @@ fn change_course_once(
         }
         CourseChange::ReopenCourse { reason } => {
             if !closed {
-                return Err(DomainError::Rejected { reason: "the course is already open".into() });
+                return Err(DomainError::rejected("the course is already open"));
             }
             (
                 None,
@@ -575,9 +576,9 @@ pub fn change_sharing(
             let max = sharing::max_consent_for(domain);
             if *expires_at - now > max {
                 let why = if domain == LegalDomain::Health {
-                    "a consent may run for at most three years".to_string()
+                    Reason::new("a consent may run for at most three years")
                 } else {
-                    "health data may go outside the health domain for at most one year at a time".to_string()
+                    Reason::new("health data may go outside the health domain for at most one year at a time")
                 };
                 return Err(DomainError::field("expires_at", why));
             }
@@ -601,14 +602,14 @@ pub fn change_sharing(
             let c =
                 patient.consents.iter().find(|c| c.id == *consent).ok_or(DomainError::NotFound { what: "consent" })?;
             if c.withdrawn_at.is_some() {
-                return Err(DomainError::Rejected { reason: "the consent was already withdrawn".into() });
+                return Err(DomainError::rejected("the consent was already withdrawn"));
             }
             (Some(*consent), EventBody::ConsentWithdrawn { reason: optional_text("reason", reason, MAX_REASON)? })
         }
         SharingChange::RecordObjection { target } => {
             let active = patient.objections.iter().any(|o| o.target == *target && o.withdrawn_at.is_none());
             if active {
-                return Err(DomainError::Rejected { reason: "the patient already objects to them".into() });
+                return Err(DomainError::rejected("the patient already objects to them"));
             }
             if let ObjectionTarget::Professional { .. } = target {
                 if !facts.user_exists {
@@ -627,10 +628,10 @@ pub fn change_sharing(
         // withdrawal, but never lifts an objection or names a proxy, who would then read
         // everything on the patient's behalf.
         SharingChange::WithdrawObjection { .. } if !facts.by_the_patient => {
-            return Err(DomainError::Rejected { reason: "only the patient can lift their objection".into() });
+            return Err(DomainError::rejected("only the patient can lift their objection"));
         }
         SharingChange::NameProxy { .. } if !facts.by_the_patient => {
-            return Err(DomainError::Rejected { reason: "only the patient can name a proxy".into() });
+            return Err(DomainError::rejected("only the patient can name a proxy"));
         }
         SharingChange::WithdrawObjection { objection, reason } => {
             let o = patient
@@ -639,7 +640,7 @@ pub fn change_sharing(
                 .find(|o| o.id == *objection)
                 .ok_or(DomainError::NotFound { what: "objection" })?;
             if o.withdrawn_at.is_some() {
-                return Err(DomainError::Rejected { reason: "the objection was already withdrawn".into() });
+                return Err(DomainError::rejected("the objection was already withdrawn"));
             }
             (Some(*objection), EventBody::ObjectionWithdrawn { reason: optional_text("reason", reason, MAX_REASON)? })
         }
@@ -648,7 +649,7 @@ pub fn change_sharing(
                 return Err(DomainError::NotFound { what: "user" });
             }
             if patient.proxies.iter().any(|p| p.user == *user) {
-                return Err(DomainError::Rejected { reason: "they are already a proxy".into() });
+                return Err(DomainError::rejected("they are already a proxy"));
             }
             let body = EventBody::ProxyNamed {
                 user: *user,
@@ -689,16 +690,14 @@ pub fn open_break_glass(ctx: &Context<'_>, patient: &PatientState, reason: &str)
 fn current_entry(course: &CourseState, item: ItemId) -> Result<&crate::projection::Entry, DomainError> {
     let entry = course.entry(item).ok_or(DomainError::NotFound { what: "entry" })?;
     if entry.status == EntryStatus::EnteredInError {
-        return Err(DomainError::Rejected {
-            reason: "the entry was marked as recorded in error and cannot change".into(),
-        });
+        return Err(DomainError::rejected("the entry was marked as recorded in error and cannot change"));
     }
     Ok(entry)
 }
 
 pub(crate) fn optional_text(field: &'static str, text: &str, max: usize) -> Result<String, DomainError> {
     if text.chars().count() > max {
-        return Err(DomainError::field(field, format!("it must be at most {max} characters")));
+        return Err(DomainError::field(field, Reason::new("it must be at most {max} characters").with("max", max)));
     }
     crate::directory::printable(field, text)?;
     Ok(text.trim().to_string())

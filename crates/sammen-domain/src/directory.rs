@@ -119,7 +119,10 @@ pub fn required_text(field: &'static str, text: &str, max: usize) -> Result<Stri
         return Err(DomainError::field(field, "it must not be empty"));
     }
     if text.chars().count() > max {
-        return Err(DomainError::field(field, format!("it must be at most {max} characters")));
+        return Err(DomainError::field(
+            field,
+            crate::Reason::new("it must be at most {max} characters").with("max", max),
+        ));
     }
     printable(field, text)?;
     Ok(text.to_string())

@@ -32,4 +32,4 @@ pub mod sharing;
 pub mod vocab;
 pub mod worklist;
 
-pub use error::DomainError;
+pub use error::{DomainError, Reason, Slot};

@@ -365,7 +365,7 @@ pub fn check_attachment(filename: &str, content_type: &str, bytes: &[u8]) -> Res
     if bytes.len() > MAX_ATTACHMENT_BYTES {
         return Err(DomainError::field(
             "attachments.data",
-            format!("a file may be at most {} MB", MAX_ATTACHMENT_BYTES / (1024 * 1024)),
+            crate::Reason::new("a file may be at most {mb} MB").with("mb", MAX_ATTACHMENT_BYTES / (1024 * 1024)),
         ));
     }
     let declared = content_type.trim().to_ascii_lowercase();
@@ -490,7 +490,10 @@ pub fn expand(
         ));
     }
     if out.len() > MAX_RECIPIENTS {
-        return Err(DomainError::field("to", format!("a message may go to at most {MAX_RECIPIENTS} recipients")));
+        return Err(DomainError::field(
+            "to",
+            crate::Reason::new("a message may go to at most {max} recipients").with("max", MAX_RECIPIENTS),
+        ));
     }
     Ok(out)
 }
@@ -532,7 +535,10 @@ fn body(
     facts: &MessageFacts,
 ) -> Result<MessageBody, DomainError> {
     if facts.attachments.len() > MAX_ATTACHMENTS {
-        return Err(DomainError::field("attachments", format!("send at most {MAX_ATTACHMENTS} files at a time")));
+        return Err(DomainError::field(
+            "attachments",
+            crate::Reason::new("send at most {max} files at a time").with("max", MAX_ATTACHMENTS),
+        ));
     }
     Ok(MessageBody {
         text: required_text("text", text, MAX_TEXT)?,
@@ -555,7 +561,7 @@ pub fn start_thread(
     facts: &MessageFacts,
 ) -> Result<(ThreadId, NewEvent), DomainError> {
     if course.status == crate::projection::CourseStatus::Closed {
-        return Err(DomainError::Rejected { reason: "the course is closed; reopen it first".into() });
+        return Err(DomainError::rejected("the course is closed; reopen it first"));
     }
     if cmd.data_category == DataCategory::Identity {
         return Err(DomainError::field("data_category", "a message is about the course, not the patient's identity"));
@@ -615,9 +621,9 @@ pub fn same_text(sent: &str, again: &str) -> Result<(), DomainError> {
     if sent.trim() == again.trim() {
         return Ok(());
     }
-    Err(DomainError::Rejected {
-        reason: "this client message id was used for a message with other text; give a new message a new id".into(),
-    })
+    Err(DomainError::rejected(
+        "this client message id was used for a message with other text; give a new message a new id",
+    ))
 }
 
 /// Replies in a thread, or corrects one's own earlier message.
@@ -634,12 +640,10 @@ pub fn reply(
     if let Some(corrected) = cmd.corrects {
         let m = thread.message(corrected).ok_or(DomainError::NotFound { what: "message" })?;
         if m.author != ctx.actor {
-            return Err(DomainError::Rejected { reason: "you can only correct your own messages".into() });
+            return Err(DomainError::rejected("you can only correct your own messages"));
         }
         if m.corrected_by.is_some() {
-            return Err(DomainError::Rejected {
-                reason: "that message was already corrected; correct the correction".into(),
-            });
+            return Err(DomainError::rejected("that message was already corrected; correct the correction"));
         }
     }
     check_answer_by(ctx, cmd.answer_by)?;

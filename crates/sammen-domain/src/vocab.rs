@@ -120,6 +120,23 @@ vocabulary!(
     }
 );
 
+impl DataCategory {
+    /// The category in plain English words, as a sentence says it ("mental health").
+    pub fn as_words(&self) -> &'static str {
+        match self {
+            DataCategory::Identity => "identity",
+            DataCategory::Plan => "the plan",
+            DataCategory::ClinicalFindings => "clinical findings",
+            DataCategory::Diagnoses => "diagnoses",
+            DataCategory::Medication => "medication",
+            DataCategory::MentalHealth => "mental health",
+            DataCategory::SocialEmployment => "social and employment matters",
+            DataCategory::PatientStory => "the patient's story",
+            DataCategory::Messages => "messages",
+        }
+    }
+}
+
 vocabulary!(
     /// Why someone looks at or changes patient data; recorded on every audit entry.
     Purpose, "purpose of use" {

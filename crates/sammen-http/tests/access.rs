@@ -25,6 +25,8 @@ on_both_engines!(
     break_glass_opens_for_a_while_and_is_told,
     the_access_log_shows_every_look_newest_first,
     signing_in_with_sessions_and_csrf,
+    a_refused_form_says_why_in_the_readers_language,
+    a_refused_action_on_the_briefing_keeps_what_was_typed,
     locked_out_without_revealing_accounts,
     organisation_admins_manage_only_their_own,
     other_courses_stay_out_of_sight,
@@ -577,6 +579,85 @@ async fn signing_in_with_sessions_and_csrf(w: World) {
     // Failed sign-ins are on the audit trail, without any password.
     let trail = w.app.store().audit_page(0, 10_000).await.unwrap();
     assert!(trail.iter().any(|e| e.draft.action.as_str() == "sign_in" && e.draft.outcome.as_str() == "denied"));
+}
+
+async fn a_refused_form_says_why_in_the_readers_language(w: World) {
+    w.app.set_password("gp", "rigtig-kode-123").await.unwrap();
+    let (patient, course) = w.patient_with_course().await;
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("gp", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let form = format!("/p/{patient}/c/{course}/new/progress");
+    let (s, _, page) = b.send(Method::GET, &form, None, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let csrf = Browser::hidden_csrf(&page);
+    // Progress on a day to come is refused by the domain, which says why in English.
+    let post = format!("csrf={csrf}&on=2030-01-01&pain=3&activity_1=G%C3%A5tur&score_1=4");
+    let (s, _, page) = b.send(Method::POST, &form, Some(&post), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Dato: fremskridt kan ikke registreres for en dag frem i tiden."), "{page}");
+    assert!(!page.contains("progress cannot") && !page.contains("'on'"), "no English, no field's inner name");
+    assert!(page.contains("value=\"Gåtur\""), "what was typed is still there");
+    let (s, _, page) = b.send(Method::POST, &format!("{form}?lang=en"), Some(&post), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Date: progress cannot be recorded for a future day."), "{page}");
+    // The API still answers in English, with the field's name for programs.
+    let (_, read) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    let version = read["version"].as_u64().expect("a version");
+    let (s, body) = w
+        .post(
+            &format!("/api/patients/{patient}/courses/{course}/events"),
+            &w.gp,
+            json!({"expected_version": version,
+                   "change": {"kind": "record_progress", "on": "2030-01-01", "pain": 3, "activities": []}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("'on'"), "{body}");
+}
+
+async fn a_refused_action_on_the_briefing_keeps_what_was_typed(w: World) {
+    w.app.set_password("gp", "rigtig-kode-123").await.unwrap();
+    let (patient, course) = w.patient_with_course().await;
+    let base = format!("/api/patients/{patient}/courses/{course}");
+    let join = json!({"kind": "join_care_team", "member": {"type": "organisation", "org": w.physio_org}, "role": "fysioterapi"});
+    let gp_id = w.app.store().user_by_login("gp").await.unwrap().unwrap().id;
+    for (token, c) in [
+        (&w.gp, join),
+        (&w.gp, json!({"kind": "name_key_worker", "user": gp_id})),
+        (&w.gp, json!({"kind": "give_advice", "topic": "activity", "stance": "keep_active", "text": "Gå ture"})),
+        (&w.physio, json!({"kind": "give_advice", "topic": "activity", "stance": "rest", "text": "Hvil"})),
+    ] {
+        let version = w.get(&base, &w.gp).await.1["version"].as_u64().unwrap();
+        let body = json!({"expected_version": version, "change": c});
+        let (s, v) = w.post(&format!("{base}/events"), token, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (_, read) = w.get(&base, &w.gp).await;
+    let conflict = read["care"]["conflicts"][0]["id"].as_str().expect("a conflict").to_string();
+    let version = read["version"].as_u64().unwrap();
+
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("gp", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let briefing = format!("/p/{patient}/c/{course}");
+    let (_, _, page) = b.send(Method::GET, &briefing, None, None).await;
+    let csrf = Browser::hidden_csrf(&page);
+    // Someone else changed the course after the page was read: the version is stale.
+    let post = format!(
+        "csrf={csrf}&version={}&action=resolve&item={conflict}&stance=keep_active&agreed_message=Hold+dig+i+gang%2C+hvil+kort",
+        version - 1
+    );
+    let (s, _, page) = b.send(Method::POST, &format!("{briefing}/act"), Some(&post), None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("id=\"act-error\"") && page.contains("En anden har ændret forløbet imens"), "{page}");
+    assert!(page.contains(">Hold dig i gang, hvil kort</textarea>"), "the typed message is kept: {page}");
+    assert!(page.contains("href=\"#act-form\"") && page.contains("id=\"act-form\""), "the note points to the form");
+    assert_eq!(w.get(&base, &w.gp).await.1["version"].as_u64(), Some(version), "nothing was written");
+    // With the page's own version it goes through.
+    let post = post.replace(&format!("version={}", version - 1), &format!("version={version}"));
+    let (s, _, _) = b.send(Method::POST, &format!("{briefing}/act"), Some(&post), None).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, read) = w.get(&base, &w.gp).await;
+    assert_eq!(read["care"]["conflicts"][0]["resolution"]["agreed_message"], "Hold dig i gang, hvil kort");
 }
 
 async fn locked_out_without_revealing_accounts(w: World) {

@@ -86,10 +86,7 @@ pub const PASSWORD: &str = "sammen-demo";
 /// Loads the demo. Refuses if it was loaded before.
 pub async fn load(store: Arc<dyn Store>, today: Date) -> Result<(), AppError> {
     if store.user_by_login("gp").await?.is_some() {
-        return Err(sammen_domain::DomainError::Rejected {
-            reason: "the demo is already loaded in this database".into(),
-        }
-        .into());
+        return Err(sammen_domain::DomainError::rejected("the demo is already loaded in this database").into());
     }
     let clock = Arc::new(ManualClock::new(at(today - Duration::days(400), 8)));
     let app = Sammen::new(store, clock.clone(), Arc::new(RandomIds));

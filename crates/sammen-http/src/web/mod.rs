@@ -12,6 +12,7 @@ mod advice;
 mod cards;
 mod patient;
 mod pro;
+mod refusal;
 pub mod render;
 mod svg;
 
@@ -218,6 +219,12 @@ impl WebError {
     }
 
     pub fn app(e: AppError, lang: &'static str) -> Self {
+        // A refusal of the domain's is said in the reader's language, with its details.
+        if let AppError::Domain(d) = &e {
+            if let Some(message) = refusal::say(lang, d) {
+                return WebError { status: Problem::from(e).status, message, lang };
+            }
+        }
         Self::page(Problem::from(e), lang)
     }
 

@@ -16,6 +16,7 @@ use sammen_domain::decide::{CourseChange, SharingChange};
 use sammen_domain::directory::UserKind;
 use sammen_domain::ids::{CourseId, PatientId};
 use sammen_domain::vocab::{DataCategory, Purpose};
+use sammen_domain::DomainError;
 
 use super::{advice, see_other, svg, Web, WebError};
 use crate::AppState;
@@ -91,10 +92,9 @@ async fn apply_course_change(
     (p, c): (PatientId, CourseId),
     f: &Fields,
     change: serde_json::Value,
-    refusal: (&'static str, &'static str),
+    refusal: DomainError,
 ) -> Result<(), AppError> {
-    let change = serde_json::from_value::<CourseChange>(change)
-        .map_err(|_| AppError::from(sammen_domain::DomainError::field(refusal.0, refusal.1)))?;
+    let change = serde_json::from_value::<CourseChange>(change).map_err(|_| AppError::from(refusal))?;
     let version = field(f, "version").parse().unwrap_or(0);
     state.sammen.change_course(&web.actor, p, c, version, &change).await.map(|_| ())
 }
@@ -226,7 +226,9 @@ async fn story_submit(
             "what_matters": field(&f, "what_matters"), "preferences": field(&f, "preferences"),
             "practical_needs": field(&f, "practical_needs")}})
     };
-    let result = apply_course_change(&state, &web, (p, c), &f, change, ("story", "the form does not fit")).await;
+    let result =
+        apply_course_change(&state, &web, (p, c), &f, change, DomainError::field("story", "the form does not fit"))
+            .await;
     match outcome(&web, result, &format!("/me/c/{course}/story"), f)? {
         Outcome::Done(r) => Ok(r),
         Outcome::Refused(r) => story_view(&state, &web, c, Some(r)).await,
@@ -296,7 +298,9 @@ async fn progress_submit(
     let change = json!({"kind": "record_progress", "on": state.sammen.now().date().to_string(),
         "pain": if pain.is_empty() { serde_json::Value::Null } else { json!(pain.parse::<i64>().unwrap_or(-1)) },
         "activities": activities});
-    let result = apply_course_change(&state, &web, (p, c), &f, change, ("pain", "give numbers from 0 to 10")).await;
+    let result =
+        apply_course_change(&state, &web, (p, c), &f, change, DomainError::field("pain", "give numbers from 0 to 10"))
+            .await;
     match outcome(&web, result, &format!("/me/c/{course}/progress"), f)? {
         Outcome::Done(r) => Ok(r),
         Outcome::Refused(r) => progress_view(&state, &web, c, Some(r)).await,
@@ -350,7 +354,7 @@ async fn sharing_submit(State(state): State<AppState>, web: Web, Form(f): Form<F
             let version = v("version").parse().unwrap_or(0);
             state.sammen.change_sharing(&web.actor, p, version, &change).await.map(|_| ())
         }
-        Err(_) => Err(sammen_domain::DomainError::field("consent", "fill in every field").into()),
+        Err(_) => Err(DomainError::field("consent", "fill in every field").into()),
     };
     match outcome(&web, result, "/me/sharing", f)? {
         Outcome::Done(r) => Ok(r),

@@ -272,7 +272,19 @@ async fn briefing(
     Path((patient, course)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
     professional(&web)?;
-    let (p, c) = ids(&web, &patient, &course)?;
+    briefing_page(&state, &web, &patient, &course, None).await
+}
+
+/// The briefing; with `refused`, a small action that was refused: why, and what was
+/// typed into it, so the form shows it again rather than losing it.
+async fn briefing_page(
+    state: &AppState,
+    web: &Web,
+    patient: &str,
+    course: &str,
+    refused: Option<Json>,
+) -> Result<Response, WebError> {
+    let (p, c) = ids(web, patient, course)?;
     let s = &state.sammen;
     let b = s.briefing(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     let team = s.care_team_view(&web.actor, p, c).await.map_err(|e| web.err(e))?;
@@ -292,11 +304,27 @@ async fn briefing(
         .collect();
     let me = web.actor.user.id.to_string();
     let my_org = web.actor.user.org().map(|o| o.to_string()).unwrap_or_default();
+    // Whether the refused action's form is still on the page (someone may have answered
+    // the handover or resolved the conflict meanwhile), so the note can point to it.
+    let refused = refused.map(|mut r| {
+        let shown = json!(&b);
+        let lists = ["open_handovers", "conflicts", "missing_letters"];
+        let item = r["item"].clone();
+        let in_form = lists.iter().any(|l| {
+            [&shown[l], &shown["briefing"][l]]
+                .iter()
+                .filter_map(|v| v.as_array())
+                .any(|items| items.iter().any(|i| i["id"] == item))
+        });
+        r["in_form"] = json!(in_form);
+        r
+    });
     web.page(
         "pro/briefing.html",
         context! {
             page => "course", patient => patient, course => course, b => b, team => team,
             threads => threads, chart => chart, topics => topics, me_id => me, my_org => my_org,
+            refused => refused,
         },
     )
 }
@@ -749,7 +777,8 @@ async fn form_submit(
             "message" => {
                 let cmd: NewThread = decode(&web, message_of(&f))?;
                 if field(&f, "action") == "preview" {
-                    preview = Some(s.preview_thread(&web.actor, p, c, &cmd).await.map_err(|e| web.err(e))?);
+                    let said = s.preview_thread(&web.actor, p, c, &cmd).await.map_err(|e| web.err(e))?;
+                    preview = Some(preview_in(web.lang, &said));
                     return Ok(());
                 }
                 s.start_thread(&web.actor, p, c, &cmd, &[]).await.map(|_| ()).map_err(|e| web.err(e))
@@ -790,6 +819,17 @@ async fn form_submit(
     }
 }
 
+/// A message's preview with why a recipient would not get it in the reader's language.
+fn preview_in(lang: &str, preview: &sammen_app::messages::Preview) -> Json {
+    let mut out = json!(preview);
+    for (i, r) in preview.recipients.iter().enumerate() {
+        if let Some(reason) = &r.reason {
+            out["recipients"][i]["reason"] = json!(super::refusal::reason_in(lang, reason));
+        }
+    }
+    out
+}
+
 /// The small actions on the briefing page: agree to a goal, change a step's status,
 /// answer a handover, resolve an advice conflict, mark a letter received.
 async fn act(
@@ -822,6 +862,20 @@ async fn act(
     };
     let change: CourseChange = decode(&web, change)?;
     let version = v("version").parse().map_err(|_| web.err(DomainError::field("version", "missing").into()))?;
-    state.sammen.change_course(&web.actor, p, c, version, &change).await.map_err(|e| web.err(e))?;
-    Ok(see_other(&format!("/p/{patient}/c/{course}")))
+    match state.sammen.change_course(&web.actor, p, c, version, &change).await {
+        Ok(_) => Ok(see_other(&format!("/p/{patient}/c/{course}"))),
+        Err(e) => {
+            let e = web.err(e);
+            if !e.status.is_client_error() || e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND {
+                return Err(e);
+            }
+            let typed: Map<String, Json> = ["reason", "stance", "agreed_message", "title", "text"]
+                .iter()
+                .map(|n| (n.to_string(), json!(v(n))))
+                .collect();
+            let refused = json!({"action": v("action"), "item": v("item"), "message": e.message, "typed": typed});
+            let page = briefing_page(&state, &web, &patient, &course, Some(refused)).await?;
+            Ok(with_status(page, e.status))
+        }
+    }
 }
