@@ -474,6 +474,12 @@ async fn everything_about_a_patient(w: World) {
     let (s, b) = w.get(&format!("/fhir/Patient/{patient}/$everything?_count=2&_page={}", usize::MAX), &w.gp).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(entries(&b).is_empty() && next_link(&b).is_none(), "{b}");
+    // `_format` as elsewhere: JSON is answered, anything else is not acceptable.
+    let (s, b) = w.get(&format!("/fhir/Patient/{patient}/$everything?_format=application/fhir%2Bjson"), &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(entries(&b).len(), 6, "{b}");
+    let (s, o) = w.get(&format!("/fhir/Patient/{patient}/$everything?_format=xml"), &w.gp).await;
+    assert_eq!(s, StatusCode::NOT_ACCEPTABLE, "{o}");
     let (s, o) = w.get(&format!("/fhir/Patient/{patient}/$everything"), &w.physio).await;
     assert!(matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{s}");
     assert!(is_outcome(&o));
@@ -690,27 +696,54 @@ async fn a_batch_answers_each_entry_on_its_own(w: World) {
     for a in &b["entry"].as_array().unwrap()[..2] {
         assert!(!a["response"]["status"].as_str().unwrap().starts_with('2'), "{a}");
     }
-    // A Bundle that is not well formed is refused whole, saying which entry and what.
+    // A Bundle that is not valid FHIR is refused whole, saying which entry and what.
     let good = json!({"request": {"method": "GET", "url": format!("Observation?patient={patient}")}});
     let cases = [
         (json!({"resourceType": "Bundle", "type": "batch", "colour": "blue", "entry": [good]}), "Bundle.colour"),
-        (
-            json!({"resourceType": "Bundle", "type": "batch", "entry": [good, {"request": {"method": "GET", "url": "Patient/a b"}}]}),
-            "entry[1]: request.url",
-        ),
         (
             json!({"resourceType": "Bundle", "type": "batch", "entry": [{"fullUrl": 5, "request": {"method": "GET", "url": "Patient"}}]}),
             "entry[0]: fullUrl",
         ),
         (
-            json!({"resourceType": "Bundle", "type": "batch", "entry": [good, {"resource": {"resourceType": "Goal"},
-            "request": {"method": "PUT", "url": "Goal/x", "ifMatch": "W/\"3\"\r\nX: y"}}]}),
-            "entry[1]: request.ifMatch",
+            json!({"resourceType": "Bundle", "type": "batch", "entry": [good, {"request": {"method": "GET"}}]}),
+            "entry[1]: request.url",
         ),
     ];
     for (bundle, said) in cases {
         let (s, o) = fhir_post(&w, "/fhir/", &w.gp, &bundle, "application/fhir+json").await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{o}");
+        assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains(said), "{said}: {o}");
+    }
+    // A valid entry that cannot be carried out is answered in its place in a batch, and
+    // the others still are; in a transaction it refuses the whole.
+    let unsendable = [
+        (json!({"request": {"method": "GET", "url": "Patient/a b"}}), "400", "entry[1]: request.url"),
+        (
+            json!({"resource": {"resourceType": "Goal"}, "request": {"method": "PUT", "url": "Goal/x", "ifMatch": "W/\"3\"\r\nX: y"}}),
+            "400",
+            "entry[1]: request.ifMatch",
+        ),
+        (
+            json!({"request": {"method": "DELETE", "url": format!("Patient/{patient}")}}),
+            "405",
+            "entry[1]: Sammen does not delete",
+        ),
+    ];
+    for (entry, status, said) in unsendable {
+        let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [good, entry, good]});
+        let (s, b) = fhir_post(&w, "/fhir/", &w.gp, &batch, "application/fhir+json").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let answers = b["entry"].as_array().unwrap();
+        assert_eq!(answers.len(), 3, "{b}");
+        assert!(answers[0]["response"]["status"].as_str().unwrap().starts_with("200"), "{b}");
+        assert!(answers[2]["response"]["status"].as_str().unwrap().starts_with("200"), "{b}");
+        assert!(answers[1]["response"]["status"].as_str().unwrap().starts_with(status), "{b}");
+        let why = answers[1]["response"]["outcome"]["issue"][0]["diagnostics"].as_str().unwrap();
+        assert!(why.contains(said), "{said}: {why}");
+        let transaction =
+            json!({"resourceType": "Bundle", "type": "transaction", "entry": [good, batch["entry"][1].clone()]});
+        let (s, o) = fhir_post(&w, "/fhir/", &w.gp, &transaction, "application/fhir+json").await;
+        assert_eq!(s.as_str(), status, "{o}");
         assert!(o["issue"][0]["diagnostics"].as_str().unwrap().contains(said), "{said}: {o}");
     }
 }
@@ -779,10 +812,18 @@ async fn a_patient_is_found_by_cpr_only_in_a_posted_search(w: World) {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["id"], patient.as_str());
     assert!(!b["link"].to_string().contains("1204791437"), "no CPR number in the links");
-    // Someone the patient has not shared with learns nothing: an empty result.
+    // The self link is the same search said without the number: the patient found, by id.
+    let own = b["link"][0]["url"].as_str().unwrap().replace("http://localhost", "");
+    assert!(own.contains(&format!("_id={patient}")), "{b}");
+    let (s, again) = w.get(&own, &w.gp).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(entries(&again), found, "following the self link gives the same result");
+    // Someone the patient has not shared with learns nothing: an empty result, and no
+    // link that would read as a search of everyone in reach.
     let (s, b) = w.raw(search(&w.physio)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(entries(&b).is_empty());
+    assert!(b.get("link").is_none(), "{b}");
     let posted = |form: &str| {
         Request::post("/fhir/Patient/_search")
             .header("authorization", format!("Bearer {}", w.gp))

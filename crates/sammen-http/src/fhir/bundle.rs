@@ -60,6 +60,13 @@ struct Answer {
     body: Value,
 }
 
+impl Answer {
+    /// The answer to an entry that was refused before it was carried out.
+    fn refused(e: FhirError) -> Self {
+        Answer { status: e.status, location: None, etag: None, body: outcome("error", e.code, &e.text) }
+    }
+}
+
 pub async fn bundle(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -68,18 +75,31 @@ pub async fn bundle(
 ) -> Result<Response, FhirError> {
     let v = resource_body(&headers, &body)?;
     let base = base_url(&headers);
-    let (kind, mut entries) = read_bundle(v, &base)?;
+    let (kind, entries) = read_bundle(v, &base)?;
+    // Which entries read: a read's answer is what was asked for, whatever `Prefer` says.
+    let reads: Vec<bool> = entries.iter().map(|e| e.as_ref().is_ok_and(|e| e.method == Method::GET)).collect();
     let answers = match kind {
+        // A batch's entries stand alone: one that cannot be carried out is answered with
+        // why, and the others still are.
         BundleType::Batch => {
             let router = entry_routes(state.clone());
             let mut answers = Vec::with_capacity(entries.len());
-            for e in &mut entries {
-                let resource = e.resource.take();
-                answers.push(dispatch(&router, &headers, &actor, e, resource).await?);
+            for e in entries {
+                let answer = match e {
+                    Ok(mut e) => {
+                        let resource = e.resource.take();
+                        dispatch(&router, &headers, &actor, &e, resource).await
+                    }
+                    Err(refused) => Err(refused),
+                };
+                answers.push(answer.unwrap_or_else(Answer::refused));
             }
             answers
         }
-        BundleType::Transaction => transaction(&state, &headers, &actor, &mut entries).await?,
+        BundleType::Transaction => {
+            let mut entries = entries.into_iter().collect::<Result<Vec<Entry>, FhirError>>()?;
+            transaction(&state, &headers, &actor, &mut entries).await?
+        }
     };
     let response_type = match kind {
         BundleType::Batch => "batch-response",
@@ -90,10 +110,8 @@ pub async fn bundle(
     let prefer = ReturnPreference::of(&headers);
     let entry: Vec<Value> = answers
         .into_iter()
-        .zip(&entries)
-        .map(|(a, e)| {
-            answer_entry(a, &base, if e.method == Method::GET { ReturnPreference::Representation } else { prefer })
-        })
+        .zip(reads)
+        .map(|(a, read)| answer_entry(a, &base, if read { ReturnPreference::Representation } else { prefer }))
         .collect();
     let mut b = json!({ "resourceType": "Bundle", "type": response_type });
     // FHIR JSON has no empty arrays: an empty Bundle has no `entry`.
@@ -103,8 +121,9 @@ pub async fn bundle(
     Ok(fhir_json(StatusCode::OK, &b))
 }
 
-/// The Bundle's type and entries, each checked before any is carried out.
-fn read_bundle(mut v: Value, base: &str) -> Result<(BundleType, Vec<Entry>), FhirError> {
+/// The Bundle's type and entries, each checked before any is carried out. The Bundle
+/// as a whole is refused here; an entry that does not fit is refused in its place.
+fn read_bundle(mut v: Value, base: &str) -> Result<(BundleType, Vec<Result<Entry, FhirError>>), FhirError> {
     if v["resourceType"] != "Bundle" {
         return Err(FhirError::invalid("POST to the base takes a Bundle of type batch or transaction."));
     }
@@ -135,29 +154,50 @@ fn read_bundle(mut v: Value, base: &str) -> Result<(BundleType, Vec<Entry>), Fhi
             format!("A Bundle may carry at most {MAX_ENTRIES} entries; split it."),
         ));
     }
-    let mut entries = Vec::with_capacity(raw.len());
     let mut full_urls = HashSet::new();
-    for (i, mut e) in raw.into_iter().enumerate() {
-        let at = |text: &str| FhirError::invalid(format!("Bundle.entry[{i}]: {text}"));
-        let method = match e["request"]["method"].as_str() {
-            Some("GET") => Method::GET,
-            Some("POST") => Method::POST,
-            Some("PUT") => Method::PUT,
-            Some("DELETE" | "PATCH" | "HEAD") => {
-                return Err(FhirError::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "not-supported",
-                    format!(
-                        "Bundle.entry[{i}]: Sammen does not delete or patch; the record keeps what was written, \
-                         and a correction is a new entry."
-                    ),
-                ))
-            }
-            Some(_) => return Err(at("request.method must be GET, POST or PUT.")),
-            None => return Err(at("request.method is required.")),
-        };
-        let url = e["request"]["url"].as_str().ok_or_else(|| at("request.url is required."))?;
-        let url = url.strip_prefix(base).unwrap_or(url).trim_start_matches('/').to_string();
+    let entries: Result<Vec<_>, FhirError> =
+        raw.into_iter().enumerate().map(|(i, e)| read_entry(i, e, base, &mut full_urls)).collect();
+    Ok((kind, entries?))
+}
+
+/// Entry `i` of a Bundle, checked; `full_urls` holds the earlier entries' fullUrls.
+/// The outer error: the entry is not valid FHIR, so neither is the Bundle (a method
+/// or url missing, a fullUrl not a string or used twice, bdl-7). The inner one: the entry
+/// is valid but cannot be carried out; a batch answers it in its place.
+fn read_entry(
+    i: usize,
+    mut e: Value,
+    base: &str,
+    full_urls: &mut HashSet<String>,
+) -> Result<Result<Entry, FhirError>, FhirError> {
+    let at = |text: &str| FhirError::invalid(format!("Bundle.entry[{i}]: {text}"));
+    let method = match e["request"]["method"].as_str() {
+        Some("GET") => Ok(Method::GET),
+        Some("POST") => Ok(Method::POST),
+        Some("PUT") => Ok(Method::PUT),
+        Some("DELETE" | "PATCH" | "HEAD") => Err(FhirError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            format!(
+                "Bundle.entry[{i}]: Sammen does not delete or patch; the record keeps what was written, \
+                 and a correction is a new entry."
+            ),
+        )),
+        Some(_) => return Err(at("request.method must be GET, POST or PUT.")),
+        None => return Err(at("request.method is required.")),
+    };
+    let url = e["request"]["url"].as_str().ok_or_else(|| at("request.url is required."))?.to_string();
+    let full_url = match e.get("fullUrl") {
+        None => None,
+        Some(f) => Some(f.as_str().ok_or_else(|| at("fullUrl must be a string."))?.to_string()),
+    };
+    if let Some(f) = &full_url {
+        if !full_urls.insert(f.clone()) {
+            return Err(at("fullUrl is used by an earlier entry too."));
+        }
+    }
+    Ok(method.and_then(|method| {
+        let url = url.strip_prefix(base).unwrap_or(&url).trim_start_matches('/').to_string();
         if url.is_empty() || url.contains("://") || url.starts_with("urn:") {
             return Err(at("request.url must be relative to the base, e.g. Patient or Observation?patient=<id>."));
         }
@@ -191,18 +231,8 @@ fn read_bundle(mut v: Value, base: &str) -> Result<(BundleType, Vec<Entry>), Fhi
                 Some(m.ok_or_else(|| at("request.ifMatch must be a version tag, e.g. W/\"3\"."))?.to_string())
             }
         };
-        let full_url = match e.get("fullUrl") {
-            None => None,
-            Some(f) => Some(f.as_str().ok_or_else(|| at("fullUrl must be a string."))?.to_string()),
-        };
-        if let Some(f) = &full_url {
-            if !full_urls.insert(f.clone()) {
-                return Err(at("fullUrl is used by an earlier entry too."));
-            }
-        }
-        entries.push(Entry { full_url, method, url, resource, if_match });
-    }
-    Ok((kind, entries))
+        Ok(Entry { full_url, method, url, resource, if_match })
+    }))
 }
 
 /// Carries out a transaction in one unit of work; the first entry refused rolls it

@@ -214,13 +214,9 @@ fn parse_query(k: &Kind, params: Params, lenient: bool, posted: bool) -> Result<
                 );
                 false
             }
-            "_format" if value.contains("json") => false,
             "_format" => {
-                return Err(FhirError::new(
-                    StatusCode::NOT_ACCEPTABLE,
-                    "not-supported",
-                    "Sammen answers in JSON only: _format=json (application/fhir+json).",
-                ))
+                json_format(&value)?;
+                false
             }
             "patient" | "subject" if k.in_record && k.name != "Patient" => {
                 let id = value.strip_prefix("Patient/").unwrap_or(&value);
@@ -472,7 +468,8 @@ fn encode(s: &str) -> String {
 /// Where a page of results sits, for its links: the parameters to repeat, the page
 /// size, this page's cursor and the following page's, if any.
 struct Paging<'a> {
-    kept: &'a Params,
+    /// `None` when the search cannot be written as an address (see `search`): no links.
+    kept: Option<&'a Params>,
     count: usize,
     cursor: (usize, usize),
     next: Option<(usize, usize)>,
@@ -481,7 +478,7 @@ struct Paging<'a> {
 /// A searchset Bundle: the matches, then what `_include` brought along.
 fn bundle(base: &str, path: &str, paging: Paging<'_>, entries: Vec<Value>, included: Vec<Value>) -> Value {
     let Paging { kept, count, cursor, next } = paging;
-    let link = |c: (usize, usize)| {
+    let link = |kept: &Params, c: (usize, usize)| {
         let mut p = kept.clone();
         p.push(("_count".into(), count.to_string()));
         if c != (0, 0) {
@@ -489,9 +486,12 @@ fn bundle(base: &str, path: &str, paging: Paging<'_>, entries: Vec<Value>, inclu
         }
         format!("{base}/{path}?{}", query_string(&p))
     };
-    let mut links = vec![json!({ "relation": "self", "url": link(cursor) })];
-    if let Some(n) = next {
-        links.push(json!({ "relation": "next", "url": link(n) }));
+    let mut links = Vec::new();
+    if let Some(kept) = kept {
+        links.push(json!({ "relation": "self", "url": link(kept, cursor) }));
+        if let Some(n) = next {
+            links.push(json!({ "relation": "next", "url": link(kept, n) }));
+        }
     }
     let entry = |r: Value, mode: &str| {
         let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
@@ -510,7 +510,9 @@ fn bundle(base: &str, path: &str, paging: Paging<'_>, entries: Vec<Value>, inclu
         "type": "searchset",
         "timestamp": map::instant(time::OffsetDateTime::now_utc()),
     });
-    b["link"] = Value::from(links);
+    if !links.is_empty() {
+        b["link"] = Value::from(links);
+    }
     // FHIR JSON has no empty arrays: no matches, no `entry`.
     if !entry.is_empty() {
         b["entry"] = Value::from(entry);
@@ -570,7 +572,7 @@ async fn search(
         let end = (start + q.count).min(all.len());
         let next = (q.count > 0 && end < all.len()).then_some((0, end));
         let page = all[start..end].to_vec();
-        let paging = Paging { kept: &q.kept, count: q.count, cursor: q.cursor, next };
+        let paging = Paging { kept: Some(&q.kept), count: q.count, cursor: q.cursor, next };
         let b = bundle(&base, k.name, paging, page, Vec::new());
         return Ok(fhir_json(StatusCode::OK, &b));
     }
@@ -594,7 +596,19 @@ async fn search(
     };
     let (entries, included, next) =
         if q.count == 0 { (Vec::new(), Vec::new(), None) } else { walk(s, actor, &patients, k.name, &q).await? };
-    let paging = Paging { kept: &q.kept, count: q.count, cursor: q.cursor, next };
+    // A CPR number never travels in an address, so a search by one cannot be linked to
+    // as it was asked. Its links name the patient found, by id, which is the same search;
+    // with no one found, there is no address that says "this number" and no link.
+    let by_found_id;
+    let kept = match (&q.cpr, patients.as_slice()) {
+        (None, _) => Some(&q.kept),
+        (Some(_), [found]) if !q.contradicts => {
+            by_found_id = [q.kept.as_slice(), &[("_id".to_string(), found.to_string())]].concat();
+            Some(&by_found_id)
+        }
+        (Some(_), _) => None,
+    };
+    let paging = Paging { kept, count: q.count, cursor: q.cursor, next };
     let b = bundle(&base, k.name, paging, entries, included);
     Ok(fhir_json(StatusCode::OK, &b))
 }
@@ -681,6 +695,18 @@ async fn walk(
     Ok((page, included, None))
 }
 
+/// `_format`, which Sammen answers only in JSON (`json`, `application/fhir+json`, ...).
+fn json_format(value: &str) -> Result<(), FhirError> {
+    match value.contains("json") {
+        true => Ok(()),
+        false => Err(FhirError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not-supported",
+            "Sammen answers in JSON only: _format=json (application/fhir+json).",
+        )),
+    }
+}
+
 pub async fn everything(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -700,12 +726,13 @@ pub async fn everything(
                     .clamp(1, MAX_COUNT)
             }
             "_page" => from = value.parse().map_err(|_| FhirError::invalid("_page is not a page this server gave."))?,
+            "_format" => json_format(&value)?,
             _ if lenient(&headers) => {}
             _ => {
                 return Err(FhirError::new(
                     StatusCode::BAD_REQUEST,
                     "not-supported",
-                    "$everything takes only _count here.",
+                    "$everything takes only _count and _format here.",
                 ))
             }
         }
@@ -720,7 +747,7 @@ pub async fn everything(
     let base = base_url(&headers);
     let path = format!("Patient/{patient}/$everything");
     let none = Vec::new();
-    let mut b = bundle(&base, &path, Paging { kept: &none, count, cursor: (0, from), next }, page, Vec::new());
+    let mut b = bundle(&base, &path, Paging { kept: Some(&none), count, cursor: (0, from), next }, page, Vec::new());
     // $everything pages by position alone.
     for l in b["link"].as_array_mut().into_iter().flatten() {
         if let Some(url) = l["url"].as_str() {
