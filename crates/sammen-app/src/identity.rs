@@ -129,7 +129,8 @@ impl Sammen {
             None => None,
         };
         let purpose = match user.kind {
-            UserKind::Patient { .. } | UserKind::Proxy { .. } => Purpose::OwnRecord,
+            UserKind::Patient { .. } => Purpose::OwnRecord,
+            UserKind::Proxy { .. } => Purpose::OnBehalf,
             _ => purpose,
         };
         Ok(Actor { user, org, purpose })

@@ -261,7 +261,9 @@ impl Decision {
     pub fn purpose(&self) -> Purpose {
         match self {
             Decision::Permit { relation: Relation::BreakGlass, .. } => Purpose::BreakGlass,
-            Decision::Permit { relation: Relation::OwnRecord | Relation::Proxy, .. } => Purpose::OwnRecord,
+            Decision::Permit { relation: Relation::OwnRecord, .. } => Purpose::OwnRecord,
+            // The patient's access log says so: someone else read, for the patient.
+            Decision::Permit { relation: Relation::Proxy, .. } => Purpose::OnBehalf,
             _ => Purpose::Treatment,
         }
     }

@@ -139,10 +139,12 @@ impl DataCategory {
 
 vocabulary!(
     /// Why someone looks at or changes patient data; recorded on every audit entry.
+    /// `on_behalf`: a proxy the patient named, reading for the patient.
     Purpose, "purpose of use" {
         Treatment => "treatment",
         BreakGlass => "break_glass",
         OwnRecord => "own_record",
+        OnBehalf => "on_behalf",
         Operations => "operations",
     }
 );

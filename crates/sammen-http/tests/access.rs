@@ -328,6 +328,14 @@ async fn a_proxy_reads_but_never_writes(w: World) {
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(w.get(&base, &mother).await.0, StatusCode::OK);
     assert_eq!(w.get(&format!("/api/patients/{patient}/access-log"), &mother).await.0, StatusCode::OK);
+    // The patient's log tells her reads from the patient's own: on the patient's behalf.
+    let (_, log) = w.get(&format!("/api/patients/{patient}/access-log"), &jens).await;
+    let hers: Vec<&Value> = log.as_array().unwrap().iter().filter(|e| e["who"] == "mother").collect();
+    assert!(hers.iter().any(|e| e["what"] == "course"), "{log}");
+    assert!(hers.iter().all(|e| e["purpose"] == "on_behalf"), "{log}");
+    let (_, audit_events) = w.get(&format!("/fhir/AuditEvent?patient={patient}&_count=500"), &jens).await;
+    let codes = audit_events.to_string();
+    assert!(codes.contains("FAMRQT") && codes.contains("PATRQT"), "both kinds of read, told apart: {audit_events}");
     assert_eq!(w.post(&format!("{base}/events"), &mother, note(2, "x")).await.0, StatusCode::FORBIDDEN);
     let (s, _) = w.sharing(&mother, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a proxy changes nothing");

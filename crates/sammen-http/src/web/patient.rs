@@ -15,7 +15,7 @@ use sammen_domain::care::StepStatus;
 use sammen_domain::decide::{CourseChange, SharingChange};
 use sammen_domain::directory::UserKind;
 use sammen_domain::ids::{CourseId, PatientId};
-use sammen_domain::vocab::{DataCategory, Purpose};
+use sammen_domain::vocab::DataCategory;
 use sammen_domain::DomainError;
 
 use super::{advice, see_other, svg, Web, WebError};
@@ -367,6 +367,6 @@ async fn access_log_page(State(state): State<AppState>, web: Web) -> Result<Resp
     let log = state.sammen.access_log(&web.actor, p, 500).await.map_err(|e| web.err(e))?;
     // The reader's own looks would bury everyone else's; they are counted, not listed.
     let (own, others): (Vec<_>, Vec<_>) =
-        log.into_iter().partition(|e| e.purpose == Purpose::OwnRecord && e.who == web.actor.user.name);
+        log.into_iter().partition(|e| e.purpose == web.actor.purpose && e.who == web.actor.user.name);
     web.page("patient/access_log.html", context! { page => "access_log", log => others, own_looks => own.len() })
 }
