@@ -159,7 +159,13 @@ impl Sammen {
                 ..self.sharing_facts(patient, change).await?
             };
             let event = decide::change_sharing(&self.context(actor), &p, change, &facts)?;
-            let next = self.commit_patient_event(&p, event, Vec::new()).await?;
+            // Who may see the patient's data is the patient's to decide: when someone on the
+            // team records a consent or an objection for them, the patient is told.
+            let notices = match facts.by_the_patient {
+                true => Vec::new(),
+                false => self.notices_to_the_patient(&p, event.recorded_at, "sharing_recorded", "sharing").await?,
+            };
+            let next = self.commit_patient_event(&p, event, notices).await?;
             Ok(next)
         }
         .await;
@@ -235,7 +241,30 @@ impl Sammen {
     }
 
     async fn break_glass_notices(&self, p: &PatientState, at: OffsetDateTime) -> AppResult<Vec<Notice>> {
-        let mut recipients: Vec<UserId> = self
+        let mut recipients = self.patient_and_proxies(p).await?;
+        for summary in self.store.course_summaries(p.id).await? {
+            if let Some(kw) = self.store.course(p.id, summary.id).await?.and_then(|c| c.key_worker) {
+                recipients.push(kw);
+            }
+        }
+        Ok(self.notices_to(p, recipients, at, "break_glass", "access-log"))
+    }
+
+    /// A notice of `kind` to the patient and their proxies, about the patient's `part`.
+    async fn notices_to_the_patient(
+        &self,
+        p: &PatientState,
+        at: OffsetDateTime,
+        kind: &str,
+        part: &str,
+    ) -> AppResult<Vec<Notice>> {
+        let recipients = self.patient_and_proxies(p).await?;
+        Ok(self.notices_to(p, recipients, at, kind, part))
+    }
+
+    /// The patient's own logins and the proxies they named.
+    async fn patient_and_proxies(&self, p: &PatientState) -> AppResult<Vec<UserId>> {
+        let mut people: Vec<UserId> = self
             .store
             .users()
             .await?
@@ -243,25 +272,32 @@ impl Sammen {
             .filter(|u| matches!(u.kind, UserKind::Patient { patient } if patient == p.id))
             .map(|u| u.id)
             .collect();
-        recipients.extend(p.proxies.iter().map(|g| g.user));
-        for summary in self.store.course_summaries(p.id).await? {
-            if let Some(kw) = self.store.course(p.id, summary.id).await?.and_then(|c| c.key_worker) {
-                recipients.push(kw);
-            }
-        }
+        people.extend(p.proxies.iter().map(|g| g.user));
+        Ok(people)
+    }
+
+    /// One notice each, once each, about `patient/<id>/<part>`.
+    fn notices_to(
+        &self,
+        p: &PatientState,
+        mut recipients: Vec<UserId>,
+        at: OffsetDateTime,
+        kind: &str,
+        part: &str,
+    ) -> Vec<Notice> {
         recipients.sort();
         recipients.dedup();
-        Ok(recipients
+        recipients
             .into_iter()
             .map(|recipient| Notice {
                 id: uuid::Uuid::from_bytes(self.ids.random_bytes()),
                 recipient,
                 patient: p.id,
                 at,
-                kind: "break_glass".into(),
-                object: format!("patient/{}", p.id),
+                kind: kind.into(),
+                object: format!("patient/{}/{part}", p.id),
             })
-            .collect())
+            .collect()
     }
 
     /// Who looked at the patient's record, newest first. The patient and their proxies

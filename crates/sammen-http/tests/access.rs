@@ -20,6 +20,7 @@ use sammen_domain::vocab::{DataCategory, LegalDomain, Profession, Sector};
 on_both_engines!(
     the_matrix_holds_on_this_engine,
     withdrawing_consent_stops_access_on_the_next_request,
+    the_patient_is_told_when_the_team_records_their_wishes,
     an_objection_wins,
     a_proxy_reads_but_never_writes,
     break_glass_opens_for_a_while_and_is_told,
@@ -273,6 +274,40 @@ async fn withdrawing_consent_stops_access_on_the_next_request(w: World) {
     assert_eq!(s, StatusCode::CREATED, "team members record the patient's wishes");
     let (s, _) = w.get(&base, &jobcentre).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+async fn the_patient_is_told_when_the_team_records_their_wishes(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let jens = patient_login(&w, "jens", &patient, own).await;
+    let expires = (w.app.now() + Duration::days(200)).format(&time::format_description::well_known::Rfc3339).unwrap();
+    let consent = json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": w.physio_org},
+        "categories": ["plan"], "purpose": "Genoptræning", "course": course,
+        "given_by": {"type": "patient"}, "method": "oral", "expires_at": expires});
+    let told = |notices: &Value| -> Vec<Value> {
+        notices.as_array().unwrap().iter().filter(|n| n["kind"] == "sharing_recorded").cloned().collect()
+    };
+    // The patient's own yes is no news to them.
+    let (s, v) = w.sharing(&jens, &patient, consent.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert!(told(&w.get("/api/me/notices", &jens).await.1).is_empty());
+    // The team's record of it is.
+    let (s, v) = w.sharing(&w.gp, &patient, consent).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, notices) = w.get("/api/me/notices", &jens).await;
+    let news = told(&notices);
+    assert_eq!(news.len(), 1, "{notices}");
+    assert_eq!(news[0]["patient"], patient.as_str());
+    assert!(told(&w.get("/api/me/notices", &w.gp).await.1).is_empty(), "the one who recorded it is not told");
+    // And the patient's own page says so, with the way to the sharing page.
+    w.app.set_password("jens", "rigtig-kode-123").await.unwrap();
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("jens", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (s, _, page) = b.send(Method::GET, &format!("/me/c/{course}"), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Nyt til dig") && page.contains("href=\"/me/sharing\">En behandler har skrevet ind"),
+        "{page}"
+    );
 }
 
 async fn an_objection_wins(w: World) {

@@ -184,15 +184,37 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
     }
     let conferences: Vec<_> = care.conferences.iter().filter(|c| c.patient_invited && c.minutes.is_none()).collect();
     let picture = svg::timeline(&timeline, today, web.lang);
+    let notices = news(state, web).await?;
     web.page(
         "patient/course.html",
         context! {
             page => "course", name => me.name, courses => me.courses, course => course, view => timeline,
             picture => picture, team => team, now_steps => now_steps, next_steps => next_steps, advice => advice,
-            open_conflicts => !open.is_empty(), conferences => conferences,
+            open_conflicts => !open.is_empty(), conferences => conferences, notices => notices,
             writes => writes(web), today => today.to_string(),
         },
     )
+}
+
+/// What Sammen told the patient (or their proxy) in the last 30 days, newest first:
+/// someone used emergency access, or someone on the team recorded a consent or an
+/// objection for them. Each links to the page that shows it (`/me/<page>`).
+async fn news(state: &AppState, web: &Web) -> Result<Vec<minijinja::Value>, WebError> {
+    let since = state.sammen.now() - time::Duration::days(30);
+    let notices = state.sammen.notices(&web.actor).await.map_err(|e| web.err(e))?;
+    Ok(notices
+        .iter()
+        .filter(|n| n.at >= since)
+        .filter_map(|n| {
+            let page = match n.kind.as_str() {
+                "break_glass" => "access-log",
+                "sharing_recorded" => "sharing",
+                _ => return None,
+            };
+            Some(context! { kind => &n.kind, at => n.at.format(&time::format_description::well_known::Rfc3339).ok(), page => page })
+        })
+        .take(5)
+        .collect())
 }
 
 async fn story_page(State(state): State<AppState>, web: Web, Path(course): Path<String>) -> Result<Response, WebError> {
