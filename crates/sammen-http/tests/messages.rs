@@ -276,7 +276,8 @@ async fn attachments_are_checked_by_their_content(w: World) {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF".to_vec();
     let mut body = message(to_role(&w.physio_org, "fysioterapeut"), "Epikrisen er vedhæftet");
-    body["attachments"] = json!([{"filename": "epikrise.pdf", "content_type": "application/pdf", "data": b64(&pdf)}]);
+    body["attachments"] =
+        json!([{"filename": "røntgen svar.pdf", "content_type": "application/pdf", "data": b64(&pdf)}]);
     let (s, sent) = c.send(&w.gp, body.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{sent}");
     let file = &sent["messages"][0]["attachments"][0];
@@ -289,7 +290,11 @@ async fn attachments_are_checked_by_their_content(w: World) {
     let res = w.router.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[header::CONTENT_TYPE], "application/pdf");
-    assert!(res.headers()[header::CONTENT_DISPOSITION].to_str().unwrap().starts_with("attachment;"));
+    // A download under its own name, ø and all (RFC 8187), with a plain one for old clients.
+    assert_eq!(
+        res.headers()[header::CONTENT_DISPOSITION].to_str().unwrap(),
+        "attachment; filename=\"r_ntgen_svar.pdf\"; filename*=UTF-8''r%C3%B8ntgen%20svar.pdf"
+    );
     assert_eq!(res.into_body().collect().await.unwrap().to_bytes().to_vec(), pdf);
 
     let threads_before = c.threads(&w.gp).await["threads"].as_array().unwrap().len();

@@ -159,12 +159,27 @@ async fn attachment(
         HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     // Always a download, never rendered in Sammen's own origin.
-    let ascii: String =
-        filename.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"")) {
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(&filename)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(res)
+}
+
+/// `attachment` with the file's name: a plain ASCII one for old clients, and the real
+/// name in UTF-8 (RFC 6266, RFC 8187), so "røntgensvar.pdf" keeps its ø.
+fn content_disposition(filename: &str) -> String {
+    let ascii: String =
+        filename.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+    let mut utf8 = String::with_capacity(filename.len());
+    for b in filename.bytes() {
+        // RFC 8187's attr-char, the rest %-encoded.
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            utf8.push(b as char);
+        } else {
+            utf8.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{utf8}")
 }
 
 async fn care_team(
