@@ -67,9 +67,6 @@ impl Sammen {
         match decision {
             Decision::Permit { relation, filter } => Ok(Granted { relation, filter, purpose }),
             Decision::Deny { relation, hide } => {
-                // Refused, the reader had no purpose the policy knows of: the log says the
-                // one they came with (a proxy not yet named reads on the patient's behalf).
-                let purpose = actor.purpose;
                 self.audit(actor, action, purpose, Some(patient.id), object.to_string(), AuditOutcome::Denied).await?;
                 Err(match (hide, relation) {
                     (true, _) => AppError::NotFound("patient"),

@@ -85,6 +85,8 @@ pub struct AccessLogEntry {
     /// What was looked at: `patient`, `course`, `course history`, ...
     pub what: String,
     pub break_glass: bool,
+    /// The reader's own look (by who they are, not by name: names are not unique).
+    pub by_reader: bool,
 }
 
 /// The access log as CSV, for export. Commas and quotes in names are quoted.
@@ -160,10 +162,15 @@ impl Sammen {
             };
             let event = decide::change_sharing(&self.context(actor), &p, change, &facts)?;
             // Who may see the patient's data is the patient's to decide: when someone on the
-            // team records a consent or an objection for them, the patient is told.
+            // team records a change to it for them (a consent, its withdrawal, an objection),
+            // the patient and their proxies, as they are after the change, are told.
             let notices = match facts.by_the_patient {
                 true => Vec::new(),
-                false => self.notices_to_the_patient(&p, event.recorded_at, "sharing_recorded", "sharing").await?,
+                false => {
+                    let mut after = p.clone();
+                    after.apply(&event);
+                    self.notices_to_the_patient(&after, event.recorded_at, "sharing_recorded", "sharing").await?
+                }
             };
             let next = self.commit_patient_event(&p, event, notices).await?;
             Ok(next)
@@ -307,6 +314,7 @@ impl Sammen {
         let (_, granted) =
             self.authorized_patient(actor, patient, Access::ReadAccessLog, AuditAction::Read, &object).await?;
         let entries = self.store.audit_for_patient(patient, limit).await?;
+        let reader = format!("user/{}", actor.user.id);
         let users: HashMap<String, _> =
             self.store.users().await?.into_iter().map(|u| (format!("user/{}", u.id), u)).collect();
         let orgs: HashMap<String, _> =
@@ -333,6 +341,7 @@ impl Sammen {
                     outcome: d.outcome,
                     what: what(&d.object),
                     break_glass: d.purpose == Purpose::BreakGlass,
+                    by_reader: d.actor == reader,
                 }
             })
             .collect();
@@ -372,6 +381,7 @@ mod tests {
             outcome: AuditOutcome::Permitted,
             what: "course".into(),
             break_glass: false,
+            by_reader: false,
         };
         let csv = access_log_csv(&[entry]);
         let row = csv.lines().nth(1).unwrap();

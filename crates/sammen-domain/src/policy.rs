@@ -264,6 +264,7 @@ impl Decision {
             Decision::Permit { relation: Relation::OwnRecord, .. } => Purpose::OwnRecord,
             // The patient's access log says so: someone else read, for the patient.
             Decision::Permit { relation: Relation::Proxy, .. } => Purpose::OnBehalf,
+            // A refusal has no purpose of its own; the outcome column says it was refused.
             _ => Purpose::Treatment,
         }
     }

@@ -496,7 +496,7 @@ pub fn audit_event(patient: PatientId, e: &AccessLogEntry) -> Value {
         Purpose::Treatment => ("TREAT", "treatment"),
         Purpose::BreakGlass => ("ETREAT", "emergency treatment"),
         Purpose::OwnRecord => ("PATRQT", "patient requested"),
-        Purpose::OnBehalf => ("FAMRQT", "family requested"),
+        Purpose::OnBehalf => ("PWATRNY", "power of attorney"),
         Purpose::Operations => ("HOPERAT", "healthcare operations"),
     };
     let mut person = json!({

@@ -123,7 +123,13 @@ pub async fn my_course(State(state): State<AppState>, web: Web) -> Result<Respon
         me.courses.iter().find(|c| c.status == sammen_domain::projection::CourseStatus::Open).or(me.courses.first());
     match first {
         Some(c) => course_view(&state, &web, c.id).await,
-        None => web.page("patient/course.html", context! { page => "course", no_course => true, name => me.name }),
+        None => {
+            let notices = news(&state, &web).await?;
+            web.page(
+                "patient/course.html",
+                context! { page => "course", no_course => true, name => me.name, notices => notices },
+            )
+        }
     }
 }
 
@@ -200,11 +206,13 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
 /// someone used emergency access, or someone on the team recorded a consent or an
 /// objection for them. Each links to the page that shows it (`/me/<page>`).
 async fn news(state: &AppState, web: &Web) -> Result<Vec<minijinja::Value>, WebError> {
+    let p = whose(web)?;
     let since = state.sammen.now() - time::Duration::days(30);
     let notices = state.sammen.notices(&web.actor).await.map_err(|e| web.err(e))?;
+    // A proxy may be a patient too, or proxy for several: only this patient's news here.
     Ok(notices
         .iter()
-        .filter(|n| n.at >= since)
+        .filter(|n| n.patient == p && n.at >= since)
         .filter_map(|n| {
             let page = match n.kind.as_str() {
                 "break_glass" => "access-log",
@@ -388,7 +396,6 @@ async fn access_log_page(State(state): State<AppState>, web: Web) -> Result<Resp
     let p = whose(&web)?;
     let log = state.sammen.access_log(&web.actor, p, 500).await.map_err(|e| web.err(e))?;
     // The reader's own looks would bury everyone else's; they are counted, not listed.
-    let (own, others): (Vec<_>, Vec<_>) =
-        log.into_iter().partition(|e| e.purpose == web.actor.purpose && e.who == web.actor.user.name);
+    let (own, others): (Vec<_>, Vec<_>) = log.into_iter().partition(|e| e.by_reader);
     web.page("patient/access_log.html", context! { page => "access_log", log => others, own_looks => own.len() })
 }

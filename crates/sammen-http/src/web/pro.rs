@@ -304,19 +304,23 @@ async fn briefing_page(
         .collect();
     let me = web.actor.user.id.to_string();
     let my_org = web.actor.user.org().map(|o| o.to_string()).unwrap_or_default();
-    // Whether the refused action's form is still on the page (someone may have answered
-    // the handover or resolved the conflict meanwhile), so the note can point to it.
+    // Whether something was typed and its form is still on the page (someone may have
+    // answered the handover or resolved the conflict meanwhile), so the note can point
+    // to it. Only forms with text keep it: declining, resolving, receiving a letter.
     let refused = refused.map(|mut r| {
         let shown = json!(&b);
-        let lists = ["open_handovers", "conflicts", "missing_letters"];
+        let typed = ["reason", "agreed_message", "title", "text"].iter().any(|n| r["typed"][n] != "");
+        let (list, action_shown) = match r["action"].as_str() {
+            Some("decline") => ("open_handovers", true),
+            Some("resolve") => ("conflicts", true),
+            Some("receive_letter") => ("missing_letters", true),
+            _ => ("", false),
+        };
         let item = r["item"].clone();
-        let in_form = lists.iter().any(|l| {
-            [&shown[l], &shown["briefing"][l]]
-                .iter()
-                .filter_map(|v| v.as_array())
-                .any(|items| items.iter().any(|i| i["id"] == item))
+        let listed = [&shown[list], &shown["briefing"][list]].iter().filter_map(|v| v.as_array()).any(|items| {
+            items.iter().any(|i| i["id"] == item && (list != "open_handovers" || i["state"] == "proposed"))
         });
-        r["in_form"] = json!(in_form);
+        r["in_form"] = json!(typed && action_shown && listed);
         r
     });
     web.page(
