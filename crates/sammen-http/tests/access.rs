@@ -305,7 +305,8 @@ async fn the_patient_is_told_when_the_team_records_their_wishes(w: World) {
     let (s, _, page) = b.send(Method::GET, &format!("/me/c/{course}"), None, None).await;
     assert_eq!(s, StatusCode::OK, "{page}");
     assert!(
-        page.contains("Nyt til dig") && page.contains("href=\"/me/sharing\">En behandler har ændret, hvem der må se dine data."),
+        page.contains("Nyt til dig")
+            && page.contains("href=\"/me/sharing\">En behandler har ændret, hvem der må se dine data."),
         "{page}"
     );
 }
