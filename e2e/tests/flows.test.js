@@ -150,7 +150,7 @@ test('the patient writes a goal and records progress; a bad number is refused an
   await page.waitForLoadState('load');
   await assert.doesNotReject(page.getByRole('alert').waitFor());
   // Why, in Danish and with the field's own label: no English, no inner field name.
-  assert.equal((await page.getByRole('alert').textContent()).trim(), 'Smerte: skriv tal fra 0 til 10.');
+  assert.equal((await page.getByRole('alert').textContent()).trim(), 'Smerte: smerte vurderes fra 0 til 10.');
   assert.equal(await page.locator('table.data tbody tr').count(), rows, 'a refused measure is not saved');
   assert.equal(await page.getByLabel('Smerte i dag').inputValue(), '11', 'what was typed is shown again');
   await page.getByLabel('Smerte i dag').fill('2');

@@ -306,7 +306,7 @@ async fn the_patient_is_told_when_the_team_records_their_wishes(w: World) {
     assert_eq!(s, StatusCode::OK, "{page}");
     assert!(
         page.contains("Nyt til dig")
-            && page.contains("href=\"/me/sharing\">En behandler har ændret, hvem der må se dine data."),
+            && page.contains("href=\"/me/sharing\">En fagperson har ændret, hvem der må se dine data."),
         "{page}"
     );
 }
@@ -373,6 +373,14 @@ async fn a_proxy_reads_but_never_writes(w: World) {
     let (_, audit_events) = w.get(&format!("/fhir/AuditEvent?patient={patient}&_count=500"), &jens).await;
     let codes = audit_events.to_string();
     assert!(codes.contains("PWATRNY") && codes.contains("PATRQT"), "both kinds of read, told apart: {audit_events}");
+    // Her page of the patient's log names the patient's own looks as the patient's.
+    w.app.set_password("mother", "rigtig-kode-123").await.unwrap();
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("mother", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (s, _, page) = b.send(Method::GET, "/me/access-log", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("Patienten selv") && !page.contains("Dig selv"), "{page}");
+    assert!(page.contains("Du har selv set dataene"), "{page}");
     assert_eq!(w.post(&format!("{base}/events"), &mother, note(2, "x")).await.0, StatusCode::FORBIDDEN);
     let (s, _) = w.sharing(&mother, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a proxy changes nothing");
@@ -645,6 +653,18 @@ async fn a_refused_form_says_why_in_the_readers_language(w: World) {
     let (s, _, page) = b.send(Method::POST, &format!("{form}?lang=en"), Some(&post), None).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("Date: progress cannot be recorded for a future day."), "{page}");
+    // What the form itself cannot mean is said as plainly, never as the JSON it becomes:
+    // an activity without a number, a message to no one.
+    let unrated = format!("csrf={csrf}&pain=3&activity_1=G%C3%A5tur");
+    let (s, _, page) = b.send(Method::POST, &form, Some(&unrated), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Aktiviteter: giv hver aktivitet, du skriver, et tal fra 0 til 10."), "{page}");
+    let message = format!("/p/{patient}/c/{course}/new/message");
+    let to_no_one = format!("csrf={csrf}&category=care_coordination&subject=Plan&text=Hej&data_category=plan");
+    let (s, _, page) = b.send(Method::POST, &message, Some(&to_no_one), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Til: send beskeden til mindst én anden fagperson, en rolle eller hele teamet."), "{page}");
+    assert!(!page.contains("JSON"), "{page}");
     // The API still answers in English, with the field's name for programs.
     let (_, read) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
     let version = read["version"].as_u64().expect("a version");
@@ -693,7 +713,7 @@ async fn a_refused_action_on_the_briefing_keeps_what_was_typed(w: World) {
     );
     let (s, _, page) = b.send(Method::POST, &format!("{briefing}/act"), Some(&post), None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{page}");
-    assert!(page.contains("id=\"act-error\"") && page.contains("En anden har ændret forløbet imens"), "{page}");
+    assert!(page.contains("id=\"act-error\"") && page.contains("En anden har ændret det samme imens"), "{page}");
     assert!(page.contains(">Hold dig i gang, hvil kort</textarea>"), "the typed message is kept: {page}");
     assert!(page.contains("href=\"#act-form\"") && page.contains("id=\"act-form\""), "the note points to the form");
     // With nothing typed, the note does not speak of what was typed.

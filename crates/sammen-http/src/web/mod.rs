@@ -12,6 +12,7 @@ mod advice;
 mod cards;
 mod patient;
 mod pro;
+mod progress;
 mod refusal;
 pub mod render;
 mod svg;

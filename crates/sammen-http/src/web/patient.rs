@@ -317,20 +317,15 @@ async fn progress_submit(
 ) -> Result<Response, WebError> {
     web.check_csrf(&state, field(&f, "csrf")).await?;
     let (p, c) = (whose(&web)?, course_id(&web, &course)?);
-    let mut activities = Vec::new();
-    for i in 1..=5 {
-        let (a, s) = (field(&f, &format!("activity_{i}")).trim(), field(&f, &format!("score_{i}")).trim());
-        if !a.is_empty() || !s.is_empty() {
-            activities.push(json!({"activity": a, "score": s.parse::<i64>().unwrap_or(-1)}));
+    let result = match super::progress::read(&f, 5) {
+        Ok((pain, activities)) => {
+            let change = json!({"kind": "record_progress", "on": state.sammen.now().date().to_string(),
+                "pain": pain, "activities": activities});
+            let refusal = DomainError::field("pain", "give numbers from 0 to 10");
+            apply_course_change(&state, &web, (p, c), &f, change, refusal).await
         }
-    }
-    let pain = field(&f, "pain").trim();
-    let change = json!({"kind": "record_progress", "on": state.sammen.now().date().to_string(),
-        "pain": if pain.is_empty() { serde_json::Value::Null } else { json!(pain.parse::<i64>().unwrap_or(-1)) },
-        "activities": activities});
-    let result =
-        apply_course_change(&state, &web, (p, c), &f, change, DomainError::field("pain", "give numbers from 0 to 10"))
-            .await;
+        Err(refused) => Err(refused.into()),
+    };
     match outcome(&web, result, &format!("/me/c/{course}/progress"), f)? {
         Outcome::Done(r) => Ok(r),
         Outcome::Refused(r) => progress_view(&state, &web, c, Some(r)).await,
@@ -373,7 +368,7 @@ async fn sharing_submit(State(state): State<AppState>, web: Web, Form(f): Form<F
     let change = match v("action").as_str() {
         "give" => json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": v("org")},
             "categories": categories, "purpose": v("purpose"), "course": v("course"), "given_by": {"type": "patient"},
-            "method": "written", "expires_at": format!("{}T23:59:59Z", v("expires_on"))}),
+            "method": "written", "expires_at": super::render::end_of_danish_day(&v("expires_on"))}),
         "withdraw" => json!({"kind": "withdraw_consent", "consent": v("item"), "reason": ""}),
         "object" => json!({"kind": "record_objection", "target": {"type": "organisation", "org": v("org")}}),
         "unobject" => json!({"kind": "withdraw_objection", "objection": v("item"), "reason": ""}),
@@ -397,5 +392,11 @@ async fn access_log_page(State(state): State<AppState>, web: Web) -> Result<Resp
     let log = state.sammen.access_log(&web.actor, p, 500).await.map_err(|e| web.err(e))?;
     // The reader's own looks would bury everyone else's; they are counted, not listed.
     let (own, others): (Vec<_>, Vec<_>) = log.into_iter().partition(|e| e.by_reader);
-    web.page("patient/access_log.html", context! { page => "access_log", log => others, own_looks => own.len() })
+    // A proxy reads the patient's log: "yourself" and "on your behalf" would speak to the
+    // wrong person, so their page names the patient and the proxy in the third person.
+    let proxy = matches!(web.actor.user.kind, UserKind::Proxy { .. });
+    web.page(
+        "patient/access_log.html",
+        context! { page => "access_log", log => others, own_looks => own.len(), proxy => proxy },
+    )
 }

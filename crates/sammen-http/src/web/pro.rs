@@ -678,15 +678,8 @@ fn change_of(form: &str, f: &Fields, today: Date) -> Json {
         "episode" => json!({"kind": "record_episode", "episode_kind": v("episode_kind"), "org": v("org"),
             "on": v("on"), "note": v("note")}),
         "progress" => {
-            let mut activities = Vec::new();
-            for i in 1..=3 {
-                let (a, s) = (v(&format!("activity_{i}")), v(&format!("score_{i}")));
-                if !a.is_empty() || !s.is_empty() {
-                    activities.push(json!({"activity": a, "score": s.parse::<i64>().unwrap_or(-1)}));
-                }
-            }
-            let pain = v("pain");
-            let pain = if pain.is_empty() { Json::Null } else { json!(pain.parse::<i64>().unwrap_or(-1)) };
+            // Checked by `form_submit` first (`progress::read`), so what fails here is nothing.
+            let (pain, activities) = super::progress::read(f, 3).unwrap_or_default();
             json!({"kind": "record_progress", "on": if v("on").is_empty() { today.to_string() } else { v("on") },
                 "pain": pain, "activities": activities})
         }
@@ -731,12 +724,18 @@ fn change_of(form: &str, f: &Fields, today: Date) -> Json {
 
 fn message_of(f: &Fields) -> Json {
     let v = |n: &str| field(f, n).trim().to_string();
-    let to = if v("to") == "care_team" { json!({"type": "care_team"}) } else { owner_json(&v("to")) };
+    // No one chosen: no recipients, which the domain refuses in words ("to"), not a
+    // recipient of a kind no one knows.
+    let to = match v("to").as_str() {
+        "" => json!([]),
+        "care_team" => json!([{"type": "care_team"}]),
+        other => json!([owner_json(other)]),
+    };
     let mut m = Map::new();
     m.insert("category".into(), json!(v("category")));
     m.insert("topic".into(), opt(&v("topic")));
     m.insert("subject".into(), json!(v("subject")));
-    m.insert("to".into(), json!([to]));
+    m.insert("to".into(), to);
     m.insert("text".into(), json!(v("text")));
     m.insert("data_category".into(), json!(v("data_category")));
     m.insert("answer_by".into(), opt(&v("answer_by")));
@@ -751,7 +750,7 @@ fn consent_of(f: &Fields, course: CourseId) -> Json {
         Some(("sector", s)) => json!({"type": "sector", "sector": s}),
         _ => json!({"type": "unknown"}),
     };
-    let expires = format!("{}T23:59:59Z", v("expires_on"));
+    let expires = super::render::end_of_danish_day(&v("expires_on"));
     json!({"kind": "give_consent", "recipient": recipient, "categories": fields_all(f, "categories"),
         "purpose": v("purpose"), "course": course, "given_by": {"type": "patient"}, "method": v("method"),
         "expires_at": expires})
@@ -793,6 +792,9 @@ async fn form_submit(
                 s.change_sharing(&web.actor, p, version, &change).await.map(|_| ()).map_err(|e| web.err(e))
             }
             _ => {
+                if form == "progress" {
+                    super::progress::read(&f, 3).map_err(|e| web.err(e.into()))?;
+                }
                 let change: CourseChange = decode(&web, change_of(&form, &f, today))?;
                 let version = field(&f, "version").parse().unwrap_or(current.version);
                 s.change_course(&web.actor, p, c, version, &change).await.map(|_| ()).map_err(|e| web.err(e))

@@ -65,6 +65,18 @@ fn month(lang: &str, m: u8) -> String {
     strings(lang)["common"]["months"][usize::from(m) - 1].as_str().unwrap_or("").to_string()
 }
 
+/// The last second of a day in Danish time, as RFC 3339: what "until and including 1 May"
+/// means (23:59:59Z would be 00:59 or 01:59 on 2 May in Denmark, and be shown as 2 May).
+/// Anything that is not a date is passed on as written, for the domain to refuse.
+pub fn end_of_danish_day(day: &str) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let Ok(d) = Date::parse(day, &format) else { return format!("{day}T23:59:59Z") };
+    let last = time::PrimitiveDateTime::new(d, time::macros::time!(23:59:59));
+    // The offset in force at the end of that day (the clocks change at night, never then).
+    let offset = danish_offset(last.assume_utc());
+    last.assume_offset(offset).format(&Rfc3339).unwrap_or_else(|_| format!("{day}T23:59:59Z"))
+}
+
 /// "23. november 2026" / "23 November 2026".
 pub fn format_date(d: Date, lang: &str) -> String {
     let m = month(lang, u8::from(d.month()));
@@ -174,6 +186,18 @@ pub fn render(name: &str, ctx: Value) -> Result<String, Problem> {
 mod tests {
     use super::*;
     use time::macros::{date, datetime};
+
+    #[test]
+    fn a_consent_until_a_day_ends_that_day_in_denmark() {
+        // Summer (CEST) and winter (CET): the day shown back is the day given.
+        for (day, end) in [("2027-05-01", "2027-05-01T23:59:59+02:00"), ("2027-01-15", "2027-01-15T23:59:59+01:00")] {
+            let at = end_of_danish_day(day);
+            assert_eq!(at, end);
+            let at = OffsetDateTime::parse(&at, &Rfc3339).unwrap();
+            assert_eq!(format_date(at.to_offset(danish_offset(at)).date(), "da"), format_date(at.date(), "da"));
+        }
+        assert_eq!(end_of_danish_day("1. maj"), "1. majT23:59:59Z", "not a date: left for the domain to refuse");
+    }
 
     #[test]
     fn the_pictures_escape_what_people_typed() {

@@ -102,13 +102,18 @@ pub fn timeline(view: &TimelineView, today: Date, lang: &str) -> TimelinePicture
         .map(|i| {
             let lane = lanes[&lane_of(i.org.map(|o| o.to_string()))];
             let kind_label = text(lang, &format!("timeline.kind.{}", i.kind));
+            // An episode's title is its kind's code, said in words as the list below says it.
+            let title = match i.kind {
+                "episode" => text(lang, &format!("vocab.episode_kind.{}", i.title)),
+                _ => i.title.clone(),
+            };
             Mark {
                 x: x_of(i.on),
                 y: TOP + LANE * lane as f64 + LANE / 2.0,
                 kind: i.kind,
                 phase: i.phase,
                 anchor: format!("item-{}", i.id),
-                label: format!("{} {}: {}", format_date(i.on, lang), kind_label, i.title),
+                label: format!("{} {}: {}", format_date(i.on, lang), kind_label, title),
             }
         })
         .collect();
@@ -262,5 +267,28 @@ mod tests {
         let picture = timeline(&view, today, "da");
         assert_eq!(picture.marks.len(), 2);
         assert!(picture.marks.iter().all(|m| m.x.is_finite()));
+    }
+
+    #[test]
+    fn an_episode_is_named_in_words_not_by_its_code() {
+        let view = TimelineView {
+            course_title: "Forløb".into(),
+            items: vec![TimelineItem {
+                id: ItemId::from_random_bytes([2; 16]),
+                kind: "episode",
+                on: time::macros::date!(2026 - 11 - 02),
+                title: "sick_leave_start".into(),
+                org: None,
+                who: None,
+                why_plain: String::new(),
+                status: String::new(),
+                phase: Phase::Next,
+            }],
+            withheld: Vec::new(),
+            names: Default::default(),
+            access: AccessNote { relation: Relation::CareTeam, purpose: Purpose::Treatment },
+        };
+        let picture = timeline(&view, time::macros::date!(2026 - 11 - 25), "da");
+        assert!(picture.marks[0].label.ends_with(": Sygemeldt"), "{}", picture.marks[0].label);
     }
 }
