@@ -665,6 +665,17 @@ async fn a_refused_form_says_why_in_the_readers_language(w: World) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(page.contains("Til: send beskeden til mindst én anden fagperson, en rolle eller hele teamet."), "{page}");
     assert!(!page.contains("JSON"), "{page}");
+    // A referral's words for the patient written without its question are not dropped:
+    // the handover is refused, saying what is missing, with the words still in the form.
+    let handover = format!("/p/{patient}/c/{course}/new/handover");
+    let part = format!(
+        "csrf={csrf}&subject=course&to=role%7C{}%7Cfysioterapeut&reason=Stabil&reason_plain=Din+fysioterapeut+overtager",
+        w.physio_org
+    );
+    let (s, _, page) = b.send(Method::POST, &handover, Some(&part), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Din fysioterapeut overtager") && page.contains("role=\"alert\""), "{page}");
+    assert!(!page.contains("referral."), "the field is named by its label: {page}");
     // The API still answers in English, with the field's name for programs.
     let (_, read) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
     let version = read["version"].as_u64().expect("a version");

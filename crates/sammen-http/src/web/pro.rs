@@ -690,7 +690,10 @@ fn change_of(form: &str, f: &Fields, today: Date) -> Json {
                 _ if subject == "key_worker" => json!({"type": "key_worker"}),
                 _ => json!({"type": "course"}),
             };
-            let referral = if v("question").is_empty() {
+            // A referral if any of its parts is written: a part written without the rest is
+            // refused, naming what is missing, rather than dropped without a word.
+            let parts = ["question", "findings", "tried", "red_flags_checked", "reason_plain", "told_to_expect"];
+            let referral = if parts.iter().all(|p| v(p).is_empty()) {
                 Json::Null
             } else {
                 json!({"question": v("question"), "findings": v("findings"), "tried": v("tried"),

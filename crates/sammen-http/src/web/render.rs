@@ -152,6 +152,17 @@ fn number_filter(value: Value, lang: String) -> String {
     }
 }
 
+/// `{{ t.some.count_text | count(n) }}`: a text with a `{count}` in it, written as
+/// "singular|plural" ("{count} åben overdragelse|{count} åbne overdragelser"), said for n.
+fn count_filter(text: String, n: i64) -> String {
+    let form = match text.split_once('|') {
+        Some((one, _)) if n == 1 => one,
+        Some((_, many)) => many,
+        None => &text,
+    };
+    form.replace("{count}", &n.to_string())
+}
+
 pub fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -170,6 +181,7 @@ pub fn templates() -> &'static Environment<'static> {
         env.add_filter("instant", instant_filter);
         env.add_filter("number", number_filter);
         env.add_filter("role", role_filter);
+        env.add_filter("count", count_filter);
         env
     })
 }
@@ -186,6 +198,33 @@ pub fn render(name: &str, ctx: Value) -> Result<String, Problem> {
 mod tests {
     use super::*;
     use time::macros::{date, datetime};
+
+    #[test]
+    fn a_count_is_said_in_the_singular_for_one() {
+        let text = || "{count} åben overdragelse|{count} åbne overdragelser".to_string();
+        assert_eq!(count_filter(text(), 1), "1 åben overdragelse");
+        assert_eq!(count_filter(text(), 2), "2 åbne overdragelser");
+        assert_eq!(count_filter(text(), 0), "0 åbne overdragelser");
+        assert_eq!(count_filter("{count} ting".into(), 1), "1 ting");
+        // Every count text in the translations is used through the filter.
+        for lang in ["da", "en"] {
+            let mut texts = Vec::new();
+            fn walk(v: &Json, out: &mut Vec<String>) {
+                match v {
+                    Json::Object(m) => m.values().for_each(|x| walk(x, out)),
+                    Json::String(s) if s.contains("{count}") => out.push(s.clone()),
+                    _ => {}
+                }
+            }
+            walk(strings(lang), &mut texts);
+            for t in texts {
+                assert!(t.contains('|'), "{lang}: a count text without its singular (\"one|many\"): {t}");
+            }
+        }
+        for (name, source) in TEMPLATES {
+            assert!(!source.contains("replace(\"{count}\""), "{name}: a count said without `count`");
+        }
+    }
 
     #[test]
     fn a_consent_until_a_day_ends_that_day_in_denmark() {
