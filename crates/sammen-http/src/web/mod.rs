@@ -311,10 +311,9 @@ async fn login(
         }
         Err(e @ (AppError::WrongCredentials | AppError::LockedOut { .. })) => {
             let (status, message) = match e {
-                AppError::LockedOut { minutes } => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    text(lang, "login.locked_out").replace("{minutes}", &minutes.to_string()),
-                ),
+                AppError::LockedOut { minutes } => {
+                    (StatusCode::TOO_MANY_REQUESTS, render::count(&text(lang, "login.locked_out"), minutes))
+                }
                 _ => (StatusCode::UNAUTHORIZED, text(lang, "login.wrong")),
             };
             login_form(lang, &form.login, Some(message), None, status)

@@ -155,10 +155,15 @@ fn number_filter(value: Value, lang: String) -> String {
 /// `{{ t.some.count_text | count(n) }}`: a text with a `{count}` in it, written as
 /// "singular|plural" ("{count} åben overdragelse|{count} åbne overdragelser"), said for n.
 fn count_filter(text: String, n: i64) -> String {
+    count(&text, n)
+}
+
+/// A "one|many" count text said for n (see `count_filter`).
+pub fn count(text: &str, n: i64) -> String {
     let form = match text.split_once('|') {
         Some((one, _)) if n == 1 => one,
         Some((_, many)) => many,
-        None => &text,
+        None => text,
     };
     form.replace("{count}", &n.to_string())
 }

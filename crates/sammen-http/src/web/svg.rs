@@ -10,7 +10,7 @@ use time::{Date, Duration, Month};
 use sammen_app::briefing::TimelineView;
 use sammen_domain::briefing::{Phase, Trend};
 
-use super::render::{format_date, format_number, strings, text};
+use super::render::{count, format_date, format_number, strings, text};
 
 const WIDTH: f64 = 720.0;
 const LEFT: f64 = 160.0;
@@ -118,8 +118,8 @@ pub fn timeline(view: &TimelineView, today: Date, lang: &str) -> TimelinePicture
         })
         .collect();
     let description = text(lang, "timeline.description")
-        .replace("{items}", &view.items.len().to_string())
-        .replace("{places}", &lane_rows.len().to_string())
+        .replace("{items}", &count(&text(lang, "timeline.items"), view.items.len() as i64))
+        .replace("{places}", &count(&text(lang, "timeline.places"), lane_rows.len() as i64))
         .replace("{from}", &format_date(first, lang))
         .replace("{to}", &format_date(today, lang));
     TimelinePicture {
@@ -290,5 +290,6 @@ mod tests {
         };
         let picture = timeline(&view, time::macros::date!(2026 - 11 - 25), "da");
         assert!(picture.marks[0].label.ends_with(": Sygemeldt"), "{}", picture.marks[0].label);
+        assert!(picture.description.starts_with("1 punkt hos 1 sted fra "), "{}", picture.description);
     }
 }
