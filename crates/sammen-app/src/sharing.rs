@@ -169,7 +169,8 @@ impl Sammen {
                 false => {
                     let mut after = p.clone();
                     after.apply(&event);
-                    self.notices_to_the_patient(&after, event.recorded_at, "sharing_recorded", "sharing").await?
+                    let people = self.patient_and_proxies(&after).await?;
+                    self.notices_to(&after, people, event.recorded_at, "sharing_recorded", "sharing")
                 }
             };
             let next = self.commit_patient_event(&p, event, notices).await?;
@@ -255,18 +256,6 @@ impl Sammen {
             }
         }
         Ok(self.notices_to(p, recipients, at, "break_glass", "access-log"))
-    }
-
-    /// A notice of `kind` to the patient and their proxies, about the patient's `part`.
-    async fn notices_to_the_patient(
-        &self,
-        p: &PatientState,
-        at: OffsetDateTime,
-        kind: &str,
-        part: &str,
-    ) -> AppResult<Vec<Notice>> {
-        let recipients = self.patient_and_proxies(p).await?;
-        Ok(self.notices_to(p, recipients, at, kind, part))
     }
 
     /// The patient's own logins and the proxies they named.

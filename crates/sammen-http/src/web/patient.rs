@@ -203,8 +203,7 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
 }
 
 /// What Sammen told the patient (or their proxy) in the last 30 days, newest first:
-/// someone used emergency access, or someone on the team recorded a consent or an
-/// objection for them. Each links to the page that shows it (`/me/<page>`).
+/// someone used emergency access, or someone on the team changed who may see for them. Each links to the page that shows it (`/me/<page>`).
 async fn news(state: &AppState, web: &Web) -> Result<Vec<minijinja::Value>, WebError> {
     let p = whose(web)?;
     let since = state.sammen.now() - time::Duration::days(30);
@@ -219,7 +218,7 @@ async fn news(state: &AppState, web: &Web) -> Result<Vec<minijinja::Value>, WebE
                 "sharing_recorded" => "sharing",
                 _ => return None,
             };
-            Some(context! { kind => &n.kind, at => n.at.format(&time::format_description::well_known::Rfc3339).ok(), page => page })
+            Some(context! { kind => &n.kind, at => super::render::rfc3339(n.at), page => page })
         })
         .take(5)
         .collect())

@@ -28,7 +28,7 @@ use sammen_domain::vocab::{DataCategory, Sector};
 use sammen_domain::worklist::WorkKind;
 use sammen_domain::DomainError;
 
-use super::render::{role_label, text};
+use super::render::{rfc3339, role_label, text};
 use super::{advice, see_other, svg, Web, WebError};
 use crate::AppState;
 
@@ -195,10 +195,6 @@ pub async fn worklist(State(state): State<AppState>, web: Web) -> Result<Respons
     web.page("pro/worklist.html", context! { groups => groups, total => total, notices => notices, page => "worklist" })
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
-
 // ---- finding a patient -------------------------------------------------------------
 
 async fn search_page(web: Web) -> Result<Response, WebError> {
@@ -308,19 +304,20 @@ async fn briefing_page(
     // answered the handover or resolved the conflict meanwhile), so the note can point
     // to it. Only forms with text keep it: declining, resolving, receiving a letter.
     let refused = refused.map(|mut r| {
-        let shown = json!(&b);
         let typed = ["reason", "agreed_message", "title", "text"].iter().any(|n| r["typed"][n] != "");
-        let (list, action_shown) = match r["action"].as_str() {
-            Some("decline") => ("open_handovers", true),
-            Some("resolve") => ("conflicts", true),
-            Some("receive_letter") => ("missing_letters", true),
-            _ => ("", false),
+        let item = r["item"].as_str().unwrap_or_default().to_string();
+        let is = |id: &dyn std::fmt::Display| id.to_string() == item;
+        let br = &b.briefing;
+        let listed = match r["action"].as_str() {
+            Some("decline") => br
+                .open_handovers
+                .iter()
+                .any(|h| is(&h.handover.id) && h.state == sammen_domain::care::HandoverState::Proposed),
+            Some("resolve") => br.conflicts.iter().any(|c| is(&c.id)),
+            Some("receive_letter") => br.missing_letters.iter().any(|l| is(&l.id)),
+            _ => false,
         };
-        let item = r["item"].clone();
-        let listed = [&shown[list], &shown["briefing"][list]].iter().filter_map(|v| v.as_array()).any(|items| {
-            items.iter().any(|i| i["id"] == item && (list != "open_handovers" || i["state"] == "proposed"))
-        });
-        r["in_form"] = json!(typed && action_shown && listed);
+        r["in_form"] = json!(typed && listed);
         r
     });
     web.page(
@@ -662,9 +659,9 @@ async fn form_page(
 }
 
 /// Turns a posted form into the change (or message, or consent) it asks for.
-fn change_of(form: &str, f: &Fields, today: Date) -> Json {
+fn change_of(form: &str, f: &Fields, today: Date) -> Result<Json, DomainError> {
     let v = |n: &str| field(f, n).trim().to_string();
-    match form {
+    Ok(match form {
         "goal" => json!({"kind": "set_goal", "goal_kind": v("goal_kind"), "text": v("text")}),
         "step" => json!({"kind": "plan_step", "step_kind": v("step_kind"), "title": v("title"),
             "owner": owner_json(&v("owner")), "due_from": opt(&v("due_from")), "due_by": v("due_by"),
@@ -678,8 +675,7 @@ fn change_of(form: &str, f: &Fields, today: Date) -> Json {
         "episode" => json!({"kind": "record_episode", "episode_kind": v("episode_kind"), "org": v("org"),
             "on": v("on"), "note": v("note")}),
         "progress" => {
-            // Checked by `form_submit` first (`progress::read`), so what fails here is nothing.
-            let (pain, activities) = super::progress::read(f, 3).unwrap_or_default();
+            let (pain, activities) = super::progress::read(f, 3)?;
             json!({"kind": "record_progress", "on": if v("on").is_empty() { today.to_string() } else { v("on") },
                 "pain": pain, "activities": activities})
         }
@@ -722,7 +718,7 @@ fn change_of(form: &str, f: &Fields, today: Date) -> Json {
                 "participants": participants, "patient_invited": v("patient_invited") == "yes"})
         }
         _ => json!({}),
-    }
+    })
 }
 
 fn message_of(f: &Fields) -> Json {
@@ -795,10 +791,8 @@ async fn form_submit(
                 s.change_sharing(&web.actor, p, version, &change).await.map(|_| ()).map_err(|e| web.err(e))
             }
             _ => {
-                if form == "progress" {
-                    super::progress::read(&f, 3).map_err(|e| web.err(e.into()))?;
-                }
-                let change: CourseChange = decode(&web, change_of(&form, &f, today))?;
+                let change = change_of(&form, &f, today).map_err(|e| web.err(e.into()))?;
+                let change: CourseChange = decode(&web, change)?;
                 let version = field(&f, "version").parse().unwrap_or(current.version);
                 s.change_course(&web.actor, p, c, version, &change).await.map(|_| ()).map_err(|e| web.err(e))
             }

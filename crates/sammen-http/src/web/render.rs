@@ -65,6 +65,11 @@ fn month(lang: &str, m: u8) -> String {
     strings(lang)["common"]["months"][usize::from(m) - 1].as_str().unwrap_or("").to_string()
 }
 
+/// An instant as RFC 3339, for the `instant` filter.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
 /// The last second of a day in Danish time, as RFC 3339: what "until and including 1 May"
 /// means (23:59:59Z would be 00:59 or 01:59 on 2 May in Denmark, and be shown as 2 May).
 /// Anything that is not a date is passed on as written, for the domain to refuse.
