@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use sammen_domain::audit::{AuditAction, AuditOutcome};
-use sammen_domain::contact::{reach_now, ContactRoute, Reach, RouteHolder};
+use sammen_domain::contact::{reach_now, Audience, ContactRoute, Reach, RouteHolder};
 use sammen_domain::event::TeamMember;
 use sammen_domain::ids::{CourseId, OrgId, PatientId, UserId};
 use sammen_domain::policy::Access;
@@ -45,6 +45,12 @@ pub struct CareTeamView {
     pub access: AccessNote,
 }
 
+/// Whether the actor may be shown a route: a line for professionals is not shown to a
+/// patient or a proxy.
+pub fn route_shown_to(actor: &Actor, route: &ContactRoute) -> bool {
+    route.audience == Audience::Everyone || actor.user.profession().is_some()
+}
+
 impl Sammen {
     /// The care team of a course, each member with how to reach them right now.
     pub async fn care_team_view(&self, actor: &Actor, patient: PatientId, course: CourseId) -> AppResult<CareTeamView> {
@@ -55,7 +61,7 @@ impl Sammen {
         let routes_of = |pred: &dyn Fn(&RouteHolder) -> bool| -> Vec<RouteNow> {
             dir.routes
                 .iter()
-                .filter(|r| pred(&r.holder))
+                .filter(|r| pred(&r.holder) && route_shown_to(actor, r))
                 .map(|r| RouteNow { reach: reach_now(r, now), route: r.clone() })
                 .collect()
         };

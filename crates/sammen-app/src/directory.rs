@@ -170,10 +170,12 @@ impl Sammen {
         Ok((dir.orgs.clone(), staff))
     }
 
-    /// Every contact route: how each professional and each organisation role can be
-    /// reached. Reference data, like [`Sammen::listing`].
-    pub async fn contact_directory(&self) -> AppResult<Vec<ContactRoute>> {
-        Ok(self.directory().await?.routes.clone())
+    /// Every contact route the actor may be shown: how each professional and each
+    /// organisation role can be reached. Reference data, like [`Sammen::listing`]; a line
+    /// for professionals is left out for a patient or a proxy.
+    pub async fn contact_directory(&self, actor: &Actor) -> AppResult<Vec<ContactRoute>> {
+        let routes = &self.directory().await?.routes;
+        Ok(routes.iter().filter(|r| crate::contact::route_shown_to(actor, r)).cloned().collect())
     }
 
     /// Every user with their organisation, for `sammen user list`.

@@ -40,6 +40,17 @@ pub struct Hours {
     pub to: String,
 }
 
+/// Whom a route is for. A hospital's line for GPs, published so a GP can call it, is not
+/// a number for its patients, who would wait in a queue meant for doctors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    #[default]
+    Everyone,
+    /// Shown to professionals only, never to patients or their proxies.
+    Professionals,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRoute {
@@ -55,6 +66,9 @@ pub struct ContactRoute {
     pub answer_within_hours: u32,
     #[serde(default)]
     pub note: String,
+    /// Everyone, unless it is a line for professionals.
+    #[serde(default)]
+    pub audience: Audience,
 }
 
 fn parse_hhmm(field: &'static str, s: &str) -> Result<Time, DomainError> {
@@ -173,6 +187,7 @@ mod tests {
             hours: vec![Hours { days: vec![1, 2, 3, 4, 5], from: from.into(), to: to.into() }],
             answer_within_hours: 0,
             note: String::new(),
+            audience: Audience::Everyone,
         }
     }
 

@@ -408,7 +408,9 @@ async fn the_care_team_shows_how_to_reach_each_member_now(w: World) {
     let routes = json!([
         {"holder": {"type": "professional", "user": me}, "kind": "phone", "address": "+45 86 20 30 40",
          "hours": [{"days": [1, 2, 3, 4, 5], "from": "08:00", "to": "09:00"}], "answer_within_hours": 0},
-        {"holder": {"type": "professional", "user": me}, "kind": "message", "answer_within_hours": 48}
+        {"holder": {"type": "professional", "user": me}, "kind": "message", "answer_within_hours": 48},
+        {"holder": {"type": "professional", "user": me}, "kind": "phone", "address": "+45 86 99 99 99",
+         "answer_within_hours": 0, "audience": "professionals"}
     ]);
     let req = Request::put("/api/me/contact-routes")
         .header("authorization", format!("Bearer {}", w.physio))
@@ -433,6 +435,22 @@ async fn the_care_team_shows_how_to_reach_each_member_now(w: World) {
     let (_, team) = w.get(&format!("{}/team", c.course_url()), &w.gp).await;
     let person = team["members"].as_array().unwrap().iter().find(|m| m["member"]["type"] == "professional").unwrap();
     assert_eq!(person["routes"].as_array().unwrap().iter().find(|r| r["kind"] == "phone").unwrap()["open_now"], true);
+    // The line for professionals: the GP sees it; the patient, on the same page and in
+    // FHIR, does not.
+    let p = c.patient.parse().unwrap();
+    w.app.add_user("jens", "Jens Madsen", UserKind::Patient { patient: p }).await.unwrap();
+    let (_, jens) = w.app.issue_token("jens", None).await.unwrap();
+    let colleagues_line = |team: &Value| team.to_string().contains("+45 86 99 99 99");
+    let (_, team) = w.get(&format!("{}/team", c.course_url()), &w.gp).await;
+    assert!(colleagues_line(&team), "{team}");
+    let (s, team) = w.get(&format!("{}/team", c.course_url()), &jens).await;
+    assert_eq!(s, StatusCode::OK, "{team}");
+    assert!(!colleagues_line(&team) && team.to_string().contains("+45 86 20 30 40"), "{team}");
+    let (_, roles) = w.get("/fhir/PractitionerRole", &w.gp).await;
+    assert!(roles.to_string().contains("+45 86 99 99 99") && roles.to_string().contains("for professionals only"));
+    let (s, roles) = w.get("/fhir/PractitionerRole", &jens).await;
+    assert_eq!(s, StatusCode::OK, "{roles}");
+    assert!(!roles.to_string().contains("+45 86 99 99 99") && roles.to_string().contains("+45 86 20 30 40"), "{roles}");
     // A route for someone else, or a phone number that is not one: refused.
     let bad = json!([{"holder": {"type": "professional", "user": me}, "kind": "phone", "address": "ring", "answer_within_hours": 0}]);
     let req = Request::put("/api/me/contact-routes")

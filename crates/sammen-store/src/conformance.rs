@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use sammen_domain::audit::{AuditAction, AuditDraft, AuditEntry, AuditOutcome, ChainVerifier};
 use sammen_domain::care::Owner;
 use sammen_domain::clock::IdSource;
-use sammen_domain::contact::{ContactRoute, Hours, RouteHolder, RouteKind};
+use sammen_domain::contact::{Audience, ContactRoute, Hours, RouteHolder, RouteKind};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{self, ChangeFacts, Context, CourseChange, OpenCourse};
 use sammen_domain::directory::{ApiToken, Organisation, SorCode, User, UserKind};
@@ -1020,9 +1020,12 @@ pub async fn contact_routes_are_replaced_per_holder(store: Arc<dyn Store>) {
         hours: vec![Hours { days: vec![1, 2, 3, 4, 5], from: "09:00".into(), to: "09:15".into() }],
         answer_within_hours: 0,
         note: String::new(),
+        // A line for professionals: kept as such.
+        audience: Audience::Professionals,
     };
     let message = ContactRoute {
         kind: RouteKind::Message,
+        audience: Audience::Everyone,
         address: String::new(),
         hours: vec![],
         answer_within_hours: 48,

@@ -16,7 +16,7 @@ use sammen_domain::care::{
     StoryText,
 };
 use sammen_domain::clock::ManualClock;
-use sammen_domain::contact::{ContactRoute, Hours, RouteHolder, RouteKind};
+use sammen_domain::contact::{Audience, ContactRoute, Hours, RouteHolder, RouteKind};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{CourseChange, OpenCourse, SharingChange};
 use sammen_domain::directory::UserKind;
@@ -105,8 +105,8 @@ pub async fn load(store: Arc<dyn Store>, today: Date) -> Result<(), AppError> {
         // A reserved domain: demo mail lands in the outbox and can never be delivered.
         app.set_user_email(login, Some(&format!("{login}@demo.sammen.invalid"))).await?;
     }
-    for (holder, kind, address, hours, answer_within_hours, note) in contact_routes(&orgs, &actors) {
-        let route = ContactRoute { holder: holder.clone(), kind, address, hours, answer_within_hours, note };
+    for (holder, kind, address, hours, answer_within_hours, note, audience) in contact_routes(&orgs, &actors) {
+        let route = ContactRoute { holder: holder.clone(), kind, address, hours, answer_within_hours, note, audience };
         let mut routes = app.contact_routes(&holder).await?;
         routes.push(route);
         app.replace_routes(holder, routes).await?;
@@ -128,7 +128,7 @@ pub async fn load(store: Arc<dyn Store>, today: Date) -> Result<(), AppError> {
     Ok(())
 }
 
-type RouteRow = (RouteHolder, RouteKind, String, Vec<Hours>, u32, String);
+type RouteRow = (RouteHolder, RouteKind, String, Vec<Hours>, u32, String, Audience);
 
 /// How to reach the demo's organisations and a few of their people, as the studies
 /// describe it: a short telephone hour at the GP and the outpatient clinic, messages
@@ -137,8 +137,10 @@ fn contact_routes(orgs: &HashMap<&str, OrgId>, actors: &HashMap<&str, Actor>) ->
     let weekdays = |from: &str, to: &str| vec![Hours { days: vec![1, 2, 3, 4, 5], from: from.into(), to: to.into() }];
     let role = |org: &str, role: &str| RouteHolder::Role { org: orgs[org], role: role.into() };
     let person = |login: &str| RouteHolder::Professional { user: actors[login].user.id };
-    let message =
-        |holder: RouteHolder, hours: u32| (holder, RouteKind::Message, String::new(), vec![], hours, String::new());
+    const ALL: Audience = Audience::Everyone;
+    let message = |holder: RouteHolder, hours: u32| {
+        (holder, RouteKind::Message, String::new(), vec![], hours, String::new(), ALL)
+    };
     vec![
         (
             role("gp", "telefon"),
@@ -147,6 +149,7 @@ fn contact_routes(orgs: &HashMap<&str, OrgId>, actors: &HashMap<&str, Actor>) ->
             weekdays("08:00", "09:00"),
             0,
             "Telefontid for patienter og samarbejdspartnere".into(),
+            ALL,
         ),
         message(role("gp", "egen læge"), 48),
         (
@@ -156,6 +159,7 @@ fn contact_routes(orgs: &HashMap<&str, OrgId>, actors: &HashMap<&str, Actor>) ->
             vec![],
             72,
             String::new(),
+            ALL,
         ),
         (
             role("psychiatry", "ambulatoriet"),
@@ -164,6 +168,7 @@ fn contact_routes(orgs: &HashMap<&str, OrgId>, actors: &HashMap<&str, Actor>) ->
             weekdays("09:00", "09:15"),
             0,
             "Lægetelefon for praktiserende læger".into(),
+            Audience::Professionals,
         ),
         message(role("psychiatry", "ambulatoriet"), 24),
         (
@@ -173,6 +178,7 @@ fn contact_routes(orgs: &HashMap<&str, OrgId>, actors: &HashMap<&str, Actor>) ->
             weekdays("08:00", "15:00"),
             0,
             String::new(),
+            ALL,
         ),
         message(role("spine", "rygkirurgisk vurdering"), 72),
         message(role("rehab", "genoptræningsteam"), 48),
@@ -183,6 +189,7 @@ fn contact_routes(orgs: &HashMap<&str, OrgId>, actors: &HashMap<&str, Actor>) ->
             vec![Hours { days: vec![1, 2, 3, 4], from: "09:00".into(), to: "12:00".into() }],
             0,
             String::new(),
+            ALL,
         ),
         message(role("jobcentre", "sagsbehandler"), 72),
         (
@@ -192,6 +199,7 @@ fn contact_routes(orgs: &HashMap<&str, OrgId>, actors: &HashMap<&str, Actor>) ->
             weekdays("08:30", "15:30"),
             0,
             "Mobil".into(),
+            ALL,
         ),
         message(person("socialpsych"), 24),
         message(person("coordinator"), 24),

@@ -18,7 +18,7 @@ use sammen_app::records::{CourseView, PatientView};
 use sammen_app::sharing::{AccessLogEntry, ConsentState, ConsentView};
 use sammen_domain::audit::{AuditAction, AuditOutcome};
 use sammen_domain::care::{Goal, GoalStatus, Measurement, Owner, Step, StepStatus};
-use sammen_domain::contact::{ContactRoute, RouteHolder, RouteKind};
+use sammen_domain::contact::{Audience, ContactRoute, RouteHolder, RouteKind};
 use sammen_domain::directory::{Organisation, User};
 use sammen_domain::event::TeamMember;
 use sammen_domain::ids::{CourseId, OrgId, PatientId, UserId};
@@ -207,6 +207,9 @@ fn availability_note(routes: &[&ContactRoute]) -> Option<String> {
             let mut line = format!("{how}: answer within {} working hours", r.answer_within_hours);
             if !r.note.is_empty() {
                 line.push_str(&format!(" ({})", r.note));
+            }
+            if r.audience == Audience::Professionals {
+                line.push_str(", for professionals only");
             }
             line
         })

@@ -128,7 +128,7 @@ pub async fn read(
     let s = &state.sammen;
     let found = match k.name {
         "Organization" | "Practitioner" | "PractitionerRole" => {
-            directory(s, k.name).await?.into_iter().find(|r| r["id"] == id.as_str())
+            directory(s, &actor, k.name).await?.into_iter().find(|r| r["id"] == id.as_str())
         }
         "Patient" => {
             // The patient alone: their courses are not part of the resource, so they
@@ -151,12 +151,13 @@ pub async fn read(
     Ok(resource_answer(StatusCode::OK, &resource))
 }
 
-/// Organisations and professionals: reference data, no patient in it.
-async fn directory(s: &Sammen, kind: &str) -> Result<Vec<Value>, FhirError> {
+/// Organisations and professionals: reference data, no patient in it (a line for
+/// professionals is left out of what a patient or proxy reads).
+async fn directory(s: &Sammen, actor: &Actor, kind: &str) -> Result<Vec<Value>, FhirError> {
     let (orgs, staff) = s.listing().await?;
     Ok(match kind {
         "Organization" => orgs.iter().map(map::organization).collect(),
-        "PractitionerRole" => map::practitioner_roles(&staff, &s.contact_directory().await?),
+        "PractitionerRole" => map::practitioner_roles(&staff, &s.contact_directory(actor).await?),
         _ => staff.iter().map(map::practitioner).collect(),
     })
 }
@@ -567,7 +568,8 @@ async fn search(
     let s = &state.sammen;
     let base = base_url(headers);
     if !k.in_record {
-        let all: Vec<Value> = directory(s, k.name).await?.into_iter().filter(|r| matches(r, &q.filters)).collect();
+        let all: Vec<Value> =
+            directory(s, actor, k.name).await?.into_iter().filter(|r| matches(r, &q.filters)).collect();
         let start = q.cursor.1.min(all.len());
         let end = (start + q.count).min(all.len());
         let next = (q.count > 0 && end < all.len()).then_some((0, end));
