@@ -98,6 +98,9 @@ test('the patient sees the step and its reason, withdraws a consent, and reads t
   // The new step, with its reason in plain words, both among the steps and on the timeline.
   await assert.doesNotReject(page.locator('article.step', { hasText: STEP_TITLE }).getByText(PLAIN_REASON).waitFor());
   await assert.doesNotReject(page.locator('li.event', { hasText: STEP_TITLE }).getByText(PLAIN_REASON).waitFor());
+  // The handover names where the step went, not the reason the GP wrote for the physiotherapist.
+  await assert.doesNotReject(page.locator('li.event', { hasText: 'Overdragelse: Til Fysioterapeuterne Åboulevarden' }).first().waitFor());
+  assert.equal(await page.getByText('Fysioterapeuten har bedre tider').count(), 0);
   await accessible(page);
   await screenshot(page, 'patient-course');
 

@@ -87,6 +87,55 @@ pub struct AccessLogEntry {
     pub break_glass: bool,
     /// The reader's own look (by who they are, not by name: names are not unique).
     pub by_reader: bool,
+    /// Who, as the trail names them (`user/<id>`), to tell apart two people of one name;
+    /// not sent: the name is.
+    #[serde(skip)]
+    pub actor: String,
+}
+
+/// One visit on the access log page: the looks one person made in a short while, for the
+/// same reason and with the same outcome. One page a professional opens reads the course,
+/// its team and its timeline; the patient wants to see one visit, not three rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Visit {
+    /// The newest look of the visit.
+    #[serde(flatten)]
+    pub last: AccessLogEntry,
+    /// What was looked at or changed, each once, in the order looked at.
+    pub whats: Vec<String>,
+    /// How many looks the visit holds.
+    pub looks: usize,
+}
+
+/// How long after its newest look (going back) a look still belongs to the same visit.
+const VISIT: time::Duration = time::Duration::minutes(10);
+
+/// Gathers a log, newest first, into visits: a run of entries with the same person,
+/// organisation, action, purpose and outcome, within [`VISIT`] of the run's newest. The
+/// access log API and its CSV keep every entry; this is for reading.
+pub fn visits(entries: Vec<AccessLogEntry>) -> Vec<Visit> {
+    let mut out: Vec<Visit> = Vec::new();
+    for e in entries {
+        if let Some(v) = out.last_mut() {
+            let l = &v.last;
+            let same = l.actor == e.actor
+                && l.organisation == e.organisation
+                && l.action == e.action
+                && l.purpose == e.purpose
+                && l.outcome == e.outcome
+                && l.at - e.at <= VISIT;
+            if same {
+                // The log runs newest first; the visit's parts read in the order looked.
+                if !v.whats.contains(&e.what) {
+                    v.whats.insert(0, e.what);
+                }
+                v.looks += 1;
+                continue;
+            }
+        }
+        out.push(Visit { whats: vec![e.what.clone()], looks: 1, last: e });
+    }
+    out
 }
 
 /// The access log as CSV, for export. Commas and quotes in names are quoted.
@@ -331,6 +380,7 @@ impl Sammen {
                     what: what(&d.object),
                     break_glass: d.purpose == Purpose::BreakGlass,
                     by_reader: d.actor == reader,
+                    actor: d.actor,
                 }
             })
             .collect();
@@ -356,22 +406,63 @@ mod tests {
         assert_eq!(what("patient?cpr"), "patient search");
     }
 
-    #[test]
-    fn the_csv_keeps_formulas_as_text() {
-        let entry = AccessLogEntry {
+    /// A look by `actor` (named "Anna" whoever it is) `minutes` after 10:00.
+    fn look(minutes: i64, actor: &str, action: AuditAction, what: &str) -> AccessLogEntry {
+        AccessLogEntry {
             seq: 1,
-            at: time::macros::datetime!(2026-11-25 10:00 UTC),
-            who: "=HYPERLINK(\"http://evil.example\",\"Klik\")".into(),
+            at: time::macros::datetime!(2026-11-25 10:00 UTC) + time::Duration::minutes(minutes),
+            who: "Anna".into(),
             profession: None,
-            organisation: Some("+45 Klinik, Aarhus".into()),
+            organisation: Some("Klinik".into()),
             sector: None,
-            action: AuditAction::Read,
+            action,
             purpose: Purpose::Treatment,
             outcome: AuditOutcome::Permitted,
-            what: "course".into(),
+            what: what.into(),
             break_glass: false,
             by_reader: false,
-        };
+            actor: actor.into(),
+        }
+    }
+
+    #[test]
+    fn one_persons_looks_in_a_short_while_are_one_visit() {
+        use AuditAction::{Read, Update};
+        let log = vec![
+            look(30, "user/1", Read, "course timeline"),
+            look(29, "user/1", Read, "course team"),
+            look(29, "user/1", Read, "course"),
+            look(21, "user/1", Read, "course"),
+            // Another person of the same name, at the same place.
+            look(20, "user/2", Read, "course"),
+            // A change is not a look.
+            look(19, "user/1", Update, "course"),
+            look(18, "user/1", Read, "course"),
+            // More than ten minutes before the visit's newest look.
+            look(5, "user/1", Read, "course"),
+        ];
+        let seen: Vec<(i64, Vec<String>, usize)> = visits(log)
+            .into_iter()
+            .map(|v| ((v.last.at - time::macros::datetime!(2026-11-25 10:00 UTC)).whole_minutes(), v.whats, v.looks))
+            .collect();
+        let w = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            seen,
+            vec![
+                (30, w(&["course", "course team", "course timeline"]), 4),
+                (20, w(&["course"]), 1),
+                (19, w(&["course"]), 1),
+                (18, w(&["course"]), 1),
+                (5, w(&["course"]), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_csv_keeps_formulas_as_text() {
+        let mut entry = look(0, "user/1", AuditAction::Read, "course");
+        entry.who = "=HYPERLINK(\"http://evil.example\",\"Klik\")".into();
+        entry.organisation = Some("+45 Klinik, Aarhus".into());
         let csv = access_log_csv(&[entry]);
         let row = csv.lines().nth(1).unwrap();
         assert!(row.contains(",\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"Klik\"\")\","), "{row}");

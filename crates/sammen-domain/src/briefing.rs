@@ -162,6 +162,7 @@ pub struct TimelineItem {
     pub phase: Phase,
 }
 
+/// Done is past; otherwise by the day: before today past, today now, after today next.
 fn phase(on: Date, today: Date, done: bool) -> Phase {
     if done || on < today {
         Phase::Past
@@ -221,7 +222,6 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
     for s in &care.steps {
         let (org, who) = owner_parts(&s.owner);
         let on = if s.status.is_final() { s.due_by.min(today) } else { s.due_from.unwrap_or(s.due_by) };
-        let now_running = matches!(s.status, StepStatus::InProgress | StepStatus::Booked) && on <= today;
         items.push(TimelineItem {
             id: s.id,
             kind: "step",
@@ -231,7 +231,13 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             who,
             why_plain: s.reason_plain.clone(),
             status: word(s.status),
-            phase: if now_running { Phase::Now } else { phase(on, today, s.status.is_final()) },
+            // A step not yet done is never past: once its time has come it is now, late or
+            // not, as the patient's overview lists it.
+            phase: match () {
+                _ if s.status.is_final() => Phase::Past,
+                _ if on <= today => Phase::Now,
+                _ => Phase::Next,
+            },
         });
     }
     for h in &care.handovers {

@@ -391,3 +391,22 @@ fn goals_story_and_progress() {
     f.as_(gp, CourseChange::RecordProgress { on: date!(2026 - 03 - 02), pain: Some(6), activities });
     assert_eq!(f.course.care.measurements[0].psfs(), Some(4.5));
 }
+
+/// The patient's timeline never files something still to happen under the past: a step
+/// not yet done is now once its time has come (late or not), next before.
+#[test]
+fn the_timeline_files_only_what_is_done_or_over_under_the_past() {
+    use sammen_domain::briefing::{timeline, Phase};
+    let mut f = Fixture::new();
+    let gp = f.gp;
+    let step = f.step();
+    let phase_of = |f: &Fixture, id: ItemId, now: OffsetDateTime| {
+        timeline(&f.course, now).into_iter().find(|i| i.id == id).map(|i| i.phase)
+    };
+    assert_eq!(phase_of(&f, step, T0), Some(Phase::Next));
+    assert_eq!(phase_of(&f, step, datetime!(2026-04-01 12:00 UTC)), Some(Phase::Now));
+    // Overdue and still planned: now, not past.
+    assert_eq!(phase_of(&f, step, datetime!(2026-05-20 12:00 UTC)), Some(Phase::Now));
+    f.as_(gp, CourseChange::ChangeStepStatus { step, status: StepStatus::Done, note: String::new() });
+    assert_eq!(phase_of(&f, step, datetime!(2026-05-20 12:00 UTC)), Some(Phase::Past));
+}

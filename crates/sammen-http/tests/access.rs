@@ -447,7 +447,10 @@ async fn the_access_log_shows_every_look_newest_first(w: World) {
         w.professional("birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
     w.join(&patient, &course, &org).await;
     w.clock.advance(Duration::minutes(5));
-    w.get(&format!("/api/patients/{patient}/courses/{course}"), &jobcentre).await;
+    // One visit: the course, then its timeline and team, as one page would.
+    for part in ["", "/timeline", "/team"] {
+        w.get(&format!("/api/patients/{patient}/courses/{course}{part}"), &jobcentre).await;
+    }
     w.clock.advance(Duration::minutes(5));
     // A professional who may not see the patient tries to register the same CPR number:
     // refused, naming nobody, and the attempt is on the patient's log, naming who tried.
@@ -468,7 +471,10 @@ async fn the_access_log_shows_every_look_newest_first(w: World) {
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");
-    let look = log.iter().find(|e| e["who"] == "birgitte").expect("the social worker's look is listed");
+    let look = log
+        .iter()
+        .find(|e| e["who"] == "birgitte" && e["what"] == "course")
+        .expect("the social worker's look is listed");
     assert_eq!(look["organisation"], "Org birgitte");
     assert_eq!(look["sector"], "municipal_employment");
     assert_eq!(look["purpose"], "treatment");
@@ -491,6 +497,17 @@ async fn the_access_log_shows_every_look_newest_first(w: World) {
         "{csv}"
     );
     assert!(!csv.contains("1204791437"));
+    assert_eq!(csv.matches(",birgitte,").count(), 3, "the export keeps every look: {csv}");
+    // The page shows the social worker's three looks as one visit.
+    w.app.set_password("jens", "rigtig-kode-123").await.unwrap();
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("jens", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (s, _, page) = b.send(Method::GET, "/me/access-log", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page.matches("<td>birgitte").count(), 1, "{page}");
+    assert!(page.contains("Så: dit forløb, tidslinjen, dit team <span class=\"muted\">· 3 gange</span>"), "{page}");
+    // A refused attempt reads as an attempt.
+    assert!(page.contains("<td>Prøvede at oprette: dig som ny patient med dit CPR-nummer"), "{page}");
     // Professionals do not read the patient's access log.
     assert_eq!(w.get(&format!("/api/patients/{patient}/access-log"), &w.gp).await.0, StatusCode::FORBIDDEN);
 }

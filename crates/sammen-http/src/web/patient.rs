@@ -10,6 +10,7 @@ use minijinja::context;
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 
+use sammen_app::briefing::TimelineView;
 use sammen_app::AppError;
 use sammen_domain::care::StepStatus;
 use sammen_domain::decide::{CourseChange, SharingChange};
@@ -18,7 +19,7 @@ use sammen_domain::ids::{CourseId, PatientId};
 use sammen_domain::vocab::DataCategory;
 use sammen_domain::DomainError;
 
-use super::{advice, see_other, svg, Web, WebError};
+use super::{advice, render, see_other, svg, Web, WebError};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -151,6 +152,7 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
     let course = s.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     let mut timeline = s.timeline(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     advice::localise_timeline(&mut timeline, web.lang);
+    plain_handover_titles(&mut timeline, web.lang);
     let team = s.care_team_view(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     let today = s.now().date();
     let care = &course.course.care;
@@ -200,6 +202,19 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
             writes => writes(web), today => today.to_string(),
         },
     )
+}
+
+/// A referral's question and a handover's reason are written for the professional who
+/// receives them ("vurdering af radikulopati efter tolv uger i primærsektoren"). The
+/// patient's timeline names where it went instead; the referral's reason in plain words
+/// stays beside it.
+fn plain_handover_titles(view: &mut TimelineView, lang: &str) {
+    let no_place = render::text(lang, "timeline.no_place");
+    let sent_to = render::text(lang, "timeline.sent_to");
+    for item in view.items.iter_mut().filter(|i| matches!(i.kind, "referral" | "handover")) {
+        let place = item.org.and_then(|o| view.names.get(&o.to_string())).unwrap_or(&no_place);
+        item.title = sent_to.replace("{place}", place);
+    }
 }
 
 /// What Sammen told the patient (or their proxy) in the last 30 days, newest first:
@@ -302,7 +317,7 @@ async fn progress_view(
         .unwrap_or_default();
     web.page_as(
         "patient/progress.html",
-        context! { page => "progress", course => b, chart => chart, activities => activities,
+        context! { page => "progress", course => b, chart => chart, for_patient => true, activities => activities,
         today => state.sammen.now().date().to_string(), writes => writes(web), error => error, posted => posted },
         status,
     )
@@ -394,8 +409,12 @@ async fn access_log_page(State(state): State<AppState>, web: Web) -> Result<Resp
     // A proxy reads the patient's log: "yourself" and "on your behalf" would speak to the
     // wrong person, so their page names the patient and the proxy in the third person.
     let proxy = matches!(web.actor.user.kind, UserKind::Proxy { .. });
+    let looks = others.len();
     web.page(
         "patient/access_log.html",
-        context! { page => "access_log", log => others, own_looks => own.len(), proxy => proxy },
+        context! {
+            page => "access_log", log => sammen_app::sharing::visits(others), looks => looks,
+            own_looks => own.len(), proxy => proxy,
+        },
     )
 }

@@ -345,6 +345,7 @@ mod tests {
         use sammen_domain::vocab::{DataCategory, Profession, Purpose, Sector};
         let mut words: Vec<String> = Vec::new();
         words.extend(DataCategory::ALL.iter().map(|c| format!("vocab.category.{}", c.as_str())));
+        words.extend(DataCategory::ALL.iter().map(|c| format!("vocab.category_plain.{}", c.as_str())));
         words.extend(Sector::ALL.iter().map(|s| format!("vocab.sector.{}", s.as_str())));
         words.extend(Sector::ALL.iter().map(|s| format!("vocab.sector_all.{}", s.as_str())));
         words.extend(Profession::ALL.iter().map(|p| format!("vocab.profession.{}", p.as_str())));
