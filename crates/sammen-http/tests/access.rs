@@ -309,6 +309,22 @@ async fn the_patient_is_told_when_the_team_records_their_wishes(w: World) {
             && page.contains("href=\"/me/sharing\">En fagperson har ændret, hvem der må se dine data."),
         "{page}"
     );
+    // The sharing page names who recorded a consent, and points out one recorded by the
+    // very place it lets see: a caseworker writing in her own jobcentre's access.
+    let (caseworker, jobcentre) =
+        w.professional("birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    w.join(&patient, &course, &jobcentre).await;
+    let own_office = json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": jobcentre},
+        "categories": ["plan"], "purpose": "Sygedagpenge", "course": course,
+        "given_by": {"type": "patient"}, "method": "written", "expires_at": expires});
+    let (s, v) = w.sharing(&caseworker, &patient, own_office).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, _, page) = b.send(Method::GET, "/me/sharing", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let gp = w.app.store().user_by_login("gp").await.unwrap().unwrap().name;
+    assert!(page.contains(&format!("Skrevet ind af {gp}, ")) && page.contains("efter det, du sagde."), "{page}");
+    assert!(page.contains("Skrevet ind af birgitte, Org birgitte, efter din underskrift."), "{page}");
+    assert_eq!(page.matches("Bemærk: det er skrevet ind af det sted, der får lov at se.").count(), 1, "{page}");
 }
 
 async fn an_objection_wins(w: World) {

@@ -361,12 +361,16 @@ async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> 
         orgs.iter().map(|o| (o.id.to_string(), o.name.clone())).collect();
     let people: std::collections::BTreeMap<String, String> =
         staff.iter().map(|u| (u.id.to_string(), u.name.clone())).collect();
+    // Where each professional works: a consent recorded by someone at the very place it
+    // lets see is pointed out to the patient.
+    let workplace: std::collections::BTreeMap<String, String> =
+        staff.iter().filter_map(|u| Some((u.id.to_string(), u.org()?.to_string()))).collect();
     let categories: Vec<&str> =
         DataCategory::ALL.iter().filter(|c| **c != DataCategory::Identity).map(|c| c.as_str()).collect();
     web.page_as(
         "patient/sharing.html",
         context! { page => "sharing", sharing => view, courses => me.courses, orgs => orgs, org_names => org_names,
-        people => people, categories => categories, writes => writes(web), error => error, posted => posted,
+        people => people, workplace => workplace, categories => categories, writes => writes(web), error => error, posted => posted,
                    ticked => Refused::all(&refused, "categories"),
         max_day => (s.now() + time::Duration::days(364)).date().to_string(),
         today => s.now().date().to_string() },
