@@ -573,6 +573,14 @@ pub fn change_sharing(
                     "data may go outside health care only with the patient's written consent",
                 ));
             }
+            // Retssikkerhedsloven §11a: outside health care a blanket consent is not valid;
+            // it names who may see. "Every jobcentre" names no one.
+            if domain != LegalDomain::Health && matches!(recipient, Recipient::Sector { .. }) {
+                return Err(DomainError::field(
+                    "recipient",
+                    "outside health care a consent names one place, not every place of a kind",
+                ));
+            }
             let max = sharing::max_consent_for(domain);
             if *expires_at - now > max {
                 let why = if domain == LegalDomain::Health {

@@ -18,6 +18,7 @@ use sammen_domain::policy::{decide, Access, Decision, Facts, Reader, Relation};
 use sammen_domain::projection::PatientState;
 use sammen_domain::sharing::{ConsentMethod, GivenBy, ObjectionTarget, Recipient};
 use sammen_domain::vocab::{DataCategory, LegalDomain, Profession, Sector};
+use sammen_domain::DomainError;
 
 struct Ids(AtomicU64);
 impl IdSource for Ids {
@@ -133,7 +134,7 @@ fn every_sector_domain_consent_state_and_category() {
             let mut now = T0;
             let everything: BTreeSet<DataCategory> = DataCategory::ALL.iter().copied().collect();
             let give = |expires_at| SharingChange::GiveConsent {
-                recipient: Recipient::Sector { sector: *sector },
+                recipient: Recipient::Organisation { org: reader_org.id },
                 categories: everything.clone(),
                 purpose: "test".into(),
                 course,
@@ -251,8 +252,9 @@ fn consent_rules_refuse_bad_consents() {
         now: T0,
         ids: &ids,
     };
+    let jobcentre = OrgId::from_random_bytes(ids.random_bytes());
     let consent = |categories: &[DataCategory], days: i64, course: CourseId| SharingChange::GiveConsent {
-        recipient: Recipient::Sector { sector: Sector::MunicipalEmployment },
+        recipient: Recipient::Organisation { org: jobcentre },
         categories: categories.iter().copied().collect(),
         purpose: "work".into(),
         course,
@@ -289,6 +291,18 @@ fn consent_rules_refuse_bad_consents() {
     }
     assert_eq!(code(&oral, &outside), "invalid_field");
     assert!(decide::change_sharing(&ctx, &p, &oral, &inside).is_ok());
+    // Outside health care a consent names the place: "every jobcentre" is a blanket
+    // consent, which is not valid. Within health care, "every hospital" may be given.
+    let mut blanket = consent(&[DataCategory::Plan], 30, course);
+    if let SharingChange::GiveConsent { recipient, .. } = &mut blanket {
+        *recipient = Recipient::Sector { sector: Sector::MunicipalEmployment };
+    }
+    let refused = decide::change_sharing(&ctx, &p, &blanket, &outside).unwrap_err();
+    assert!(matches!(refused, DomainError::InvalidField { field: "recipient", .. }), "{refused}");
+    if let SharingChange::GiveConsent { recipient, .. } = &mut blanket {
+        *recipient = Recipient::Sector { sector: Sector::Hospital };
+    }
+    assert!(decide::change_sharing(&ctx, &p, &blanket, &inside).is_ok());
     // Naming a proxy and lifting an objection are the patient's alone.
     let proxy = SharingChange::NameProxy { user: UserId::from_random_bytes([8; 16]), relationship: "mor".into() };
     assert_eq!(code(&proxy, &outside), "rejected");

@@ -139,9 +139,9 @@ async fn the_matrix_holds_on_this_engine(w: World) {
                 record(&w, token, &patient, &course, category.as_str(), &format!("{domain}/{category}")).await;
             }
         }
-        for (sector, _, org) in &readers {
+        for (_, _, org) in &readers {
             let consent = |days: i64| {
-                json!({"kind": "give_consent", "recipient": {"type": "sector", "sector": sector},
+                json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": org},
                 "categories": DataCategory::ALL, "purpose": "test", "course": course, "given_by": {"type": "patient"},
                 "method": "written", "expires_at": (w.app.now() + Duration::days(days)).format(&time::format_description::well_known::Rfc3339).unwrap()})
             };

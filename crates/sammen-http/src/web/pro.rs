@@ -24,7 +24,7 @@ use sammen_domain::event::TeamMember;
 use sammen_domain::ids::{CourseId, PatientId, ThreadId};
 use sammen_domain::messaging::{NewThread, Reply};
 use sammen_domain::projection::CourseState;
-use sammen_domain::vocab::{DataCategory, Sector};
+use sammen_domain::vocab::{DataCategory, LegalDomain, Sector};
 use sammen_domain::worklist::WorkKind;
 use sammen_domain::DomainError;
 
@@ -594,7 +594,9 @@ fn form_fields(form: &str, lang: &str, course: &CourseState, orgs: &[Organisatio
         "consent" => {
             let mut recipients: Vec<Choice> =
                 orgs.iter().map(|o| Choice { value: format!("org|{}", o.id), label: o.name.clone() }).collect();
-            for sector in Sector::ALL {
+            // "Every place of a kind" only within health care: outside it a consent names
+            // one place (the domain refuses a blanket one).
+            for sector in Sector::ALL.iter().filter(|s| s.legal_domain() == LegalDomain::Health) {
                 recipients.push(Choice {
                     value: format!("sector|{}", sector.as_str()),
                     label: text(lang, &format!("vocab.sector_all.{}", sector.as_str())),
