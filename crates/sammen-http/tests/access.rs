@@ -709,6 +709,31 @@ async fn a_refused_form_says_why_in_the_readers_language(w: World) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(page.contains("Din fysioterapeut overtager") && page.contains("role=\"alert\""), "{page}");
     assert!(!page.contains("referral."), "the field is named by its label: {page}");
+    // A field is named as its own form labels it: a goal's text is "Målet" there.
+    let goal = format!("/p/{patient}/c/{course}/new/goal");
+    let blank = format!("csrf={csrf}&goal_kind=functional&text=+");
+    let (s, _, page) = b.send(Method::POST, &goal, Some(&blank), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Målet: ") && !page.contains("Tekst: "), "{page}");
+    // And on the patient's own pages: a consent for longer than a year is refused under
+    // the name of the field the patient filled in, "Til og med".
+    let (_, jobcentre) =
+        w.professional("birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    patient_login(&w, "jens", &patient, own).await;
+    w.app.set_password("jens", "rigtig-kode-123").await.unwrap();
+    let mut jens = Browser::new(&w);
+    assert_eq!(jens.sign_in("jens", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = jens.send(Method::GET, "/me/sharing", None, None).await;
+    let csrf = Browser::hidden_csrf(&page);
+    let at = page.find("name=\"version\" value=\"").unwrap() + "name=\"version\" value=\"".len();
+    let version = page[at..].split('"').next().unwrap().to_string();
+    let too_long = (w.app.now() + Duration::days(400)).date();
+    let give = format!(
+        "csrf={csrf}&version={version}&action=give&org={jobcentre}&course={course}&categories=plan&purpose=Job&expires_on={too_long}"
+    );
+    let (s, _, page) = jens.send(Method::POST, "/me/sharing", Some(&give), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Til og med: ") && !page.contains("Udløber"), "{page}");
     // The API still answers in English, with the field's name for programs.
     let (_, read) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
     let version = read["version"].as_u64().expect("a version");

@@ -180,6 +180,17 @@ impl Web {
     pub fn err(&self, e: AppError) -> WebError {
         WebError::app(e, self.lang)
     }
+
+    /// As [`Web::err`], on a form that labels some fields its own way (see
+    /// [`refusal::say_on`]).
+    pub fn err_on(&self, e: AppError, own_label: &dyn Fn(&str) -> Option<String>) -> WebError {
+        if let AppError::Domain(d) = &e {
+            if let Some(message) = refusal::say_on(self.lang, d, own_label) {
+                return WebError { status: Problem::from(e).status, message, lang: self.lang };
+            }
+        }
+        WebError::app(e, self.lang)
+    }
 }
 
 impl FromRequestParts<AppState> for Web {

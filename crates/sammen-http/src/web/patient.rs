@@ -75,11 +75,22 @@ enum Outcome {
 
 /// Sorts a change's result into an [`Outcome`]; anything but a refusal of the change
 /// itself (forbidden, not found, internal) is an error page.
-fn outcome(web: &Web, result: Result<(), AppError>, back: &str, posted: Fields) -> Result<Outcome, WebError> {
+///
+/// `labels` names the fields the page labels its own way: the domain's name of the field
+/// and the key of the page's label in the translations.
+fn outcome(
+    web: &Web,
+    result: Result<(), AppError>,
+    back: &str,
+    posted: Fields,
+    labels: &[(&str, &str)],
+) -> Result<Outcome, WebError> {
     match result {
         Ok(()) => Ok(Outcome::Done(see_other(back))),
         Err(e @ AppError::Domain(_)) => {
-            let err = web.err(e);
+            let own =
+                |field: &str| labels.iter().find(|(f, _)| *f == field).map(|(_, key)| render::text(web.lang, key));
+            let err = web.err_on(e, &own);
             Ok(Outcome::Refused(Refused { message: err.message, status: err.status, posted }))
         }
         Err(e) => Err(web.err(e)),
@@ -273,7 +284,8 @@ async fn story_submit(
     let result =
         apply_course_change(&state, &web, (p, c), &f, change, DomainError::field("story", "the form does not fit"))
             .await;
-    match outcome(&web, result, &format!("/me/c/{course}/story"), f)? {
+    let labels = [("text", "patient.story.new_goal")];
+    match outcome(&web, result, &format!("/me/c/{course}/story"), f, &labels)? {
         Outcome::Done(r) => Ok(r),
         Outcome::Refused(r) => story_view(&state, &web, c, Some(r)).await,
     }
@@ -340,7 +352,7 @@ async fn progress_submit(
         }
         Err(refused) => Err(refused.into()),
     };
-    match outcome(&web, result, &format!("/me/c/{course}/progress"), f)? {
+    match outcome(&web, result, &format!("/me/c/{course}/progress"), f, &[])? {
         Outcome::Done(r) => Ok(r),
         Outcome::Refused(r) => progress_view(&state, &web, c, Some(r)).await,
     }
@@ -399,7 +411,13 @@ async fn sharing_submit(State(state): State<AppState>, web: Web, Form(f): Form<F
         }
         Err(_) => Err(DomainError::field("consent", "fill in every field").into()),
     };
-    match outcome(&web, result, "/me/sharing", f)? {
+    let labels = [
+        ("recipient", "patient.sharing.who"),
+        ("categories", "patient.sharing.what"),
+        ("purpose", "patient.sharing.purpose"),
+        ("expires_at", "patient.sharing.expires"),
+    ];
+    match outcome(&web, result, "/me/sharing", f, &labels)? {
         Outcome::Done(r) => Ok(r),
         Outcome::Refused(r) => sharing_view(&state, &web, Some(r)).await,
     }

@@ -776,27 +776,29 @@ async fn form_submit(
     let s = &state.sammen;
     let today = s.now().date();
     let mut preview = None;
+    // A refusal names a field by this form's label where it has its own ("Målet").
+    let own = &|field: &str| super::refusal::form_label(web.lang, &form, field);
     let result: Result<(), WebError> = async {
         match form.as_str() {
             "message" => {
                 let cmd: NewThread = decode(&web, message_of(&f))?;
                 if field(&f, "action") == "preview" {
-                    let said = s.preview_thread(&web.actor, p, c, &cmd).await.map_err(|e| web.err(e))?;
+                    let said = s.preview_thread(&web.actor, p, c, &cmd).await.map_err(|e| web.err_on(e, own))?;
                     preview = Some(preview_in(web.lang, &said));
                     return Ok(());
                 }
-                s.start_thread(&web.actor, p, c, &cmd, &[]).await.map(|_| ()).map_err(|e| web.err(e))
+                s.start_thread(&web.actor, p, c, &cmd, &[]).await.map(|_| ()).map_err(|e| web.err_on(e, own))
             }
             "consent" => {
                 let change: sammen_domain::decide::SharingChange = decode(&web, consent_of(&f, c))?;
-                let version = s.sharing(&web.actor, p).await.map_err(|e| web.err(e))?.version;
-                s.change_sharing(&web.actor, p, version, &change).await.map(|_| ()).map_err(|e| web.err(e))
+                let version = s.sharing(&web.actor, p).await.map_err(|e| web.err_on(e, own))?.version;
+                s.change_sharing(&web.actor, p, version, &change).await.map(|_| ()).map_err(|e| web.err_on(e, own))
             }
             _ => {
-                let change = change_of(&form, &f, today).map_err(|e| web.err(e.into()))?;
+                let change = change_of(&form, &f, today).map_err(|e| web.err_on(e.into(), own))?;
                 let change: CourseChange = decode(&web, change)?;
                 let version = field(&f, "version").parse().unwrap_or(current.version);
-                s.change_course(&web.actor, p, c, version, &change).await.map(|_| ()).map_err(|e| web.err(e))
+                s.change_course(&web.actor, p, c, version, &change).await.map(|_| ()).map_err(|e| web.err_on(e, own))
             }
         }
     }

@@ -13,9 +13,16 @@ use super::render::strings;
 /// A domain refusal as a sentence in `lang`; `None` for errors whose translation does
 /// not depend on their details (those are translated by their code alone).
 pub fn say(lang: &str, e: &DomainError) -> Option<String> {
+    say_on(lang, e, &|_| None)
+}
+
+/// As [`say`], on a form that names some fields its own way ("Målet" for a goal's
+/// text): `own_label` gives the form's label for a field, where it has one.
+pub fn say_on(lang: &str, e: &DomainError, own_label: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     let (key, slots) = match e {
         DomainError::InvalidField { field, reason } => {
-            ("invalid_field", vec![("field", label(lang, field)), ("reason", reason_in(lang, reason))])
+            let field = own_label(field).unwrap_or_else(|| label(lang, field));
+            ("invalid_field", vec![("field", field), ("reason", reason_in(lang, reason))])
         }
         DomainError::Rejected { reason } => ("rejected", vec![("reason", reason_in(lang, reason))]),
         DomainError::UnknownValue { what, expected } => {
@@ -35,6 +42,17 @@ pub fn reason_in(lang: &str, reason: &Reason) -> String {
 /// One of the domain's templates or terms in `lang`: its translation, or itself.
 fn phrase(lang: &str, english: &str) -> String {
     strings(lang)["reasons"][english].as_str().unwrap_or(english).to_string()
+}
+
+/// The label a professional's form (`forms.<form>` in the translations) gives a field
+/// the domain names, if it has one. The forms ask for a day where the domain keeps an
+/// instant (`expires_on` for `expires_at`).
+pub fn form_label(lang: &str, form: &str, field: &str) -> Option<String> {
+    let asked = match field {
+        "expires_at" => "expires_on",
+        other => other,
+    };
+    strings(lang)["forms"][form][asked].as_str().map(String::from)
 }
 
 /// A field's label in `lang`; a field without one is named in plain words.
