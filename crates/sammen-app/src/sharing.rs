@@ -25,6 +25,8 @@ pub enum ConsentState {
     Active,
     Expired,
     Withdrawn,
+    /// Given before blanket consents outside health care were refused: it lets no one in.
+    NotValid,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +54,8 @@ fn sharing_view(p: &PatientState, now: OffsetDateTime) -> SharingView {
             consent: c.clone(),
             state: if c.withdrawn_at.is_some() {
                 ConsentState::Withdrawn
+            } else if c.recipient.is_blanket_outside_health() {
+                ConsentState::NotValid
             } else if c.is_active_at(now) {
                 ConsentState::Active
             } else {
@@ -91,6 +95,9 @@ pub struct AccessLogEntry {
     /// not sent: the name is.
     #[serde(skip)]
     pub actor: String,
+    /// The course it was about, if one (its id is not sent: `what` says the kind).
+    #[serde(skip)]
+    pub course: Option<String>,
 }
 
 /// One visit on the access log page: the looks one person made in a short while, for the
@@ -111,8 +118,9 @@ pub struct Visit {
 const VISIT: time::Duration = time::Duration::minutes(10);
 
 /// Gathers a log, newest first, into visits: a run of entries with the same person,
-/// organisation, action, purpose and outcome, within [`VISIT`] of the run's newest. The
-/// access log API and its CSV keep every entry; this is for reading.
+/// organisation, action, purpose, outcome and course (two courses opened are two
+/// visits), within [`VISIT`] of the run's newest. The access log API and its CSV keep
+/// every entry; this is for reading.
 pub fn visits(entries: Vec<AccessLogEntry>) -> Vec<Visit> {
     let mut out: Vec<Visit> = Vec::new();
     for e in entries {
@@ -123,6 +131,7 @@ pub fn visits(entries: Vec<AccessLogEntry>) -> Vec<Visit> {
                 && l.action == e.action
                 && l.purpose == e.purpose
                 && l.outcome == e.outcome
+                && l.course == e.course
                 && l.at - e.at <= VISIT;
             if same {
                 // The log runs newest first; the visit's parts read in the order looked.
@@ -380,6 +389,7 @@ impl Sammen {
                     what: what(&d.object),
                     break_glass: d.purpose == Purpose::BreakGlass,
                     by_reader: d.actor == reader,
+                    course: d.object.strip_prefix("course/").and_then(|r| r.split('/').next()).map(String::from),
                     actor: d.actor,
                 }
             })
@@ -422,6 +432,7 @@ mod tests {
             break_glass: false,
             by_reader: false,
             actor: actor.into(),
+            course: Some("c1".into()),
         }
     }
 
@@ -433,6 +444,8 @@ mod tests {
             look(29, "user/1", Read, "course team"),
             look(29, "user/1", Read, "course"),
             look(21, "user/1", Read, "course"),
+            // Another course: another visit.
+            AccessLogEntry { course: Some("c2".into()), ..look(21, "user/1", Read, "course") },
             // Another person of the same name, at the same place.
             look(20, "user/2", Read, "course"),
             // A change is not a look.
@@ -450,6 +463,7 @@ mod tests {
             seen,
             vec![
                 (30, w(&["course", "course team", "course timeline"]), 4),
+                (21, w(&["course"]), 1),
                 (20, w(&["course"]), 1),
                 (19, w(&["course"]), 1),
                 (18, w(&["course"]), 1),

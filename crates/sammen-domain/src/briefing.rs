@@ -231,11 +231,11 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             who,
             why_plain: s.reason_plain.clone(),
             status: word(s.status),
-            // A step not yet done is never past: once its time has come it is now, late or
-            // not, as the patient's overview lists it.
+            // A step not yet done is never past: under way, or once its time has come, it
+            // is now, late or not, as the patient's overview lists it.
             phase: match () {
                 _ if s.status.is_final() => Phase::Past,
-                _ if on <= today => Phase::Now,
+                _ if on <= today || s.status == StepStatus::InProgress => Phase::Now,
                 _ => Phase::Next,
             },
         });

@@ -575,7 +575,7 @@ pub fn change_sharing(
             }
             // Retssikkerhedsloven §11a: outside health care a blanket consent is not valid;
             // it names who may see. "Every jobcentre" names no one.
-            if domain != LegalDomain::Health && matches!(recipient, Recipient::Sector { .. }) {
+            if recipient.is_blanket_outside_health() {
                 return Err(DomainError::field(
                     "recipient",
                     "outside health care a consent names one place, not every place of a kind",

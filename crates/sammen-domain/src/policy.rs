@@ -188,7 +188,7 @@ pub const DATA_RULES: &[DataRuleRow] = &[
         reader: "any team member",
         data: "recorded in another legal domain (health, social, employment)",
         shown: "only with consent",
-        why: "Nothing crosses between health, social and employment law without a consent naming the reader's organisation or sector, the course and the category, given and not withdrawn or expired (Health Act §43-44, Retssikkerhedsloven §11a).",
+        why: "Nothing crosses between health, social and employment law without a consent naming the reader's organisation (or, within health care, its sector), the course and the category, given and not withdrawn or expired (Health Act §43-44, Retssikkerhedsloven §11a).",
     },
     DataRuleRow {
         rule: DataRule::MentalHealthCore,

@@ -75,6 +75,7 @@ impl PatientState {
                         given_by: *given_by,
                         method: *method,
                         recorded_by: e.actor,
+                        recorded_in: e.org,
                         expires_at: *expires_at,
                         withdrawn_at: None,
                     });

@@ -34,6 +34,13 @@ impl Recipient {
             Recipient::Sector { sector } => *sector == org.sector,
         }
     }
+
+    /// Every place of a kind outside health care ("every jobcentre"): a blanket consent,
+    /// which Retssikkerhedsloven §11a does not accept. None can be given now; one given
+    /// before that rule lets no one in.
+    pub fn is_blanket_outside_health(&self) -> bool {
+        matches!(self, Recipient::Sector { sector } if sector.legal_domain() != LegalDomain::Health)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +75,10 @@ pub struct Consent {
     pub method: ConsentMethod,
     /// Who recorded it: the patient themself, or the professional who heard it.
     pub recorded_by: UserId,
+    /// Where the one who recorded it worked then (none for the patient; none in a state
+    /// folded before it was kept).
+    #[serde(default)]
+    pub recorded_in: Option<OrgId>,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -85,6 +96,7 @@ impl Consent {
             && self.course == course
             && self.categories.contains(&category)
             && self.recipient.includes(org)
+            && !self.recipient.is_blanket_outside_health()
     }
 }
 
@@ -156,5 +168,40 @@ pub fn max_consent_for(domain: LegalDomain) -> Duration {
         MAX_CONSENT
     } else {
         MAX_CONSENT_OUTSIDE_HEALTH
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    /// A blanket consent outside health care given before such consents were refused
+    /// lets no one in; a sector within health care still does.
+    #[test]
+    fn a_blanket_consent_outside_health_lets_no_one_in() {
+        let course = CourseId::from_random_bytes([1; 16]);
+        let at = datetime!(2026-03-01 10:00 UTC);
+        let consent = |sector| Consent {
+            id: ItemId::from_random_bytes([2; 16]),
+            recipient: Recipient::Sector { sector },
+            categories: [DataCategory::Plan].into(),
+            purpose: "Arbejde".into(),
+            course,
+            given_at: at,
+            given_by: GivenBy::Patient,
+            method: ConsentMethod::Written,
+            recorded_by: UserId::from_random_bytes([3; 16]),
+            recorded_in: None,
+            expires_at: at + Duration::days(100),
+            withdrawn_at: None,
+        };
+        let place =
+            |sector| Organisation { id: OrgId::from_random_bytes([4; 16]), name: "Sted".into(), sector, sor: None };
+        let now = at + Duration::days(1);
+        for sector in [Sector::MunicipalEmployment, Sector::MunicipalSocial] {
+            assert!(!consent(sector).covers(&place(sector), course, DataCategory::Plan, now), "{sector}");
+        }
+        assert!(consent(Sector::Hospital).covers(&place(Sector::Hospital), course, DataCategory::Plan, now));
     }
 }

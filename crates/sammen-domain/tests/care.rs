@@ -407,6 +407,9 @@ fn the_timeline_files_only_what_is_done_or_over_under_the_past() {
     assert_eq!(phase_of(&f, step, datetime!(2026-04-01 12:00 UTC)), Some(Phase::Now));
     // Overdue and still planned: now, not past.
     assert_eq!(phase_of(&f, step, datetime!(2026-05-20 12:00 UTC)), Some(Phase::Now));
+    // Under way before its time: now, as the overview lists it.
+    f.as_(gp, CourseChange::ChangeStepStatus { step, status: StepStatus::InProgress, note: String::new() });
+    assert_eq!(phase_of(&f, step, T0), Some(Phase::Now));
     f.as_(gp, CourseChange::ChangeStepStatus { step, status: StepStatus::Done, note: String::new() });
     assert_eq!(phase_of(&f, step, datetime!(2026-05-20 12:00 UTC)), Some(Phase::Past));
 }

@@ -134,7 +134,11 @@ fn every_sector_domain_consent_state_and_category() {
             let mut now = T0;
             let everything: BTreeSet<DataCategory> = DataCategory::ALL.iter().copied().collect();
             let give = |expires_at| SharingChange::GiveConsent {
-                recipient: Recipient::Organisation { org: reader_org.id },
+                // Outside health care a consent names the place; within it, a sector too.
+                recipient: match sector.legal_domain() {
+                    LegalDomain::Health => Recipient::Sector { sector: *sector },
+                    _ => Recipient::Organisation { org: reader_org.id },
+                },
                 categories: everything.clone(),
                 purpose: "test".into(),
                 course,

@@ -139,9 +139,14 @@ async fn the_matrix_holds_on_this_engine(w: World) {
                 record(&w, token, &patient, &course, category.as_str(), &format!("{domain}/{category}")).await;
             }
         }
-        for (_, _, org) in &readers {
+        for (sector, _, org) in &readers {
+            // Outside health care a consent names the place; within it, a sector too.
+            let recipient = match sector.legal_domain() {
+                LegalDomain::Health => json!({"type": "sector", "sector": sector}),
+                _ => json!({"type": "organisation", "org": org}),
+            };
             let consent = |days: i64| {
-                json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": org},
+                json!({"kind": "give_consent", "recipient": recipient,
                 "categories": DataCategory::ALL, "purpose": "test", "course": course, "given_by": {"type": "patient"},
                 "method": "written", "expires_at": (w.app.now() + Duration::days(days)).format(&time::format_description::well_known::Rfc3339).unwrap()})
             };
@@ -715,6 +720,17 @@ async fn a_refused_form_says_why_in_the_readers_language(w: World) {
     let (s, _, page) = b.send(Method::POST, &goal, Some(&blank), None).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(page.contains("Målet: ") && !page.contains("Tekst: "), "{page}");
+    // A consent for every jobcentre is not offered, and refused if sent anyway.
+    let consent = format!("/p/{patient}/c/{course}/new/consent");
+    let (_, _, page) = b.send(Method::GET, &consent, None, None).await;
+    assert!(page.contains("value=\"sector|hospital\"") && !page.contains("sector|municipal_employment"), "{page}");
+    let expires = (w.app.now() + Duration::days(30)).date();
+    let blanket = format!(
+        "csrf={csrf}&recipient=sector%7Cmunicipal_employment&categories=plan&purpose=Job&method=written&expires_on={expires}"
+    );
+    let (s, _, page) = b.send(Method::POST, &consent, Some(&blanket), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Hvem må se: uden for sundhedsvæsenet nævner et samtykke ét sted"), "{page}");
     // And on the patient's own pages: a consent for longer than a year is refused under
     // the name of the field the patient filled in, "Til og med".
     let (_, jobcentre) =

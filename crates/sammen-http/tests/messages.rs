@@ -451,6 +451,16 @@ async fn the_care_team_shows_how_to_reach_each_member_now(w: World) {
     let (s, roles) = w.get("/fhir/PractitionerRole", &jens).await;
     assert_eq!(s, StatusCode::OK, "{roles}");
     assert!(!roles.to_string().contains("+45 86 99 99 99") && roles.to_string().contains("+45 86 20 30 40"), "{roles}");
+    // Nor does a proxy the patient named.
+    w.app.add_user("mor", "Mor", UserKind::Proxy { patient: p }).await.unwrap();
+    let (_, mor) = w.app.issue_token("mor", None).await.unwrap();
+    let mor_id = w.app.store().user_by_login("mor").await.unwrap().unwrap().id;
+    let (s, v) =
+        w.sharing(&jens, &c.patient, json!({"kind": "name_proxy", "user": mor_id, "relationship": "mor"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, team) = w.get(&format!("{}/team", c.course_url()), &mor).await;
+    assert_eq!(s, StatusCode::OK, "{team}");
+    assert!(!colleagues_line(&team) && team.to_string().contains("+45 86 20 30 40"), "{team}");
     // A route for someone else, or a phone number that is not one: refused.
     let bad = json!([{"holder": {"type": "professional", "user": me}, "kind": "phone", "address": "ring", "answer_within_hours": 0}]);
     let req = Request::put("/api/me/contact-routes")

@@ -184,12 +184,7 @@ impl Web {
     /// As [`Web::err`], on a form that labels some fields its own way (see
     /// [`refusal::say_on`]).
     pub fn err_on(&self, e: AppError, own_label: &dyn Fn(&str) -> Option<String>) -> WebError {
-        if let AppError::Domain(d) = &e {
-            if let Some(message) = refusal::say_on(self.lang, d, own_label) {
-                return WebError { status: Problem::from(e).status, message, lang: self.lang };
-            }
-        }
-        WebError::app(e, self.lang)
+        WebError::app_on(e, self.lang, own_label)
     }
 }
 
@@ -231,9 +226,14 @@ impl WebError {
     }
 
     pub fn app(e: AppError, lang: &'static str) -> Self {
+        Self::app_on(e, lang, &|_| None)
+    }
+
+    /// As [`WebError::app`], naming a refused field by `own_label` where it gives one.
+    fn app_on(e: AppError, lang: &'static str, own_label: &dyn Fn(&str) -> Option<String>) -> Self {
         // A refusal of the domain's is said in the reader's language, with its details.
         if let AppError::Domain(d) = &e {
-            if let Some(message) = refusal::say(lang, d) {
+            if let Some(message) = refusal::say_on(lang, d, own_label) {
                 return WebError { status: Problem::from(e).status, message, lang };
             }
         }

@@ -368,13 +368,17 @@ async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> 
     let s = &state.sammen;
     let view = s.sharing(&web.actor, p).await.map_err(|e| web.err(e))?;
     let me = s.patient(&web.actor, p).await.map_err(|e| web.err(e))?;
-    let (orgs, staff) = s.listing().await.map_err(|e| web.err(e))?;
+    let (orgs, _) = s.listing().await.map_err(|e| web.err(e))?;
     let org_names: std::collections::BTreeMap<String, String> =
         orgs.iter().map(|o| (o.id.to_string(), o.name.clone())).collect();
+    // Every professional, those who have left too: a consent names who recorded it.
+    let dir = s.shared_directory().await.map_err(|e| web.err(e))?;
+    let staff: Vec<_> = dir.users.iter().filter(|u| u.org().is_some()).collect();
     let people: std::collections::BTreeMap<String, String> =
         staff.iter().map(|u| (u.id.to_string(), u.name.clone())).collect();
-    // Where each professional works: a consent recorded by someone at the very place it
-    // lets see is pointed out to the patient.
+    // Where each professional works now, for a consent recorded before the place it was
+    // recorded at was kept with it (`recorded_in`). One recorded by someone at the very
+    // place it lets see is pointed out to the patient.
     let workplace: std::collections::BTreeMap<String, String> =
         staff.iter().filter_map(|u| Some((u.id.to_string(), u.org()?.to_string()))).collect();
     let categories: Vec<&str> =

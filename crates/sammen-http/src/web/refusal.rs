@@ -11,13 +11,9 @@ use sammen_domain::{DomainError, Reason};
 use super::render::strings;
 
 /// A domain refusal as a sentence in `lang`; `None` for errors whose translation does
-/// not depend on their details (those are translated by their code alone).
-pub fn say(lang: &str, e: &DomainError) -> Option<String> {
-    say_on(lang, e, &|_| None)
-}
-
-/// As [`say`], on a form that names some fields its own way ("Målet" for a goal's
-/// text): `own_label` gives the form's label for a field, where it has one.
+/// not depend on their details (those are translated by their code alone). On a form
+/// that names some fields its own way ("Målet" for a goal's text), `own_label` gives
+/// the form's label for a field, where it has one.
 pub fn say_on(lang: &str, e: &DomainError, own_label: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     let (key, slots) = match e {
         DomainError::InvalidField { field, reason } => {
@@ -71,6 +67,10 @@ mod tests {
     use sammen_domain::vocab::DataCategory;
 
     use super::*;
+
+    fn say(lang: &str, e: &DomainError) -> Option<String> {
+        say_on(lang, e, &|_| None)
+    }
 
     /// Every Rust source file of the crates whose refusals reach a page.
     fn sources() -> Vec<(String, String)> {
