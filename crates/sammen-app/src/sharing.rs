@@ -181,14 +181,12 @@ pub fn access_log_csv(entries: &[AccessLogEntry]) -> String {
 
 /// `course/<id>/history` -> `course history`: the kind of thing, never the id.
 fn what(object: &str) -> String {
-    object
-        .split('/')
-        .enumerate()
-        .filter(|(i, _)| i % 2 == 0)
-        .map(|(_, s)| s)
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace("?cpr", " search")
+    let kinds = object.split('/').enumerate().filter(|(i, _)| i % 2 == 0).map(|(_, s)| s).collect::<Vec<_>>().join(" ");
+    // A search by any of its parameters (`patient?cpr`, `patient?name`) is a search.
+    match kinds.split_once('?') {
+        Some((kind, _)) => format!("{kind} search"),
+        None => kinds,
+    }
 }
 
 impl Sammen {
@@ -414,6 +412,7 @@ mod tests {
         assert_eq!(what("course/0b1c/item/9f/history"), "course item history");
         assert_eq!(what("patient/abc"), "patient");
         assert_eq!(what("patient?cpr"), "patient search");
+        assert_eq!(what("patient?name"), "patient search");
     }
 
     /// A look by `actor` (named "Anna" whoever it is) `minutes` after 10:00.

@@ -330,6 +330,14 @@ async fn the_patient_is_told_when_the_team_records_their_wishes(w: World) {
     assert!(page.contains(&format!("Skrevet ind af {gp}, ")) && page.contains("efter det, du sagde."), "{page}");
     assert!(page.contains("Skrevet ind af birgitte, Org birgitte, efter din underskrift."), "{page}");
     assert_eq!(page.matches("Bemærk: det er skrevet ind af det sted, der får lov at se.").count(), 1, "{page}");
+    // So is one for every place of a kind, recorded by one of those places.
+    let every_gp = json!({"kind": "give_consent", "recipient": {"type": "sector", "sector": "general_practice"},
+        "categories": ["plan"], "purpose": "Lægevagt", "course": course,
+        "given_by": {"type": "patient"}, "method": "oral", "expires_at": expires});
+    let (s, v) = w.sharing(&w.gp, &patient, every_gp).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, _, page) = b.send(Method::GET, "/me/sharing", None, None).await;
+    assert_eq!(page.matches("Bemærk: det er skrevet ind af et af de steder, der får lov at se.").count(), 1, "{page}");
 }
 
 async fn an_objection_wins(w: World) {
@@ -479,11 +487,16 @@ async fn the_access_log_shows_every_look_newest_first(w: World) {
     let (s, v) = w.post("/api/patients", &stranger, json!({"cpr": "1204791437", "name": "Prøve"})).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert!(!v.to_string().contains(&patient), "{v}");
+    // And a look they may not take is denied, and on the log as such.
+    assert_eq!(w.get(&format!("/api/patients/{patient}/courses/{course}"), &stranger).await.0, StatusCode::NOT_FOUND);
     let jens = patient_login(&w, "jens", &patient, own).await;
     let (s, log) = w.get(&format!("/api/patients/{patient}/access-log"), &jens).await;
     assert_eq!(s, StatusCode::OK);
     let log = log.as_array().unwrap();
-    let probe = log.iter().find(|e| e["who"] == "ukendt").expect("the attempt to register is listed");
+    let probe = log
+        .iter()
+        .find(|e| e["who"] == "ukendt" && e["action"] == "create")
+        .expect("the attempt to register is listed");
     assert_eq!(
         (&probe["action"], &probe["outcome"], &probe["what"]),
         (&json!("create"), &json!("refused"), &json!("patient registration"))
@@ -527,8 +540,20 @@ async fn the_access_log_shows_every_look_newest_first(w: World) {
     assert_eq!(s, StatusCode::OK, "{page}");
     assert_eq!(page.matches("<td>birgitte").count(), 1, "{page}");
     assert!(page.contains("Så: dit forløb, tidslinjen, dit team <span class=\"muted\">· 3 gange</span>"), "{page}");
-    // A refused attempt reads as an attempt.
+    // A refused attempt reads as an attempt, and a denied one names no purpose it never had.
     assert!(page.contains("<td>Prøvede at oprette: dig som ny patient med dit CPR-nummer"), "{page}");
+    assert!(page.contains("<td>Prøvede at se: dit forløb <span class=\"late\">(fik nej)</span></td>\n<td>Havde ikke adgang til dine data</td>"), "{page}");
+    // Emergency access is offered to health professionals only.
+    w.app.set_password("birgitte", "rigtig-kode-123").await.unwrap();
+    let mut caseworker = Browser::new(&w);
+    assert_eq!(caseworker.sign_in("birgitte", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (_, _, search) = caseworker.send(Method::GET, "/patients", None, None).await;
+    assert!(search.contains("<form") && !search.contains("action=\"/break-glass\""), "{search}");
+    w.app.set_password("ukendt", "rigtig-kode-123").await.unwrap();
+    let mut physio = Browser::new(&w);
+    assert_eq!(physio.sign_in("ukendt", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (_, _, search) = physio.send(Method::GET, "/patients", None, None).await;
+    assert!(search.contains("action=\"/break-glass\""), "{search}");
     // Professionals do not read the patient's access log.
     assert_eq!(w.get(&format!("/api/patients/{patient}/access-log"), &w.gp).await.0, StatusCode::FORBIDDEN);
 }

@@ -371,6 +371,8 @@ async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> 
     let (orgs, _) = s.listing().await.map_err(|e| web.err(e))?;
     let org_names: std::collections::BTreeMap<String, String> =
         orgs.iter().map(|o| (o.id.to_string(), o.name.clone())).collect();
+    let org_sectors: std::collections::BTreeMap<String, &str> =
+        orgs.iter().map(|o| (o.id.to_string(), o.sector.as_str())).collect();
     // Every professional, those who have left too: a consent names who recorded it.
     let dir = s.shared_directory().await.map_err(|e| web.err(e))?;
     let staff: Vec<_> = dir.users.iter().filter(|u| u.org().is_some()).collect();
@@ -386,9 +388,10 @@ async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> 
     web.page_as(
         "patient/sharing.html",
         context! { page => "sharing", sharing => view, courses => me.courses, orgs => orgs, org_names => org_names,
-        people => people, workplace => workplace, categories => categories, writes => writes(web), error => error, posted => posted,
+        people => people, workplace => workplace, org_sectors => org_sectors, categories => categories, writes => writes(web), error => error, posted => posted,
                    ticked => Refused::all(&refused, "categories"),
-        max_day => (s.now() + time::Duration::days(364)).date().to_string(),
+        // The longest any consent may run; the domain holds one outside health care to a year.
+        max_day => (s.now() + sammen_domain::sharing::MAX_CONSENT - time::Duration::days(1)).date().to_string(),
         today => s.now().date().to_string() },
         status,
     )

@@ -197,9 +197,15 @@ pub async fn worklist(State(state): State<AppState>, web: Web) -> Result<Respons
 
 // ---- finding a patient -------------------------------------------------------------
 
+/// Emergency access is for health professionals only (the policy lets no one else open
+/// it); the search page offers it to no one else.
+fn offers_break_glass(web: &Web) -> bool {
+    web.actor.org.as_ref().is_some_and(|o| o.sector.legal_domain() == LegalDomain::Health)
+}
+
 async fn search_page(web: Web) -> Result<Response, WebError> {
     professional(&web)?;
-    web.page("pro/search.html", context! { page => "search" })
+    web.page("pro/search.html", context! { page => "search", break_glass => offers_break_glass(&web) })
 }
 
 async fn search(State(state): State<AppState>, web: Web, Form(f): Form<Fields>) -> Result<Response, WebError> {
@@ -221,10 +227,16 @@ async fn search(State(state): State<AppState>, web: Web, Form(f): Form<Fields>) 
         state.sammen.search_patients_by_name(&web.actor, &query).await
     };
     match result {
-        Ok(hits) => web.page("pro/search.html", context! { page => "search", searched => true, hits => hits }),
+        Ok(hits) => web.page(
+            "pro/search.html",
+            context! { page => "search", searched => true, hits => hits, break_glass => offers_break_glass(&web) },
+        ),
         Err(AppError::Domain(e)) => {
             let error = web.err(AppError::Domain(e)).message;
-            web.page("pro/search.html", context! { page => "search", error => error })
+            web.page(
+                "pro/search.html",
+                context! { page => "search", error => error, break_glass => offers_break_glass(&web) },
+            )
         }
         Err(e) => Err(web.err(e)),
     }
@@ -242,9 +254,10 @@ async fn break_glass(State(state): State<AppState>, web: Web, Form(f): Form<Fiel
     };
     match opened {
         Ok((patient, _)) => Ok(see_other(&format!("/p/{patient}"))),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::NOT_FOUND => {
-            web.page("pro/search.html", context! { page => "search", break_glass_error => e.message })
-        }
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::NOT_FOUND => web.page(
+            "pro/search.html",
+            context! { page => "search", break_glass_error => e.message, break_glass => true },
+        ),
         Err(e) => Err(e),
     }
 }
@@ -429,6 +442,9 @@ struct FieldSpec {
     label: String,
     kind: &'static str,
     required: bool,
+    /// A required choice with no default: the list starts empty, so nothing is chosen
+    /// for the reader by being first (who may see, how a consent was given).
+    pick: bool,
     hint: Option<String>,
     choices: Vec<Choice>,
     value: String,
@@ -443,6 +459,7 @@ fn spec(lang: &str, form: &str, name: &'static str, kind: &'static str, required
         label: text(lang, &format!("forms.{form}.{name}")),
         kind,
         required,
+        pick: false,
         hint,
         choices: Vec::new(),
         value: String::new(),
@@ -452,6 +469,12 @@ fn spec(lang: &str, form: &str, name: &'static str, kind: &'static str, required
 
 fn with_choices(mut f: FieldSpec, choices: Vec<Choice>) -> FieldSpec {
     f.choices = choices;
+    f
+}
+
+/// A choice the reader must make themself: see [`FieldSpec::pick`].
+fn to_pick(mut f: FieldSpec) -> FieldSpec {
+    f.pick = true;
     f
 }
 
@@ -603,10 +626,10 @@ fn form_fields(form: &str, lang: &str, course: &CourseState, orgs: &[Organisatio
                 });
             }
             vec![
-                with_choices(s("recipient", "select", true), recipients),
+                to_pick(with_choices(s("recipient", "select", true), recipients)),
                 with_choices(s("categories", "checkboxes", true), vocab(lang, "category", &category_values())),
                 s("purpose", "text", true),
-                with_choices(s("method", "select", true), vocab(lang, "consent_method", &["written", "oral"])),
+                to_pick(with_choices(s("method", "select", true), vocab(lang, "consent_method", &["written", "oral"]))),
                 s("expires_on", "date", true),
             ]
         }
