@@ -931,6 +931,14 @@ pub(crate) fn decide(
             if s.status == *status {
                 return Err(rejected("the step already has that status"));
             }
+            // One owner per step: its place says how it goes (or the key worker, who holds
+            // the whole course); another place on the team asks them, or hands it over.
+            let owner_org = match &s.owner {
+                Owner::Professional { org, .. } | Owner::Role { org, .. } => *org,
+            };
+            if ctx.org != Some(owner_org) && course.key_worker != Some(ctx.actor) {
+                return Err(rejected("only the step's owner or the key worker changes its status"));
+            }
             let note = optional_text("note", note, MAX_REASON)?;
             (Some(*step), C::Plan, CareEvent::StepStatusChanged { status: *status, note })
         }

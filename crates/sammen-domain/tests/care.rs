@@ -413,3 +413,15 @@ fn the_timeline_files_only_what_is_done_or_over_under_the_past() {
     f.as_(gp, CourseChange::ChangeStepStatus { step, status: StepStatus::Done, note: String::new() });
     assert_eq!(phase_of(&f, step, datetime!(2026-05-20 12:00 UTC)), Some(Phase::Past));
 }
+
+/// One owner per step: another place on the team asks them, or hands the step over.
+#[test]
+fn only_the_steps_owner_changes_its_status() {
+    let mut f = Fixture::new();
+    let physio = f.physio;
+    let step = f.step();
+    let not_mine = CourseChange::ChangeStepStatus { step, status: StepStatus::Cancelled, note: String::new() };
+    assert_eq!(f.try_as(physio, not_mine.clone(), Some(Sector::PrivatePractice)), Err("rejected".into()));
+    let gp = f.gp;
+    assert!(f.try_as(gp, not_mine, Some(Sector::GeneralPractice)).is_ok());
+}

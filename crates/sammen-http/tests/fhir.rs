@@ -865,6 +865,7 @@ async fn a_step_is_updated_only_from_its_current_version(w: World) {
         "if_it_does_not_help": "Så henviser lægen dig videre"}});
     let (s, r) = w.post(&format!("/api/patients/{patient}/courses/{course}/events"), &w.gp, step).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
+    w.join(&patient, &course, &w.physio_org.clone()).await;
     let (_, tasks) = w.get(&format!("/fhir/Task?patient={patient}"), &w.gp).await;
     let task = entries(&tasks).remove(0);
     let id = task["id"].as_str().unwrap().to_string();
@@ -873,9 +874,14 @@ async fn a_step_is_updated_only_from_its_current_version(w: World) {
     done["status"] = json!("in-progress");
     let uri = format!("/fhir/Task/{id}");
 
-    let (s, o) = fhir_put(&w, &uri, None, &done).await;
+    let (s, o) = fhir_put_as(&w, &w.physio, &uri, None, &done).await;
     assert_eq!(s, StatusCode::PRECONDITION_REQUIRED, "an update names its version: {o}");
-    let (s, updated) = fhir_put(&w, &uri, Some(&format!("W/\"{version}\"")), &done).await;
+    // The step's owner says how it goes: the GP who planned it for the physiotherapists
+    // (and is not the key worker) may not.
+    let (s, o) = fhir_put(&w, &uri, Some(&format!("W/\"{version}\"")), &done).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{o}");
+    assert!(o.to_string().contains("only the step's owner or the key worker"), "{o}");
+    let (s, updated) = fhir_put_as(&w, &w.physio, &uri, Some(&format!("W/\"{version}\"")), &done).await;
     assert_eq!(s, StatusCode::OK, "{updated}");
     assert_eq!(updated["status"], "in-progress");
     assert_ne!(updated["meta"]["versionId"], task["meta"]["versionId"]);
@@ -885,7 +891,7 @@ async fn a_step_is_updated_only_from_its_current_version(w: World) {
     // From the old version again: stale, refused, nothing changed.
     let mut cancelled = task.clone();
     cancelled["status"] = json!("cancelled");
-    let (s, o) = fhir_put(&w, &uri, Some(&format!("W/\"{version}\"")), &cancelled).await;
+    let (s, o) = fhir_put_as(&w, &w.physio, &uri, Some(&format!("W/\"{version}\"")), &cancelled).await;
     assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{o}");
     assert!(is_outcome(&o));
     let (_, now) = w.get(&uri, &w.gp).await;
@@ -895,13 +901,19 @@ async fn a_step_is_updated_only_from_its_current_version(w: World) {
     renamed["description"] = json!("Noget andet");
     renamed["status"] = json!("completed");
     let current = format!("W/\"{}\"", now["meta"]["versionId"].as_str().unwrap());
-    let (s, _) = fhir_put(&w, &uri, Some(&current), &renamed).await;
+    let (s, _) = fhir_put_as(&w, &w.physio, &uri, Some(&current), &renamed).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (_, after) = w.get(&uri, &w.gp).await;
     assert_eq!(after["status"], "in-progress");
     // Not a type Sammen updates.
-    let (s, _) =
-        fhir_put(&w, &format!("/fhir/CareTeam/{id}"), Some(&current), &json!({"resourceType": "CareTeam"})).await;
+    let (s, _) = fhir_put_as(
+        &w,
+        &w.physio,
+        &format!("/fhir/CareTeam/{id}"),
+        Some(&current),
+        &json!({"resourceType": "CareTeam"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 }
 
