@@ -231,11 +231,10 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             who,
             why_plain: s.reason_plain.clone(),
             status: word(s.status),
-            // A step not yet done is never past: under way, or once its time has come, it
-            // is now, late or not, as the patient's overview lists it.
+            // A step not yet done is never past; now or next as the overview says it.
             phase: match () {
                 _ if s.status.is_final() => Phase::Past,
-                _ if on <= today || s.status == StepStatus::InProgress => Phase::Now,
+                _ if s.is_current(today) => Phase::Now,
                 _ => Phase::Next,
             },
         });
@@ -253,7 +252,8 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             who,
             why_plain: h.referral.as_ref().map(|r| r.reason_plain.clone()).unwrap_or_default(),
             status: word(h.state_at(now)),
-            phase: Phase::Past,
+            // Waiting for an answer: now; answered, withdrawn or lapsed: past.
+            phase: if h.state_at(now) == HandoverState::Proposed { Phase::Now } else { Phase::Past },
         });
     }
     for c in &care.conferences {

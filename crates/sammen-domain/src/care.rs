@@ -60,6 +60,15 @@ impl Step {
     pub fn awaits_start(&self) -> bool {
         !self.status.is_final() && self.status != StepStatus::InProgress
     }
+
+    /// Happening now, as the patient's overview and timeline both say it: not finished,
+    /// and under way or booked, its window begun, or due within two weeks (late included).
+    pub fn is_current(&self, today: Date) -> bool {
+        !self.status.is_final()
+            && (matches!(self.status, StepStatus::InProgress | StepStatus::Booked)
+                || self.due_from.is_some_and(|d| d <= today)
+                || self.due_by <= today + time::Duration::days(14))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -410,6 +410,11 @@ fn the_timeline_files_only_what_is_done_or_over_under_the_past() {
     // Under way before its time: now, as the overview lists it.
     f.as_(gp, CourseChange::ChangeStepStatus { step, status: StepStatus::InProgress, note: String::new() });
     assert_eq!(phase_of(&f, step, T0), Some(Phase::Now));
+    // A handover waiting for its answer is now; withdrawn, it is past.
+    let h = f.propose(step);
+    assert_eq!(phase_of(&f, h, T0), Some(Phase::Now));
+    f.try_as(gp, CourseChange::WithdrawHandover { handover: h, reason: String::new() }, None).unwrap();
+    assert_eq!(phase_of(&f, h, T0), Some(Phase::Past));
     f.as_(gp, CourseChange::ChangeStepStatus { step, status: StepStatus::Done, note: String::new() });
     assert_eq!(phase_of(&f, step, datetime!(2026-05-20 12:00 UTC)), Some(Phase::Past));
 }

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use sammen_app::briefing::TimelineView;
 use sammen_app::AppError;
-use sammen_domain::care::StepStatus;
 use sammen_domain::decide::{CourseChange, SharingChange};
 use sammen_domain::directory::UserKind;
 use sammen_domain::ids::{CourseId, PatientId};
@@ -167,16 +166,8 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
     let team = s.care_team_view(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     let today = s.now().date();
     let care = &course.course.care;
-    let now_steps: Vec<_> = care
-        .steps
-        .iter()
-        .filter(|st| {
-            matches!(st.status, StepStatus::InProgress | StepStatus::Booked)
-                || (st.awaits_start() && st.due_by <= today + time::Duration::days(14))
-        })
-        .collect();
-    let next_steps: Vec<_> =
-        care.steps.iter().filter(|st| st.awaits_start() && st.due_by > today + time::Duration::days(14)).collect();
+    let now_steps: Vec<_> = care.steps.iter().filter(|st| st.is_current(today)).collect();
+    let next_steps: Vec<_> = care.steps.iter().filter(|st| !st.status.is_final() && !st.is_current(today)).collect();
     // Agreed messages where the team disagreed; otherwise the advice in force, one per topic.
     let label = |topic: &str, stance: &str| advice::label(topic, stance, web.lang);
     let open: HashSet<&str> =
