@@ -329,6 +329,7 @@ async fn the_patient_is_told_when_the_team_records_their_wishes(w: World) {
     let gp = w.app.store().user_by_login("gp").await.unwrap().unwrap().name;
     assert!(page.contains(&format!("Skrevet ind af {gp}, ")) && page.contains("efter det, du sagde."), "{page}");
     assert!(page.contains("Skrevet ind af birgitte, Org birgitte, efter din underskrift."), "{page}");
+    assert!(!page.contains("som pårørende."), "the patient is not told they are a proxy: {page}");
     assert_eq!(page.matches("Bemærk: det er skrevet ind af det sted, der får lov at se.").count(), 1, "{page}");
     // So is one for every place of a kind, recorded by one of those places.
     let every_gp = json!({"kind": "give_consent", "recipient": {"type": "sector", "sector": "general_practice"},
@@ -410,6 +411,10 @@ async fn a_proxy_reads_but_never_writes(w: World) {
     assert_eq!(s, StatusCode::OK, "{page}");
     assert!(page.contains("Patienten selv") && !page.contains("Dig selv"), "{page}");
     assert!(page.contains("Du har selv set dataene"), "{page}");
+    // The patient's pages speak to the patient; a proxy is told whose data they read.
+    let (s, _, page) = b.send(Method::GET, "/me/sharing", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("Du ser data for Jens Madsen som pårørende."), "{page}");
     assert_eq!(w.post(&format!("{base}/events"), &mother, note(2, "x")).await.0, StatusCode::FORBIDDEN);
     let (s, _) = w.sharing(&mother, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a proxy changes nothing");

@@ -138,7 +138,7 @@ pub async fn my_course(State(state): State<AppState>, web: Web) -> Result<Respon
             let notices = news(&state, &web).await?;
             web.page(
                 "patient/course.html",
-                context! { page => "course", no_course => true, name => me.name, notices => notices },
+                context! { page => "course", no_course => true, name => me.name, notices => notices, writes => writes(&web) },
             )
         }
     }
@@ -378,7 +378,7 @@ async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> 
         DataCategory::ALL.iter().filter(|c| **c != DataCategory::Identity).map(|c| c.as_str()).collect();
     web.page_as(
         "patient/sharing.html",
-        context! { page => "sharing", sharing => view, courses => me.courses, orgs => orgs, org_names => org_names,
+        context! { page => "sharing", sharing => view, name => me.name, courses => me.courses, orgs => orgs, org_names => org_names,
         people => people, workplace => workplace, org_sectors => org_sectors, categories => categories, writes => writes(web), error => error, posted => posted,
                    ticked => Refused::all(&refused, "categories"),
         // The longest any consent may run; the domain holds one outside health care to a year.
