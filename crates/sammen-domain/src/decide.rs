@@ -283,6 +283,7 @@ impl CourseChange {
             self,
             CourseChange::WriteStory { .. }
                 | CourseChange::SetGoal { goal_kind: GoalKind::Personal, .. }
+                | CourseChange::AgreeGoal { .. }
                 | CourseChange::RecordProgress { .. }
         )
     }

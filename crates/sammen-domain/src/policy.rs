@@ -65,7 +65,8 @@ pub enum Access {
     ReadAccessLog,
     /// Open the record in an emergency.
     OpenBreakGlass,
-    /// Write the patient's own story, goals and progress on a course.
+    /// Write the patient's own story, goals and progress on a course, and agree to the
+    /// team's goals.
     ContributeOwn,
 }
 

@@ -31,6 +31,7 @@ on_both_engines!(
     locked_out_without_revealing_accounts,
     organisation_admins_manage_only_their_own,
     other_courses_stay_out_of_sight,
+    the_patient_says_yes_to_the_teams_goal,
 );
 
 async fn patient_login(
@@ -910,4 +911,49 @@ async fn other_courses_stay_out_of_sight(w: World) {
         w.get(&format!("/api/patients/{patient}/courses/{}", second["id"].as_str().unwrap()), &w.physio).await.0,
         StatusCode::NOT_FOUND
     );
+}
+
+/// A goal the team agreed is the patient's only once they say yes to it too: their page
+/// says so, and offers the yes; a proxy may not give it for them.
+async fn the_patient_says_yes_to_the_teams_goal(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let base = format!("/api/patients/{patient}/courses/{course}");
+    let v = w.version_of_course(&patient, &course, &w.gp).await;
+    let goal =
+        json!({"expected_version": v, "change": {"kind": "set_goal", "goal_kind": "work", "text": "Fuld tid igen"}});
+    let (s, r) = w.post(&format!("{base}/events"), &w.gp, goal).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (_, c) = w.get(&base, &w.gp).await;
+    let id = c["care"]["goals"][0]["id"].as_str().unwrap().to_string();
+    let v = c["version"].as_u64().unwrap();
+    let agree = json!({"expected_version": v, "change": {"kind": "agree_goal", "goal": id}});
+    assert_eq!(w.post(&format!("{base}/events"), &w.gp, agree).await.0, StatusCode::CREATED);
+    patient_login(&w, "jens", &patient, own).await;
+    w.app.set_password("jens", "rigtig-kode-123").await.unwrap();
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("jens", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let story = format!("/me/c/{course}/story");
+    let (_, _, page) = b.send(Method::GET, &story, None, None).await;
+    assert!(page.contains("foreslået – du har ikke sagt ja endnu") && page.contains(">Jeg er enig</button>"), "{page}");
+    let csrf = Browser::hidden_csrf(&page);
+    let at = page.find("name=\"version\" value=\"").unwrap() + "name=\"version\" value=\"".len();
+    let version = page[at..].split('"').next().unwrap().to_string();
+    let yes = format!("csrf={csrf}&version={version}&what=agree&goal={id}");
+    let (s, _, page) = b.send(Method::POST, &story, Some(&yes), None).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
+    let (_, _, page) = b.send(Method::GET, &story, None, None).await;
+    assert!(page.contains("aftalt med dig") && !page.contains(">Jeg er enig</button>"), "{page}");
+    let jens_id = w.app.store().user_by_login("jens").await.unwrap().unwrap().id;
+    let (_, c) = w.get(&base, &w.gp).await;
+    assert!(c["care"]["goals"][0]["agreed_by"].as_array().unwrap().contains(&json!(jens_id)), "{c}");
+    // A proxy reads it, and may not say yes for the patient.
+    let mother = patient_login(&w, "mother", &patient, proxy).await;
+    let mother_id = w.app.store().user_by_login("mother").await.unwrap().unwrap().id;
+    let jens = w.app.issue_token("jens", None).await.unwrap().1;
+    let (s, _) =
+        w.sharing(&jens, &patient, json!({"kind": "name_proxy", "user": mother_id, "relationship": "mor"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let v = c["version"].as_u64().unwrap();
+    let agree = json!({"expected_version": v, "change": {"kind": "agree_goal", "goal": id}});
+    assert_eq!(w.post(&format!("{base}/events"), &mother, agree).await.0, StatusCode::FORBIDDEN);
 }

@@ -252,7 +252,10 @@ async fn story_view(state: &AppState, web: &Web, c: CourseId, refused: Option<Re
     let course = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     web.page_as(
         "patient/story.html",
-        context! { page => "story", course => course, writes => writes(web), error => error, posted => posted },
+        context! {
+            page => "story", course => course, writes => writes(web), error => error, posted => posted,
+            me_id => web.actor.user.id.to_string(),
+        },
         status,
     )
 }
@@ -267,6 +270,8 @@ async fn story_submit(
     let (p, c) = (whose(&web)?, course_id(&web, &course)?);
     let change = if field(&f, "what") == "goal" {
         json!({"kind": "set_goal", "goal_kind": "personal", "text": field(&f, "goal")})
+    } else if field(&f, "what") == "agree" {
+        json!({"kind": "agree_goal", "goal": field(&f, "goal")})
     } else {
         json!({"kind": "write_story", "story": {"history": field(&f, "history"), "tried": field(&f, "tried"),
             "what_matters": field(&f, "what_matters"), "preferences": field(&f, "preferences"),
