@@ -762,6 +762,19 @@ async fn a_refused_form_says_why_in_the_readers_language(w: World) {
     let (s, _, page) = b.send(Method::POST, &consent, Some(&blanket), None).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(page.contains("Hvem må se: uden for sundhedsvæsenet nævner et samtykke ét sted"), "{page}");
+    // Its lists start empty; a choice left unmade is asked for in the form's words.
+    let unmade = format!("csrf={csrf}&recipient=&categories=plan&purpose=Job&method=&expires_on={expires}");
+    let (s, _, page) = b.send(Method::POST, &consent, Some(&unmade), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Hvem må se: vælg, hvem der må se.") && !page.contains("JSON"), "{page}");
+    let no_method = format!(
+        "csrf={csrf}&recipient=org%7C{}&categories=plan&purpose=Job&method=&expires_on={expires}",
+        w.physio_org
+    );
+    let (s, _, page) = b.send(Method::POST, &consent, Some(&no_method), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Hvordan blev det givet: vælg, hvordan patienten gav det."), "{page}");
+    assert!(page.contains("value=\"Job\""), "what was typed is kept: {page}");
     // And on the patient's own pages: a consent for longer than a year is refused under
     // the name of the field the patient filled in, "Til og med".
     let (_, jobcentre) =

@@ -220,7 +220,8 @@ fn plain_handover_titles(view: &mut TimelineView, lang: &str) {
 }
 
 /// What Sammen told the patient (or their proxy) in the last 30 days, newest first:
-/// someone used emergency access, or someone on the team changed who may see for them. Each links to the page that shows it (`/me/<page>`).
+/// someone used emergency access, or someone on the team changed who may see for them.
+/// Each links to the page that shows it (`/me/<page>`).
 async fn news(state: &AppState, web: &Web) -> Result<Vec<minijinja::Value>, WebError> {
     let p = whose(web)?;
     let since = state.sammen.now() - time::Duration::days(30);
@@ -364,13 +365,14 @@ async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> 
     let s = &state.sammen;
     let view = s.sharing(&web.actor, p).await.map_err(|e| web.err(e))?;
     let me = s.patient(&web.actor, p).await.map_err(|e| web.err(e))?;
-    let (orgs, _) = s.listing().await.map_err(|e| web.err(e))?;
+    // Every organisation, and every professional, those who have left too: a consent
+    // names who recorded it.
+    let dir = s.shared_directory().await.map_err(|e| web.err(e))?;
+    let orgs = &dir.orgs;
     let org_names: std::collections::BTreeMap<String, String> =
         orgs.iter().map(|o| (o.id.to_string(), o.name.clone())).collect();
     let org_sectors: std::collections::BTreeMap<String, &str> =
         orgs.iter().map(|o| (o.id.to_string(), o.sector.as_str())).collect();
-    // Every professional, those who have left too: a consent names who recorded it.
-    let dir = s.shared_directory().await.map_err(|e| web.err(e))?;
     let staff: Vec<_> = dir.users.iter().filter(|u| u.org().is_some()).collect();
     let people: std::collections::BTreeMap<String, String> =
         staff.iter().map(|u| (u.id.to_string(), u.name.clone())).collect();

@@ -767,17 +767,23 @@ fn message_of(f: &Fields) -> Json {
     Json::Object(m)
 }
 
-fn consent_of(f: &Fields, course: CourseId) -> Json {
+/// Reads the consent form. Its two lists start empty, so a choice left unmade is refused
+/// here in the form's words, not as the JSON it would become.
+fn consent_of(f: &Fields, course: CourseId) -> Result<Json, DomainError> {
     let v = |n: &str| field(f, n).trim().to_string();
     let recipient = match v("recipient").split_once('|') {
         Some(("org", id)) => json!({"type": "organisation", "org": id}),
         Some(("sector", s)) => json!({"type": "sector", "sector": s}),
-        _ => json!({"type": "unknown"}),
+        _ => return Err(DomainError::field("recipient", "choose who may see")),
     };
+    let method = v("method");
+    if !["written", "oral"].contains(&method.as_str()) {
+        return Err(DomainError::field("method", "choose how the patient gave it"));
+    }
     let expires = super::render::end_of_danish_day(&v("expires_on"));
-    json!({"kind": "give_consent", "recipient": recipient, "categories": fields_all(f, "categories"),
-        "purpose": v("purpose"), "course": course, "given_by": {"type": "patient"}, "method": v("method"),
-        "expires_at": expires})
+    Ok(json!({"kind": "give_consent", "recipient": recipient, "categories": fields_all(f, "categories"),
+        "purpose": v("purpose"), "course": course, "given_by": {"type": "patient"}, "method": method,
+        "expires_at": expires}))
 }
 
 /// Decodes form-made JSON into a command; a mismatch is the reader's input, told in
@@ -813,7 +819,8 @@ async fn form_submit(
                 s.start_thread(&web.actor, p, c, &cmd, &[]).await.map(|_| ()).map_err(|e| web.err_on(e, own))
             }
             "consent" => {
-                let change: sammen_domain::decide::SharingChange = decode(&web, consent_of(&f, c))?;
+                let change = consent_of(&f, c).map_err(|e| web.err_on(e.into(), own))?;
+                let change: sammen_domain::decide::SharingChange = decode(&web, change)?;
                 let version = s.sharing(&web.actor, p).await.map_err(|e| web.err_on(e, own))?.version;
                 s.change_sharing(&web.actor, p, version, &change).await.map(|_| ()).map_err(|e| web.err_on(e, own))
             }
