@@ -690,6 +690,15 @@ impl Care {
                 }
             }
             CareEvent::HandoverProposed { subject, from, to, reason, respond_by, referral } => {
+                // The domain lets a subject be proposed again only once the last proposal
+                // expired unanswered; the new one replaces it, so the old one no longer
+                // waits on anyone's worklist.
+                for h in
+                    self.handovers.iter_mut().filter(|h| h.subject == *subject && h.state == HandoverState::Proposed)
+                {
+                    h.state = HandoverState::Withdrawn;
+                    h.answered_at = Some(at);
+                }
                 self.handovers.push(Handover {
                     id,
                     subject: *subject,

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use time::macros::{date, datetime};
-use time::{Duration, OffsetDateTime};
+use time::{Date, Duration, OffsetDateTime};
 
 use sammen_domain::care::{
     ActivityScore, EpisodeKind, GoalKind, GoalStatus, HandoverState, HandoverSubject, Owner, Referral, StepKind,
@@ -97,25 +97,30 @@ impl Fixture {
         )
     }
 
+    fn proposal(&self, step: ItemId, respond_by: Option<Date>) -> CourseChange {
+        CourseChange::ProposeHandover {
+            subject: HandoverSubject::Step { step },
+            to: Owner::Role { org: self.physio.1, role: "fysioterapeut".into() },
+            reason: "Træningen skal ledes af en fysioterapeut".into(),
+            respond_by,
+            referral: Some(Referral {
+                question: "Træning af lænd".into(),
+                findings: "Ingen røde flag".into(),
+                tried: "Smertestillende, let effekt".into(),
+                red_flags_checked: "Alle".into(),
+                reason_plain: "En fysioterapeut hjælper dig med øvelser".into(),
+                told_to_expect: "Holdtræning".into(),
+            }),
+        }
+    }
+
+    fn propose_by(&mut self, step: ItemId, respond_by: Date) -> ItemId {
+        let (gp, change) = (self.gp, self.proposal(step, Some(respond_by)));
+        self.as_(gp, change)
+    }
+
     fn propose(&mut self, step: ItemId) -> ItemId {
-        let (gp, physio) = (self.gp, self.physio);
-        self.as_(
-            gp,
-            CourseChange::ProposeHandover {
-                subject: HandoverSubject::Step { step },
-                to: Owner::Role { org: physio.1, role: "fysioterapeut".into() },
-                reason: "Træningen skal ledes af en fysioterapeut".into(),
-                respond_by: Some(date!(2026 - 03 - 16)),
-                referral: Some(Referral {
-                    question: "Træning af lænd".into(),
-                    findings: "Ingen røde flag".into(),
-                    tried: "Smertestillende, let effekt".into(),
-                    red_flags_checked: "Alle".into(),
-                    reason_plain: "En fysioterapeut hjælper dig med øvelser".into(),
-                    told_to_expect: "Holdtræning".into(),
-                }),
-            },
-        )
+        self.propose_by(step, date!(2026 - 03 - 16))
     }
 }
 
@@ -205,6 +210,33 @@ fn until_accepted_the_sender_stays_responsible() {
         referral: None,
     };
     assert_eq!(f.try_as(gp, again, Some(Sector::GeneralPractice)), Err("rejected".into()));
+}
+
+/// A handover left unanswered past its day can be proposed again; the new proposal
+/// replaces the old one, which then waits on no one's worklist.
+#[test]
+fn an_expired_handover_proposed_again_is_replaced() {
+    let mut f = Fixture::new();
+    let step = f.step();
+    let first = f.propose(step);
+    f.now += Duration::days(15);
+    assert_eq!(f.course.care.handover(first).unwrap().state_at(f.now), HandoverState::Expired);
+    let unanswered = |f: &Fixture| {
+        sammen_domain::worklist::of_course(&f.course, |_| None)
+            .into_iter()
+            .filter(|w| w.kind == sammen_domain::worklist::WorkKind::UnansweredHandover)
+            .filter(|w| w.show.shown(w.due, f.now.date()))
+            .map(|w| w.item)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(unanswered(&f), vec![first, first], "the sender and the key worker follow it");
+    let second = f.propose_by(step, f.now.date() + Duration::days(7));
+    assert_ne!(first, second);
+    assert_eq!(f.course.care.handover(first).unwrap().state_at(f.now), HandoverState::Withdrawn);
+    assert_eq!(f.course.care.handover(second).unwrap().state_at(f.now), HandoverState::Proposed);
+    assert!(unanswered(&f).is_empty(), "only the new proposal is open, and it is not late");
+    // While the new one is open, a third is refused as before.
+    assert!(f.try_as(f.gp, f.proposal(step, None), Some(Sector::PrivatePractice)).is_err());
 }
 
 #[test]

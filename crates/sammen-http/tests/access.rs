@@ -32,6 +32,7 @@ on_both_engines!(
     organisation_admins_manage_only_their_own,
     other_courses_stay_out_of_sight,
     the_patient_says_yes_to_the_teams_goal,
+    an_expired_handover_is_proposed_again_from_the_briefing,
 );
 
 async fn patient_login(
@@ -969,4 +970,61 @@ async fn the_patient_says_yes_to_the_teams_goal(w: World) {
     let v = c["version"].as_u64().unwrap();
     let agree = json!({"expected_version": v, "change": {"kind": "agree_goal", "goal": id}});
     assert_eq!(w.post(&format!("{base}/events"), &mother, agree).await.0, StatusCode::FORBIDDEN);
+}
+
+/// A handover nobody answered in time is offered again from the briefing, with what it
+/// said filled in; the new one replaces it, on the briefing and on the worklist.
+async fn an_expired_handover_is_proposed_again_from_the_briefing(w: World) {
+    w.app.set_password("gp", "rigtig-kode-123").await.unwrap();
+    let (patient, course) = w.patient_with_course().await;
+    let events = format!("/api/patients/{patient}/courses/{course}/events");
+    let version = w.version_of_course(&patient, &course, &w.gp).await;
+    let to = json!({"type": "role", "org": w.physio_org, "role": "ryg og træning"});
+    let change = json!({"kind": "propose_handover", "subject": {"type": "course"}, "to": to,
+        "reason": "Stabil; træningen kan fortsætte hos jer", "respond_by": "2026-03-05", "referral": null});
+    let (s, r) = w.post(&events, &w.gp, json!({"expected_version": version, "change": change})).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let first = r["events"][0]["item"].as_str().unwrap().to_string();
+    let unanswered = |v: &Value| v["counts"]["unanswered_handover"].as_u64().unwrap_or(0);
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("gp", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let again = format!("/p/{patient}/c/{course}/new/handover?again={first}");
+    let (_, _, page) = b.send(Method::GET, &format!("/p/{patient}/c/{course}"), None, None).await;
+    assert!(!page.contains(&again), "not while it can still be answered: {page}");
+
+    w.clock.advance(Duration::days(7));
+    assert_eq!(unanswered(&w.get("/api/me/worklist", &w.gp).await.1), 1);
+    // A week on, the session has ended: the GP signs in again.
+    assert_eq!(b.sign_in("gp", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = b.send(Method::GET, &format!("/p/{patient}/c/{course}"), None, None).await;
+    assert!(
+        page.contains("Udløbet uden svar") && page.contains(&format!("href=\"{again}\">Foreslå igen</a>")),
+        "{page}"
+    );
+    let (s, _, form) = b.send(Method::GET, &again, None, None).await;
+    assert_eq!(s, StatusCode::OK, "{form}");
+    assert!(form.contains(">Stabil; træningen kan fortsætte hos jer</textarea>"), "{form}");
+    // The role was named otherwise than the form's default, and is offered as it was.
+    let to_value = format!("role|{}|ryg og træning", w.physio_org);
+    assert!(form.contains(&format!("<option value=\"{to_value}\" selected>")), "{form}");
+    assert!(form.contains("<option value=\"course\" selected>"), "{form}");
+
+    let csrf = Browser::hidden_csrf(&form);
+    let version = w.version_of_course(&patient, &course, &w.gp).await;
+    let post = format!(
+        "csrf={csrf}&version={version}&subject=course&to={}&reason=Stabil%3B+tr%C3%A6ningen+kan+forts%C3%A6tte+hos+jer&respond_by=",
+        to_value.replace('|', "%7C").replace(' ', "+")
+    );
+    let (s, _, page) = b.send(Method::POST, &format!("/p/{patient}/c/{course}/new/handover"), Some(&post), None).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
+    let (_, briefing) = w.get(&format!("/api/patients/{patient}/courses/{course}/briefing"), &w.gp).await;
+    let open = briefing["open_handovers"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{briefing}");
+    assert_ne!(open[0]["id"], first.as_str());
+    assert_eq!(open[0]["state"], "proposed");
+    assert_eq!(open[0]["to"], to);
+    assert_eq!(unanswered(&w.get("/api/me/worklist", &w.gp).await.1), 0, "the old one waits on no one");
+    let (_, course_now) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
+    let old = course_now["care"]["handovers"].as_array().unwrap().iter().find(|h| h["id"] == first.as_str()).cloned();
+    assert_eq!(old.unwrap()["state"], "withdrawn");
 }

@@ -4,7 +4,7 @@
 //! cases as the JSON API, so the policy and the audit trail see the pages exactly as
 //! they see any other client.
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -16,12 +16,12 @@ use std::collections::BTreeMap;
 use time::Date;
 
 use sammen_app::AppError;
-use sammen_domain::care::{advice_topics, Owner};
+use sammen_domain::care::{advice_topics, Handover, HandoverSubject, Owner};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::CourseChange;
 use sammen_domain::directory::{Organisation, User};
 use sammen_domain::event::TeamMember;
-use sammen_domain::ids::{CourseId, PatientId, ThreadId};
+use sammen_domain::ids::{CourseId, ItemId, OrgId, PatientId, ThreadId};
 use sammen_domain::messaging::{NewThread, Reply};
 use sammen_domain::projection::CourseState;
 use sammen_domain::vocab::{DataCategory, LegalDomain, Sector};
@@ -86,6 +86,17 @@ fn owner_value(o: &Owner) -> String {
     }
 }
 
+/// An owner as the forms' lists name one: "role, place" or "name, place".
+fn owner_label(o: &Owner, orgs: &[Organisation], staff: &[User], lang: &str) -> String {
+    let place = |org: OrgId| orgs.iter().find(|o| o.id == org).map(|o| o.name.as_str()).unwrap_or("");
+    match o {
+        Owner::Role { org, role } => format!("{}, {}", role_label(role, lang), place(*org)),
+        Owner::Professional { user, org } => {
+            format!("{}, {}", staff.iter().find(|u| u.id == *user).map(|u| u.name.as_str()).unwrap_or(""), place(*org))
+        }
+    }
+}
+
 fn owner_json(value: &str) -> Json {
     let mut parts = value.splitn(3, '|');
     match (parts.next(), parts.next(), parts.next()) {
@@ -104,30 +115,17 @@ struct Choice {
 /// Who can own a step on this course: each organisation on the team (as its role) and
 /// each of their professionals.
 fn owner_choices(course: &CourseState, orgs: &[Organisation], staff: &[User], lang: &str) -> Vec<Choice> {
+    let choice = |o: Owner| Choice { value: owner_value(&o), label: owner_label(&o, orgs, staff, lang) };
     let mut out = Vec::new();
     for m in &course.team {
-        let org = m.member.org();
-        let org_name = orgs.iter().find(|o| o.id == org).map(|o| o.name.as_str()).unwrap_or("");
         match m.member {
             TeamMember::Organisation { org } => {
-                out.push(Choice {
-                    value: owner_value(&Owner::Role { org, role: m.role.clone() }),
-                    label: format!("{}, {org_name}", role_label(&m.role, lang)),
-                });
+                out.push(choice(Owner::Role { org, role: m.role.clone() }));
                 for u in staff.iter().filter(|u| u.org() == Some(org)) {
-                    out.push(Choice {
-                        value: owner_value(&Owner::Professional { user: u.id, org }),
-                        label: format!("{}, {org_name}", u.name),
-                    });
+                    out.push(choice(Owner::Professional { user: u.id, org }));
                 }
             }
-            TeamMember::Professional { user, org } => {
-                let name = staff.iter().find(|u| u.id == user).map(|u| u.name.as_str()).unwrap_or("");
-                out.push(Choice {
-                    value: owner_value(&Owner::Professional { user, org }),
-                    label: format!("{name}, {org_name}"),
-                });
-            }
+            TeamMember::Professional { user, org } => out.push(choice(Owner::Professional { user, org })),
         }
     }
     out.dedup_by(|a, b| a.value == b.value);
@@ -668,14 +666,56 @@ async fn form_context(
     Ok((view.course, fields))
 }
 
+#[derive(serde::Deserialize)]
+struct FormQuery {
+    /// On the handover form: the handover, left unanswered, that this one proposes again.
+    again: Option<String>,
+}
+
+/// What a handover said, as its form's fields, to propose it again; its answer date is
+/// left for the new one to set.
+fn handover_fields(h: &Handover) -> Fields {
+    let subject = match h.subject {
+        HandoverSubject::Course => "course".to_string(),
+        HandoverSubject::KeyWorker => "key_worker".to_string(),
+        HandoverSubject::Step { step } => format!("step|{step}"),
+    };
+    let mut f =
+        vec![("subject".into(), subject), ("to".into(), owner_value(&h.to)), ("reason".into(), h.reason.clone())];
+    if let Some(r) = &h.referral {
+        for (name, value) in [
+            ("question", &r.question),
+            ("findings", &r.findings),
+            ("tried", &r.tried),
+            ("red_flags_checked", &r.red_flags_checked),
+            ("reason_plain", &r.reason_plain),
+            ("told_to_expect", &r.told_to_expect),
+        ] {
+            f.push((name.into(), value.clone()));
+        }
+    }
+    f
+}
+
 async fn form_page(
     State(state): State<AppState>,
     web: Web,
     Path((patient, course, form)): Path<(String, String, String)>,
+    Query(query): Query<FormQuery>,
 ) -> Result<Response, WebError> {
     professional(&web)?;
     let (p, c) = ids(&web, &patient, &course)?;
-    let (state_now, fields) = form_context(&state, &web, p, c, &form).await?;
+    let (state_now, mut fields) = form_context(&state, &web, p, c, &form).await?;
+    let again = query.again.as_deref().and_then(|id| ItemId::parse(id).ok());
+    if let Some(h) = again.and_then(|id| state_now.care.handover(id)).filter(|_| form == "handover") {
+        // A role named otherwise than the form's default is offered as it was.
+        let to = owner_value(&h.to);
+        if let Some(f) = fields.iter_mut().find(|f| f.name == "to" && !f.choices.iter().any(|c| c.value == to)) {
+            let (orgs, staff) = state.sammen.listing().await.map_err(|e| web.err(e))?;
+            f.choices.push(Choice { label: owner_label(&h.to, &orgs, &staff, web.lang), value: to });
+        }
+        fields = fill(fields, &handover_fields(h));
+    }
     web.page(
         "pro/form.html",
         context! { page => "course", patient => patient, course => course, form => form, fields => fields,
