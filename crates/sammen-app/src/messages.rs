@@ -15,6 +15,7 @@ use time::{Date, OffsetDateTime};
 
 use sammen_domain::audit::{AuditAction, AuditOutcome};
 use sammen_domain::care::Owner;
+use sammen_domain::clock::danish_day;
 use sammen_domain::decide::{self, ChangeFacts, CourseChange};
 use sammen_domain::event::{NewEvent, Stream, TeamMember};
 use sammen_domain::ids::{CourseId, ItemId, PatientId, ThreadId, UserId};
@@ -441,7 +442,7 @@ impl Sammen {
         let object = format!("course/{course}/thread");
         let thread = self.audited(actor, AuditAction::Create, granted.purpose, patient, object, result).await?;
         let dir = self.directory().await?;
-        let view = thread_view(&thread, &granted.filter, &dir, actor, &granted, self.now().date())
+        let view = thread_view(&thread, &granted.filter, &dir, actor, &granted, danish_day(self.now()))
             .ok_or(AppError::NotFound("thread"))?;
         Ok((view, true))
     }
@@ -464,7 +465,8 @@ impl Sammen {
         let object = format!("course/{}/thread", c.id);
         let new = self.audited(actor, AuditAction::Create, granted.purpose, patient, object, result).await?;
         let dir = self.directory().await?;
-        thread_view(&new, &granted.filter, &dir, actor, &granted, self.now().date()).ok_or(AppError::NotFound("thread"))
+        thread_view(&new, &granted.filter, &dir, actor, &granted, danish_day(self.now()))
+            .ok_or(AppError::NotFound("thread"))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -547,7 +549,7 @@ impl Sammen {
                 self.thread_for(actor, patient, thread, Access::WriteCourse, AuditAction::Update).await?;
             if let Some(_existing) = messaging::duplicate(&t, actor.user.id, cmd.client_id.as_deref(), &cmd.text)? {
                 let dir = self.directory().await?;
-                let view = thread_view(&t, &granted.filter, &dir, actor, &granted, self.now().date());
+                let view = thread_view(&t, &granted.filter, &dir, actor, &granted, danish_day(self.now()));
                 return Ok((view.ok_or(AppError::NotFound("thread"))?, false));
             }
             let result = self.send_reply(actor, &p, &c, &t, &granted, cmd, uploads).await;
@@ -557,7 +559,7 @@ impl Sammen {
             let object = format!("course/{}/thread/{thread}", c.id);
             let next = self.audited(actor, AuditAction::Update, granted.purpose, patient, object, result).await?;
             let dir = self.directory().await?;
-            let view = thread_view(&next, &granted.filter, &dir, actor, &granted, self.now().date());
+            let view = thread_view(&next, &granted.filter, &dir, actor, &granted, danish_day(self.now()));
             return Ok((view.ok_or(AppError::NotFound("thread"))?, true));
         }
     }
@@ -631,7 +633,8 @@ impl Sammen {
         let object = format!("course/{}/thread/{thread}", c.id);
         self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
         let dir = self.directory().await?;
-        thread_view(&t, &granted.filter, &dir, actor, &granted, self.now().date()).ok_or(AppError::NotFound("thread"))
+        thread_view(&t, &granted.filter, &dir, actor, &granted, danish_day(self.now()))
+            .ok_or(AppError::NotFound("thread"))
     }
 
     /// The threads of a course the reader may see, newest first.
@@ -639,7 +642,7 @@ impl Sammen {
         let (_, _, granted) =
             self.authorized_course(actor, patient, course, Access::ReadCourse, AuditAction::Read).await?;
         let dir = self.directory().await?;
-        let today = self.now().date();
+        let today = danish_day(self.now());
         let mut threads = Vec::new();
         let mut withheld_threads = 0;
         for t in self.store.threads(patient, course).await? {

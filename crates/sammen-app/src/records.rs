@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome};
 use sammen_domain::care::{CareEvent, MinutesDecision, Owner};
+use sammen_domain::clock::danish_day;
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{self, ChangeFacts, CourseChange, OpenCourse};
 use sammen_domain::directory::UserKind;
@@ -271,7 +272,7 @@ impl Sammen {
         let mut drafts =
             vec![self.draft(actor, AuditAction::Read, granted.purpose, Some(id), object, AuditOutcome::Permitted)];
         let dir = if threads { Some(self.directory().await?) } else { None };
-        let today = self.now().date();
+        let today = danish_day(self.now());
         let (mut courses, mut views) = (Vec::new(), Vec::new());
         for (c, course_granted) in readable {
             let course = c.course.id;

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use time::{Date, OffsetDateTime};
 
 use sammen_domain::audit::{AuditAction, AuditDraft, AuditOutcome};
+use sammen_domain::clock::danish_day;
 use sammen_domain::event::{Stream, TeamMember};
 use sammen_domain::ids::{CourseId, ItemId, PatientId, ThreadId};
 use sammen_domain::policy::{self, Access, Decision, Facts, Filter, Reader};
@@ -96,7 +97,7 @@ impl Sammen {
         // Worklists are for professionals, who all work for an organisation.
         let Some(org_id) = actor.user.org() else { return Err(AppError::Forbidden) };
         let now = self.now();
-        let today = now.date();
+        let today = danish_day(now);
         let (user, org) = (actor.user.id, actor.user.org());
         // The two sources are read at once, the changed courses on another worker thread:
         // each is a few thousand index seeks, and the two together are most of the time.

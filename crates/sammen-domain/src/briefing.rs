@@ -9,6 +9,7 @@ use crate::care::{
     Advice, AdviceConflict, AdviceState, Conference, ExpectedLetter, Goal, Handover, HandoverState, ItemMeta, Owner,
     Step, StepStatus, Story,
 };
+use crate::clock::danish_day;
 use crate::event::Event;
 use crate::ids::{ItemId, OrgId, UserId};
 use crate::projection::{CourseState, Membership};
@@ -74,7 +75,7 @@ pub fn briefing(
     events_since: &[Event],
     now: OffsetDateTime,
 ) -> Briefing {
-    let today = now.date();
+    let today = danish_day(now);
     let horizon = today + time::Duration::days(NEXT_DAYS);
     let care = &course.care;
     let open = |s: &&Step| !s.status.is_final();
@@ -186,10 +187,10 @@ fn word<T: Serialize>(v: T) -> String {
 
 /// Every episode, step, handover, referral, conference, advice and entry in time order.
 pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> {
-    let today = now.date();
+    let today = danish_day(now);
     let care = &course.care;
     let mut items = Vec::new();
-    let recorded = |m: &ItemMeta| (m.at.date(), m.org, Some(m.by));
+    let recorded = |m: &ItemMeta| (danish_day(m.at), m.org, Some(m.by));
     for e in &course.entries {
         if e.status == crate::projection::EntryStatus::EnteredInError {
             continue;
@@ -261,13 +262,13 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
         items.push(TimelineItem {
             id: c.id,
             kind: "conference",
-            on: c.at.date(),
+            on: danish_day(c.at),
             title: c.agenda.lines().next().unwrap_or_default().to_string(),
             org: c.meta.org,
             who: Some(c.meta.by),
             why_plain: c.place.clone(),
             status: if held { "held".into() } else { "planned".into() },
-            phase: if held { Phase::Past } else { phase(c.at.date(), today, false) },
+            phase: if held { Phase::Past } else { phase(danish_day(c.at), today, false) },
         });
     }
     for a in &care.advice {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 use time::{Date, Duration, OffsetDateTime};
 
+use crate::clock::danish_day;
 use crate::error::DomainError;
 use crate::ids::{ItemId, OrgId, UserId};
 use crate::vocab::{DataCategory, LegalDomain};
@@ -174,7 +175,7 @@ pub struct Handover {
 
 impl Handover {
     pub fn state_at(&self, now: OffsetDateTime) -> HandoverState {
-        if self.state == HandoverState::Proposed && now.date() > self.respond_by {
+        if self.state == HandoverState::Proposed && danish_day(now) > self.respond_by {
             HandoverState::Expired
         } else {
             self.state
@@ -472,7 +473,7 @@ pub fn check_advice(topic: &str, stance: &str) -> Result<(), DomainError> {
 pub const HANDOVER_ANSWER_DAYS: i64 = 14;
 
 pub fn default_respond_by(now: OffsetDateTime) -> Date {
-    (now + Duration::days(HANDOVER_ANSWER_DAYS)).date()
+    danish_day(now + Duration::days(HANDOVER_ANSWER_DAYS))
 }
 
 #[cfg(test)]
@@ -768,7 +769,7 @@ impl Care {
             CareEvent::LetterReceived { letter, .. } => {
                 if let Some(l) = self.letters.iter_mut().find(|l| l.id == *letter) {
                     l.received = Some(id);
-                    l.received_on = Some(at.date());
+                    l.received_on = Some(danish_day(at));
                 }
             }
             CareEvent::StoryWritten { story, written_with } => {
@@ -870,7 +871,7 @@ pub(crate) fn decide(
     facts: &ChangeFacts,
 ) -> Result<(Option<ItemId>, DataCategory, EventBody), DomainError> {
     let care = &course.care;
-    let today = ctx.now.date();
+    let today = danish_day(ctx.now);
     let new_id = || ItemId::from_random_bytes(ctx.ids.random_bytes());
     let is_actor = |owner: &Owner| owner.includes(ctx.actor, ctx.org);
     let answerable = |id: ItemId| -> Result<&Handover, DomainError> {

@@ -4,8 +4,9 @@
 //! be reached right now, in Danish local time.
 
 use serde::{Deserialize, Serialize};
-use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset, Weekday};
+use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
 
+use crate::clock::danish_offset;
 use crate::decide::MAX_TITLE;
 use crate::directory::required_text;
 use crate::error::DomainError;
@@ -117,21 +118,6 @@ impl ContactRoute {
     }
 }
 
-/// Denmark's offset from UTC at an instant: CEST (+2) from the last Sunday of March at
-/// 01:00 UTC to the last Sunday of October at 01:00 UTC, CET (+1) otherwise.
-pub fn danish_offset(at: OffsetDateTime) -> UtcOffset {
-    let at = at.to_offset(UtcOffset::UTC);
-    let last_sunday = |month: Month| {
-        let mut d = Date::from_calendar_date(at.year(), month, 31).expect("March and October have 31 days");
-        while d.weekday() != Weekday::Sunday {
-            d = d.previous_day().expect("a day in the year");
-        }
-        PrimitiveDateTime::new(d, Time::from_hms(1, 0, 0).expect("01:00")).assume_utc()
-    };
-    let summer = at >= last_sunday(Month::March) && at < last_sunday(Month::October);
-    UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).expect("a valid offset")
-}
-
 /// Whether a route is open now, and if not, when it opens next (within a week).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reach {
@@ -189,16 +175,6 @@ mod tests {
             note: String::new(),
             audience: Audience::Everyone,
         }
-    }
-
-    #[test]
-    fn summer_and_winter_time() {
-        assert_eq!(danish_offset(datetime!(2026-01-15 12:00 UTC)).whole_hours(), 1);
-        assert_eq!(danish_offset(datetime!(2026-07-15 12:00 UTC)).whole_hours(), 2);
-        // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
-        assert_eq!(danish_offset(datetime!(2026-03-29 00:59 UTC)).whole_hours(), 1);
-        assert_eq!(danish_offset(datetime!(2026-03-29 01:00 UTC)).whole_hours(), 2);
-        assert_eq!(danish_offset(datetime!(2026-10-25 01:00 UTC)).whole_hours(), 1);
     }
 
     #[test]

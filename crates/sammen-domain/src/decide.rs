@@ -9,7 +9,7 @@ use crate::care::{
     ActivityScore, CareEvent, CareRecord, EpisodeKind, GoalKind, GoalStatus, HandoverSubject, MinutesDecision, Owner,
     Referral, StepKind, StepStatus, StoryText,
 };
-use crate::clock::IdSource;
+use crate::clock::{danish_day, IdSource};
 use crate::cpr::Cpr;
 use crate::directory::required_text;
 use crate::error::{DomainError, Reason};
@@ -57,7 +57,7 @@ impl Context<'_> {
     }
 
     fn today(&self) -> Date {
-        self.now.date()
+        danish_day(self.now)
     }
 }
 
@@ -329,7 +329,7 @@ impl CourseChange {
                 respond_by.map(|d| ("respond_by", d)).into_iter().collect()
             }
             CourseChange::RecordEpisode { on, .. } | CourseChange::RecordProgress { on, .. } => vec![("on", *on)],
-            CourseChange::ScheduleConference { at, .. } => vec![("at", at.date())],
+            CourseChange::ScheduleConference { at, .. } => vec![("at", danish_day(*at))],
             _ => Vec::new(),
         }
     }

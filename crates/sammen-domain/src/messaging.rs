@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use crate::care::Owner;
+use crate::clock::danish_day;
 use crate::decide::{Context, MAX_TEXT, MAX_TITLE};
 use crate::directory::required_text;
 use crate::error::DomainError;
@@ -519,7 +520,7 @@ fn check_references(course: &CourseState, references: &[ItemId]) -> Result<Vec<I
 }
 
 fn check_answer_by(ctx: &Context<'_>, answer_by: Option<Date>) -> Result<(), DomainError> {
-    if answer_by.is_some_and(|d| d < ctx.now.date()) {
+    if answer_by.is_some_and(|d| d < danish_day(ctx.now)) {
         return Err(DomainError::field("answer_by", "the answer cannot be due in the past"));
     }
     Ok(())
@@ -695,7 +696,7 @@ pub fn filed_answer(
         category: reply.category,
         title,
         text: message.text.clone(),
-        occurred_on: ctx.now.date(),
+        occurred_on: danish_day(ctx.now),
         origin: ctx.domain,
     };
     let item = ItemId::from_random_bytes(ctx.ids.random_bytes());

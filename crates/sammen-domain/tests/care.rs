@@ -239,6 +239,21 @@ fn an_expired_handover_proposed_again_is_replaced() {
     assert!(f.try_as(f.gp, f.proposal(step, None), Some(Sector::PrivatePractice)).is_err());
 }
 
+/// Days are Danish days: half past midnight in Copenhagen is the new day, though UTC
+/// still says yesterday.
+#[test]
+fn today_is_the_day_in_denmark() {
+    let mut f = Fixture::new();
+    let step = f.step();
+    let h = f.propose_by(step, date!(2026 - 03 - 09));
+    f.now = datetime!(2026-03-09 23:30 UTC);
+    assert_eq!(f.course.care.handover(h).unwrap().state_at(f.now), HandoverState::Expired, "its day is over");
+    let today = CourseChange::RecordProgress { on: date!(2026 - 03 - 10), pain: Some(4), activities: vec![] };
+    assert!(f.try_as(f.gp, today, None).is_ok(), "the Danish today is not a day to come");
+    let tomorrow = CourseChange::RecordProgress { on: date!(2026 - 03 - 11), pain: Some(4), activities: vec![] };
+    assert_eq!(f.try_as(f.gp, tomorrow, None), Err("invalid_field".into()));
+}
+
 #[test]
 fn refusals() {
     let mut f = Fixture::new();

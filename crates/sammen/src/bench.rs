@@ -22,7 +22,7 @@ use time::macros::date;
 
 use sammen_app::ids::RandomIds;
 use sammen_app::{Actor, AppError, Sammen};
-use sammen_domain::clock::SystemClock;
+use sammen_domain::clock::{danish_day, SystemClock};
 use sammen_domain::decide::CourseChange;
 use sammen_domain::event::{EntryType, TeamMember};
 use sammen_domain::ids::{CourseId, OrgId, PatientId};
@@ -304,7 +304,7 @@ async fn bench_worklist(engine: &str, store: Arc<dyn Store>, args: &BenchArgs) -
             category: DataCategory::ClinicalFindings,
             title: "Telefonkonsultation".into(),
             text: "Har det bedre.".into(),
-            occurred_on: app.now().date(),
+            occurred_on: danish_day(app.now()),
         };
         app.change_course(&nurse, *patient, *course, current.version, &change).await?;
     }
@@ -387,7 +387,7 @@ async fn bench_briefing(engine: &str, app: &Sammen, target: &Target, args: &Benc
     use sammen_domain::care::{ActivityScore, Owner, StepKind};
     let owner = Owner::Role { org: target.actor.user.org().expect("a professional"), role: "team".into() };
     let mut course = app.read_course(&target.actor, target.patient, target.course).await?;
-    let today = app.now().date();
+    let today = danish_day(app.now());
     let mut n = 0usize;
     while course.course.version < args.course_events as u64 {
         let change = match n % 5 {

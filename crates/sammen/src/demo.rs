@@ -15,7 +15,7 @@ use sammen_domain::care::{
     ActivityScore, EpisodeKind, GoalKind, HandoverSubject, MinutesDecision, Owner, Referral, StepKind, StepStatus,
     StoryText,
 };
-use sammen_domain::clock::ManualClock;
+use sammen_domain::clock::{danish_day, ManualClock};
 use sammen_domain::contact::{Audience, ContactRoute, Hours, RouteHolder, RouteKind};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{CourseChange, OpenCourse, SharingChange};
@@ -232,7 +232,7 @@ impl Story<'_> {
     }
 
     async fn open(&self, who: &str, patient: PatientId, title: &str, reason: &str) -> Result<Course, AppError> {
-        let cmd = OpenCourse { title: title.into(), reason: reason.into(), started_on: self.app.now().date() };
+        let cmd = OpenCourse { title: title.into(), reason: reason.into(), started_on: danish_day(self.app.now()) };
         let c = self.app.open_course(&self.actors[who], patient, &cmd).await?;
         Ok(Course { patient, id: c.course.id, version: c.course.version })
     }
@@ -263,7 +263,7 @@ impl Story<'_> {
             category,
             title: title.into(),
             text: text.into(),
-            occurred_on: self.app.now().date(),
+            occurred_on: danish_day(self.app.now()),
         };
         Ok(self.change(who, course, change).await?.expect("an entry has an item id"))
     }
@@ -391,7 +391,7 @@ impl Story<'_> {
         org: &str,
         note: &str,
     ) -> Result<ItemId, AppError> {
-        let on = self.app.now().date();
+        let on = danish_day(self.app.now());
         let change = CourseChange::RecordEpisode { episode_kind: kind, org: self.orgs[org], on, note: note.into() };
         self.care(who, course, change).await
     }
@@ -400,7 +400,7 @@ impl Story<'_> {
         let names = ["Løfte en kasse", "Gå en tur på 30 minutter", "Sove en hel nat"];
         let activities =
             names.iter().zip(scores).map(|(a, score)| ActivityScore { activity: a.to_string(), score }).collect();
-        let change = CourseChange::RecordProgress { on: self.app.now().date(), pain: Some(pain), activities };
+        let change = CourseChange::RecordProgress { on: danish_day(self.app.now()), pain: Some(pain), activities };
         self.care(who, course, change).await.map(|_| ())
     }
 

@@ -18,7 +18,7 @@ use time::{Duration, Month, OffsetDateTime};
 use sammen_app::ids::SeededIds;
 use sammen_app::{AppError, Sammen};
 use sammen_domain::care::{EpisodeKind, HandoverSubject, Owner, StepKind};
-use sammen_domain::clock::{IdSource, ManualClock};
+use sammen_domain::clock::{danish_day, IdSource, ManualClock};
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{self, ChangeFacts, Context, CourseChange, OpenCourse};
 use sammen_domain::directory::{Organisation, User, UserKind};
@@ -345,7 +345,8 @@ fn patient(
     pathways.shuffle(rng);
     for pathway in pathways.into_iter().take(courses) {
         now += Duration::days(rng.gen_range(0..30));
-        let open = OpenCourse { title: pathway.title.into(), reason: pathway.reason.into(), started_on: now.date() };
+        let open =
+            OpenCourse { title: pathway.title.into(), reason: pathway.reason.into(), started_on: danish_day(now) };
         let (course_id, opened) = decide::open_course(&ctx(&gp, now), &open, gp_org.id, "general practice")?;
         for e in &opened {
             projections.apply(patient, e);
@@ -384,7 +385,7 @@ fn patient(
                 category: step.category,
                 title: step.title.into(),
                 text: step.text.into(),
-                occurred_on: now.date(),
+                occurred_on: danish_day(now),
             };
             for e in decide::change_course(&ctx(author, now), course, &change, &ChangeFacts::default())? {
                 projections.apply(patient, &e);
@@ -445,7 +446,7 @@ fn open_work(
     let owner_staff = &dir.staff[&w.owner_org][0];
     let gp = &dir.staff[&w.gp_org][0];
     let around_anchor = |rng: &mut ChaCha8Rng, from: i64, to: i64| {
-        (ANCHOR + Duration::days(rng.gen_range(from..=to))).date().max(now.date())
+        (ANCHOR + Duration::days(rng.gen_range(from..=to))).date().max(danish_day(now))
     };
     let mut decide_on = |course: &mut CourseState, who: &User, change: CourseChange, sector: Option<Sector>| {
         let facts = ChangeFacts { org_sector: sector };
@@ -491,7 +492,7 @@ fn open_work(
         let discharge = CourseChange::RecordEpisode {
             episode_kind: EpisodeKind::Discharge,
             org: w.owner_org,
-            on: now.date(),
+            on: danish_day(now),
             note: String::new(),
         };
         decide_on(&mut course, owner_staff, discharge, Some(Sector::HospitalPsychiatry))?;

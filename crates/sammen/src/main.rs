@@ -22,7 +22,7 @@ use time::Duration;
 
 use sammen_app::ids::RandomIds;
 use sammen_app::{AppError, Sammen};
-use sammen_domain::clock::{Clock, ManualClock, SystemClock};
+use sammen_domain::clock::{danish_day, Clock, ManualClock, SystemClock};
 use sammen_domain::directory::UserKind;
 use sammen_domain::vocab::{Profession, Sector};
 use sammen_store::Store;
@@ -292,7 +292,7 @@ async fn serve(global: &Global, listen: SocketAddr, demo: bool) -> Result<(), Fa
     let clock = clock(global);
     if demo {
         if store.is_empty().await.map_err(AppError::from)? {
-            demo::load(store.clone(), clock.now().date()).await?;
+            demo::load(store.clone(), danish_day(clock.now())).await?;
             eprintln!("Loaded the demo data.");
         } else {
             eprintln!("The database already has data; the demo was not loaded again.");
@@ -379,7 +379,7 @@ async fn administer(global: &Global, app: &Sammen, command: Command) -> Result<(
             println!("The {} database is at schema version {v}.", app.store().engine());
         }
         Command::Demo => {
-            demo::load(app.store().clone(), app.now().date()).await?;
+            demo::load(app.store().clone(), danish_day(app.now())).await?;
             println!("Loaded the demo data.");
             // Where `sammen serve` will listen, as `sammen config` shows it.
             print_demo_logins(&std::env::var("SAMMEN_LISTEN").unwrap_or_else(|_| DEFAULT_LISTEN.into()));

@@ -28,6 +28,7 @@ use time::Date;
 use sammen_app::records::CourseView;
 use sammen_app::{Actor, AppError, Sammen};
 use sammen_domain::care::{ActivityScore, GoalKind};
+use sammen_domain::clock::danish_day;
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::{CourseChange, OpenCourse};
 use sammen_domain::event::EntryType;
@@ -132,7 +133,7 @@ async fn create_condition(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value,
     let on = match (v["onsetDateTime"].as_str(), v["recordedDate"].as_str()) {
         (Some(onset), _) => parse_day(onset, "Condition.onsetDateTime")?,
         (None, Some(recorded)) => parse_day(recorded, "Condition.recordedDate")?,
-        (None, None) => s.now().date(),
+        (None, None) => danish_day(s.now()),
     };
     let named = course_extension(v, patient)?;
     let change = CourseChange::RecordEntry {
@@ -224,7 +225,7 @@ async fn create_care_plan(s: &Sammen, actor: &Actor, v: &Value) -> Result<Value,
     };
     let started_on = match v["period"]["start"].as_str() {
         Some(d) => parse_day(d, "CarePlan.period.start")?,
-        None => s.now().date(),
+        None => danish_day(s.now()),
     };
     let cmd = OpenCourse { title, reason: reason.to_string(), started_on };
     let view = s.open_course(actor, patient, &cmd).await?;

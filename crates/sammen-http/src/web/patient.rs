@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use sammen_app::briefing::TimelineView;
 use sammen_app::AppError;
+use sammen_domain::clock::danish_day;
 use sammen_domain::decide::{CourseChange, SharingChange};
 use sammen_domain::directory::UserKind;
 use sammen_domain::ids::{CourseId, PatientId};
@@ -164,7 +165,7 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
     advice::localise_timeline(&mut timeline, web.lang);
     plain_handover_titles(&mut timeline, web.lang);
     let team = s.care_team_view(&web.actor, p, c).await.map_err(|e| web.err(e))?;
-    let today = s.now().date();
+    let today = danish_day(s.now());
     let care = &course.course.care;
     let now_steps: Vec<_> = care.steps.iter().filter(|st| st.is_current(today)).collect();
     let next_steps: Vec<_> = care.steps.iter().filter(|st| !st.status.is_final() && !st.is_current(today)).collect();
@@ -327,7 +328,7 @@ async fn progress_view(
     web.page_as(
         "patient/progress.html",
         context! { page => "progress", course => b, chart => chart, for_patient => true, activities => activities,
-        today => state.sammen.now().date().to_string(), writes => writes(web), error => error, posted => posted },
+        today => danish_day(state.sammen.now()).to_string(), writes => writes(web), error => error, posted => posted },
         status,
     )
 }
@@ -342,7 +343,7 @@ async fn progress_submit(
     let (p, c) = (whose(&web)?, course_id(&web, &course)?);
     let result = match super::progress::read(&f, 5) {
         Ok((pain, activities)) => {
-            let change = json!({"kind": "record_progress", "on": state.sammen.now().date().to_string(),
+            let change = json!({"kind": "record_progress", "on": danish_day(state.sammen.now()).to_string(),
                 "pain": pain, "activities": activities});
             let refusal = DomainError::field("pain", "give numbers from 0 to 10");
             apply_course_change(&state, &web, (p, c), &f, change, refusal).await
@@ -389,8 +390,8 @@ async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> 
         people => people, workplace => workplace, org_sectors => org_sectors, categories => categories, writes => writes(web), error => error, posted => posted,
                    ticked => Refused::all(&refused, "categories"),
         // The longest any consent may run; the domain holds one outside health care to a year.
-        max_day => (s.now() + sammen_domain::sharing::MAX_CONSENT - time::Duration::days(1)).date().to_string(),
-        today => s.now().date().to_string() },
+        max_day => danish_day(s.now() + sammen_domain::sharing::MAX_CONSENT - time::Duration::days(1)).to_string(),
+        today => danish_day(s.now()).to_string() },
         status,
     )
 }

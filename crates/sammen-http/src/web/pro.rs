@@ -17,6 +17,7 @@ use time::Date;
 
 use sammen_app::AppError;
 use sammen_domain::care::{advice_topics, Handover, HandoverSubject, Owner};
+use sammen_domain::clock::danish_day;
 use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::CourseChange;
 use sammen_domain::directory::{Organisation, User};
@@ -349,7 +350,7 @@ async fn timeline(
     let (p, c) = ids(&web, &patient, &course)?;
     let mut view = state.sammen.timeline(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     advice::localise_timeline(&mut view, web.lang);
-    let picture = svg::timeline(&view, state.sammen.now().date(), web.lang);
+    let picture = svg::timeline(&view, danish_day(state.sammen.now()), web.lang);
     web.page(
         "pro/timeline.html",
         context! { page => "course", patient => patient, course => course, view => view, picture => picture },
@@ -773,7 +774,7 @@ fn change_of(form: &str, f: &Fields, today: Date) -> Result<Json, DomainError> {
             )
             .map(|naive| {
                 let guess = naive.assume_utc();
-                naive.assume_offset(sammen_domain::contact::danish_offset(guess))
+                naive.assume_offset(sammen_domain::clock::danish_offset(guess))
             })
             .ok()
             .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
@@ -843,7 +844,7 @@ async fn form_submit(
     let (p, c) = ids(&web, &patient, &course)?;
     let (current, fields) = form_context(&state, &web, p, c, &form).await?;
     let s = &state.sammen;
-    let today = s.now().date();
+    let today = danish_day(s.now());
     let mut preview = None;
     // A refusal names a field by this form's label where it has its own ("Målet").
     let own = &|field: &str| super::refusal::form_label(web.lang, &form, field);

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use sammen_app::AppError;
-use sammen_domain::contact::danish_offset;
+use sammen_domain::clock::danish_offset;
 
 use crate::Problem;
 
