@@ -341,6 +341,10 @@ async fn the_patient_is_told_when_the_team_records_their_wishes(w: World) {
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let (_, _, page) = b.send(Method::GET, "/me/sharing", None, None).await;
     assert_eq!(page.matches("Bemærk: det er skrevet ind af et af de steder, der får lov at se.").count(), 1, "{page}");
+    // Three changes by the team, one line of news that says how many.
+    let (_, _, page) = b.send(Method::GET, &format!("/me/c/{course}"), None, None).await;
+    assert_eq!(page.matches("En fagperson har ændret, hvem der må se dine data.").count(), 1, "{page}");
+    assert!(page.contains(" · 3 gange</span>"), "{page}");
 }
 
 async fn an_objection_wins(w: World) {

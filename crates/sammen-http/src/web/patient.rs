@@ -228,18 +228,29 @@ async fn news(state: &AppState, web: &Web) -> Result<Vec<minijinja::Value>, WebE
     let since = state.sammen.now() - time::Duration::days(30);
     let notices = state.sammen.notices(&web.actor).await.map_err(|e| web.err(e))?;
     // A proxy may be a patient too, or proxy for several: only this patient's news here.
-    Ok(notices
-        .iter()
-        .filter(|n| n.patient == p && n.at >= since)
-        .filter_map(|n| {
-            let page = match n.kind.as_str() {
-                "break_glass" => "access-log",
-                "sharing_recorded" => "sharing",
-                _ => return None,
-            };
-            Some(context! { kind => &n.kind, at => super::render::rfc3339(n.at), page => page })
+    // One line per kind, at its newest, with how many times: the page it links to shows
+    // each, and the same sentence twice would read as a mistake.
+    let mut lines: Vec<(&str, time::OffsetDateTime, &'static str, usize)> = Vec::new();
+    for n in notices.iter().filter(|n| n.patient == p && n.at >= since) {
+        let page = match n.kind.as_str() {
+            "break_glass" => "access-log",
+            "sharing_recorded" => "sharing",
+            _ => continue,
+        };
+        match lines.iter_mut().find(|(kind, ..)| *kind == n.kind) {
+            Some(line) => {
+                line.1 = line.1.max(n.at);
+                line.3 += 1;
+            }
+            None => lines.push((&n.kind, n.at, page, 1)),
+        }
+    }
+    lines.sort_by_key(|line| std::cmp::Reverse(line.1));
+    Ok(lines
+        .into_iter()
+        .map(|(kind, at, page, times)| {
+            context! { kind => kind, at => super::render::rfc3339(at), page => page, times => times }
         })
-        .take(5)
         .collect())
 }
 
