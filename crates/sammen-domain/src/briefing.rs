@@ -51,6 +51,9 @@ pub struct Briefing {
     pub conflicts: Vec<AdviceConflict>,
     /// The advice in force, so the reader knows what the patient has been told.
     pub advice: Vec<Advice>,
+    /// For each topic the team once disagreed on, the last agreement: the patient is
+    /// told its message, not the advice.
+    pub agreed_advice: Vec<AdviceConflict>,
     pub missing_letters: Vec<ExpectedLetter>,
     pub progress: Vec<Trend>,
     /// Case conferences not yet held, soonest first.
@@ -125,6 +128,15 @@ pub fn briefing(
         open_handovers,
         conflicts: care.conflicts.iter().filter(|c| c.resolution.is_none()).cloned().collect(),
         advice: care.advice.iter().filter(|a| a.state == AdviceState::InForce).cloned().collect(),
+        agreed_advice: {
+            let mut last: Vec<AdviceConflict> = Vec::new();
+            for c in care.conflicts.iter().rev().filter(|c| c.resolution.is_some()) {
+                if !last.iter().any(|l| l.topic == c.topic) {
+                    last.push(c.clone());
+                }
+            }
+            last
+        },
         missing_letters: care.letters.iter().filter(|l| l.received.is_none()).cloned().collect(),
         progress,
         conferences: {
@@ -271,8 +283,17 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             phase: if held { Phase::Past } else { phase(danish_day(c.at), today, false) },
         });
     }
+    // Advice that contradicts other advice, and the team has not yet agreed which holds,
+    // is not simply "in force".
+    let disputed: Vec<ItemId> =
+        care.conflicts.iter().filter(|c| c.resolution.is_none()).flat_map(|c| c.advice.iter().copied()).collect();
     for a in &care.advice {
         let (on, org, who) = recorded(&a.meta);
+        let status = if a.state == AdviceState::InForce && disputed.contains(&a.id) {
+            "in_conflict".to_string()
+        } else {
+            word(a.state)
+        };
         items.push(TimelineItem {
             id: a.id,
             kind: "advice",
@@ -281,7 +302,7 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             org,
             who,
             why_plain: a.text.clone(),
-            status: word(a.state),
+            status,
             phase: Phase::Past,
         });
     }

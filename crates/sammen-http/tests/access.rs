@@ -862,6 +862,9 @@ async fn a_refused_action_on_the_briefing_keeps_what_was_typed(w: World) {
     assert_eq!(s, StatusCode::SEE_OTHER);
     let (_, read) = w.get(&base, &w.gp).await;
     assert_eq!(read["care"]["conflicts"][0]["resolution"]["agreed_message"], "Hold dig i gang, hvil kort");
+    // The briefing shows the message beside the advice that holds.
+    let (_, _, page) = b.send(Method::GET, &briefing, None, None).await;
+    assert!(page.contains("Aftalt besked til patienten:</span> Hold dig i gang, hvil kort"), "{page}");
 }
 
 async fn locked_out_without_revealing_accounts(w: World) {

@@ -160,13 +160,26 @@ async fn contradicting_advice_is_flagged_and_resolved(w: World) {
         assert_eq!(notices[0]["kind"], "advice_conflict", "{notices}");
     }
     assert_eq!(c.briefing(&w.gp).await["conflicts"].as_array().unwrap().len(), 1);
+    // On the timeline neither simply holds while the team disagrees.
+    let advice_status = |timeline: &Value| -> Vec<String> {
+        let items = timeline["items"].as_array().unwrap().iter().filter(|i| i["kind"] == "advice");
+        items.map(|i| i["status"].as_str().unwrap().to_string()).collect()
+    };
+    let (_, timeline) = w.get(&format!("{}/timeline", c.base()), &w.gp).await;
+    assert_eq!(advice_status(&timeline), ["in_conflict", "in_conflict"], "{timeline}");
     c.ok(
         &w.gp,
         json!({"kind": "resolve_advice_conflict", "conflict": conflict, "stance": "keep_active",
         "agreed_message": "Hold dig i gang; hvil kun kort."}),
     )
     .await;
-    assert!(c.briefing(&w.gp).await["conflicts"].as_array().unwrap().is_empty());
+    let briefing = c.briefing(&w.physio).await;
+    assert!(briefing["conflicts"].as_array().unwrap().is_empty());
+    // The team sees what the patient was told, beside the advice that holds.
+    assert_eq!(briefing["agreed_advice"][0]["resolution"]["agreed_message"], "Hold dig i gang; hvil kun kort.");
+    assert_eq!(briefing["agreed_advice"][0]["topic"], "activity");
+    let (_, timeline) = w.get(&format!("{}/timeline", c.base()), &w.gp).await;
+    assert_eq!(advice_status(&timeline), ["in_force", "superseded"], "{timeline}");
     // The patient sees the one agreed message.
     w.app.add_user("jens", "Jens", UserKind::Patient { patient: c.patient.parse().unwrap() }).await.unwrap();
     let (_, jens) = w.app.issue_token("jens", None).await.unwrap();
