@@ -553,6 +553,8 @@ async fn the_access_log_shows_every_look_newest_first(w: World) {
     assert!(page.contains("Så: dit forløb, tidslinjen, dit team <span class=\"muted\">· 3 gange</span>"), "{page}");
     // A refused attempt reads as an attempt, and a denied one names no purpose it never had.
     assert!(page.contains("<td>Prøvede at oprette: dig som ny patient med dit CPR-nummer"), "{page}");
+    // What the rules refused was not saved; only a look without access "got no".
+    assert!(page.contains("selv om du allerede er oprettet <span class=\"late\">(blev ikke gemt)</span>"), "{page}");
     assert!(page.contains("<td>Prøvede at se: dit forløb <span class=\"late\">(fik nej)</span></td>\n<td>Havde ikke adgang til dine data</td>"), "{page}");
     // Emergency access is offered to health professionals only.
     w.app.set_password("birgitte", "rigtig-kode-123").await.unwrap();
