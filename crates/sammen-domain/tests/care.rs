@@ -466,6 +466,37 @@ fn the_timeline_files_only_what_is_done_or_over_under_the_past() {
     assert_eq!(phase_of(&f, step, datetime!(2026-05-20 12:00 UTC)), Some(Phase::Past));
 }
 
+/// A step with a window is dated on the timeline from its first to its last day, the
+/// day the overview counts as its deadline.
+#[test]
+fn the_timeline_dates_a_step_by_its_window() {
+    use sammen_domain::briefing::timeline;
+    let mut f = Fixture::new();
+    let gp = f.gp;
+    let plain = f.step();
+    let windowed = f.as_(
+        gp,
+        CourseChange::PlanStep {
+            step_kind: StepKind::FollowUp,
+            title: "Opfølgning".into(),
+            owner: Owner::Professional { user: gp.0, org: gp.1 },
+            due_from: Some(date!(2026 - 03 - 20)),
+            due_by: date!(2026 - 04 - 03),
+            reason: "Se hvordan det går".into(),
+            reason_plain: "Vi ser, hvordan det går".into(),
+            what_to_expect: String::new(),
+            if_it_does_not_help: String::new(),
+        },
+    );
+    let dates = |f: &Fixture, id: ItemId| {
+        timeline(&f.course, T0).into_iter().find(|i| i.id == id).map(|i| (i.on, i.until)).unwrap()
+    };
+    assert_eq!(dates(&f, windowed), (date!(2026 - 03 - 20), Some(date!(2026 - 04 - 03))));
+    assert_eq!(dates(&f, plain), (date!(2026 - 04 - 01), None), "a deadline alone is one day");
+    f.as_(gp, CourseChange::ChangeStepStatus { step: windowed, status: StepStatus::Done, note: String::new() });
+    assert_eq!(dates(&f, windowed).1, None, "done, it has its day");
+}
+
 /// One owner per step: another place on the team asks them, or hands the step over.
 #[test]
 fn only_the_steps_owner_changes_its_status() {
