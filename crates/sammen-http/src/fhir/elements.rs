@@ -391,7 +391,109 @@ pub fn check(v: &Value, resource_type: &str) -> Result<(), FhirError> {
     for (element, system, codes) in required_bindings(resource_type) {
         check_binding(v, resource_type, element, *system, codes)?;
     }
+    for (element, value) in o {
+        if let Some(datatype) = datatype_at(resource_type, element) {
+            check_typed(value, datatype, resource_type)?;
+        }
+    }
     check_within(v, resource_type, 0)
+}
+
+/// A datatype: its elements, and which of them hold a datatype of their own.
+type Datatype = (&'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
+
+/// The general-purpose datatypes of R4 that the resources Sammen takes in hold at the top,
+/// with their elements, so a misspelt `famliy` or `valeu` is refused, not dropped.
+const DATATYPES: &[Datatype] = &[
+    (
+        "Identifier",
+        &["id", "extension", "use", "type", "system", "value", "period", "assigner"],
+        &[("period", "Period")],
+    ),
+    (
+        "HumanName",
+        &["id", "extension", "use", "text", "family", "given", "prefix", "suffix", "period"],
+        &[("period", "Period")],
+    ),
+    ("ContactPoint", &["id", "extension", "system", "value", "use", "rank", "period"], &[("period", "Period")]),
+    (
+        "Address",
+        &[
+            "id",
+            "extension",
+            "use",
+            "type",
+            "text",
+            "line",
+            "city",
+            "district",
+            "state",
+            "postalCode",
+            "country",
+            "period",
+        ],
+        &[("period", "Period")],
+    ),
+    ("Period", &["id", "extension", "start", "end"], &[]),
+    ("Quantity", &["id", "extension", "value", "comparator", "unit", "system", "code"], &[]),
+    ("Annotation", &["id", "extension", "authorReference", "authorString", "time", "text"], &[]),
+    (
+        "Attachment",
+        &["id", "extension", "contentType", "language", "data", "url", "size", "hash", "title", "creation"],
+        &[],
+    ),
+    ("Meta", &["id", "extension", "versionId", "lastUpdated", "source", "profile", "security", "tag"], &[]),
+    ("Narrative", &["id", "extension", "status", "div"], &[]),
+];
+
+/// The datatype R4 gives a resource's top-level element, for the elements of
+/// [`DATATYPES`]; `None` for the rest, whose CodeableConcepts and References are still
+/// checked wherever they are.
+fn datatype_at(resource_type: &str, element: &str) -> Option<&'static str> {
+    Some(match (resource_type, element) {
+        (_, "identifier") => "Identifier",
+        (_, "meta") => "Meta",
+        (_, "text") => "Narrative",
+        ("Patient" | "Practitioner", "name") => "HumanName",
+        (_, "telecom") => "ContactPoint",
+        (_, "address") => "Address",
+        (_, "note") => "Annotation",
+        (_, "photo") => "Attachment",
+        (_, "valueQuantity") => "Quantity",
+        (
+            _,
+            "period" | "effectivePeriod" | "onsetPeriod" | "abatementPeriod" | "executionPeriod" | "occurrencePeriod"
+            | "performedPeriod",
+        ) => "Period",
+        _ => return None,
+    })
+}
+
+/// Checks one value, or each of a list, as `datatype`: an object of its elements only.
+fn check_typed(value: &Value, datatype: &str, resource_type: &str) -> Result<(), FhirError> {
+    let Some(&(_, known, nested)) = DATATYPES.iter().find(|(name, ..)| *name == datatype) else { return Ok(()) };
+    let values: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    for v in values {
+        let Some(o) = v.as_object() else {
+            return Err(FhirError::new(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                format!("A {datatype} in the {resource_type} must be a JSON object."),
+            ));
+        };
+        if let Some(key) = undefined(o, &[known]) {
+            return Err(not_defined(&format!("{} (in the {resource_type})", printable(key)), datatype));
+        }
+        for (element, inner) in nested {
+            if let Some(x) = o.get(*element) {
+                check_typed(x, inner, resource_type)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Codes of elements with a required binding that Sammen takes in but does not map
@@ -493,12 +595,12 @@ const CODEABLE_CONCEPT: &[&str] = &["id", "extension", "coding", "text"];
 const CODING: &[&str] = &["id", "extension", "system", "version", "code", "display", "userSelected"];
 const REFERENCE: &[&str] = &["id", "extension", "reference", "type", "identifier", "display"];
 
-/// The datatypes Sammen reads most, told by an element only they have: `coding` (a
+/// The datatypes found anywhere, told by an element only they have: `coding` (a
 /// CodeableConcept, whose list holds Codings), a text `reference` (a Reference;
 /// `Consent.provision.data.reference` is an object).
 /// Their elements are checked as the top level's are, so a misspelt `dispaly` is not
-/// silently dropped. Other nested elements are not checked: that takes every
-/// StructureDefinition of R4.
+/// silently dropped. The datatypes at known places are checked by [`check_typed`];
+/// other nested elements are not: that takes every StructureDefinition of R4.
 fn datatype_of(o: &serde_json::Map<String, Value>) -> Option<(&'static str, &'static [&'static str])> {
     if o.get("coding").is_some_and(Value::is_array) {
         Some(("CodeableConcept", CODEABLE_CONCEPT))
@@ -577,6 +679,40 @@ mod tests {
         assert!(check(&concept, "Observation").unwrap_err().text.contains("CodeableConcept"));
         let reference = json!({ "resourceType": "Observation", "subject": { "reference": "Patient/x", "foo": 1 } });
         assert!(check(&reference, "Observation").unwrap_err().text.contains("Reference"));
+    }
+
+    #[test]
+    fn the_elements_of_names_quantities_periods_and_identifiers_are_checked() {
+        let ok = json!({ "resourceType": "Patient",
+            "identifier": [{ "system": "urn:oid:1.2.208.176.1.2", "value": "x", "period": { "start": "2020-01-01" } }],
+            "name": [{ "family": "Madsen", "given": ["Jens"], "_family": {} }],
+            "telecom": [{ "system": "phone", "value": "+45 12 34 56 78" }],
+            "text": { "status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Jens</div>" } });
+        assert!(check(&ok, "Patient").is_ok(), "{:?}", check(&ok, "Patient").err().map(|e| e.text));
+        let cases = [
+            (json!({ "resourceType": "Patient", "name": [{ "famliy": "Madsen" }] }), "Patient", "HumanName", "famliy"),
+            (
+                json!({ "resourceType": "Patient", "identifier": [{ "value": "x", "period": { "begin": "2020" } }] }),
+                "Patient",
+                "Period",
+                "begin",
+            ),
+            (
+                json!({ "resourceType": "Observation", "valueQuantity": { "valeu": 3 } }),
+                "Observation",
+                "Quantity",
+                "valeu",
+            ),
+            (json!({ "resourceType": "Goal", "note": [{ "txt": "x" }] }), "Goal", "Annotation", "txt"),
+            (json!({ "resourceType": "CarePlan", "period": { "from": "2026-01-01" } }), "CarePlan", "Period", "from"),
+        ];
+        for (resource, resource_type, datatype, key) in cases {
+            let e = check(&resource, resource_type).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(e.text.contains(datatype) && e.text.contains(key), "{}", e.text);
+        }
+        let not_an_object = json!({ "resourceType": "Observation", "valueQuantity": 3 });
+        assert!(check(&not_an_object, "Observation").unwrap_err().text.contains("JSON object"));
     }
 
     #[test]
