@@ -172,10 +172,10 @@ pub const DATA_RULES: &[DataRuleRow] = &[
     },
     DataRuleRow {
         rule: DataRule::PatientsOwnWords,
-        reader: "any team member",
+        reader: "team members of the legal domain it was written in",
         data: "what the patient wrote themself (their story, own goals, progress)",
         shown: "yes",
-        why: "The patient writes it for the team to read, and decides what to write.",
+        why: "The patient writes it for those who help them; across legal domains it needs consent, as everything else.",
     },
     DataRuleRow {
         rule: DataRule::Identity,
@@ -309,10 +309,6 @@ impl Filter {
         if author_org == Some(org.id) {
             return (true, DataRule::OwnOrganisation);
         }
-        if author_org.is_none() {
-            // Only the patient (or a proxy) records without an organisation.
-            return (true, DataRule::PatientsOwnWords);
-        }
         if category == DataCategory::Identity {
             return (true, DataRule::Identity);
         }
@@ -324,8 +320,15 @@ impl Filter {
                 _ => false,
             }
         };
+        // What the patient writes in a health course (their pain, their story) is health
+        // data: it reaches the municipality and the jobcentre as everything else does, by
+        // the patient's consent.
         if origin != domain {
             return (consented(), DataRule::CrossDomainConsent);
+        }
+        if author_org.is_none() {
+            // Only the patient (or a proxy) records without an organisation.
+            return (true, DataRule::PatientsOwnWords);
         }
         if domain == LegalDomain::Health && category == DataCategory::MentalHealth {
             return if matches!(org.sector, Sector::HospitalPsychiatry | Sector::GeneralPractice) {

@@ -115,6 +115,23 @@ fn the_law(reader: Sector, origin: LegalDomain, state: ConsentState, category: D
     }
 }
 
+/// The same for what the patient wrote themself: within its legal domain it is for
+/// everyone who helps them (mental health included: they chose to write it), across
+/// domains only by consent.
+fn the_law_for_the_patients_words(
+    reader: Sector,
+    origin: LegalDomain,
+    state: ConsentState,
+    category: DataCategory,
+) -> bool {
+    match (state, category) {
+        (ConsentState::Objection, _) => false,
+        (_, DataCategory::Identity) => true,
+        _ if reader.legal_domain() != origin => state == ConsentState::Given,
+        _ => true,
+    }
+}
+
 #[test]
 fn every_sector_domain_consent_state_and_category() {
     let ids = Ids(AtomicU64::new(1));
@@ -177,27 +194,28 @@ fn every_sector_domain_consent_state_and_category() {
             let decision = decide(&Reader { user: &reader, org: Some(&reader_org) }, &facts, Access::ReadCourse);
             let author = OrgId::from_random_bytes([0xaa; 16]);
             for origin in [LegalDomain::Health, LegalDomain::Social, LegalDomain::Employment] {
-                for category in DataCategory::ALL {
+                for (category, author) in DataCategory::ALL.iter().flat_map(|c| [(c, Some(author)), (c, None)]) {
                     let shown = match &decision {
-                        Decision::Permit { filter, .. } => {
-                            filter.shows(*category, origin, Some(author), Some(course)).0
-                        }
+                        Decision::Permit { filter, .. } => filter.shows(*category, origin, author, Some(course)).0,
                         Decision::Deny { relation, hide } => {
                             assert_eq!((*relation, *hide), (Relation::Objected, false), "{sector} {state:?}");
                             false
                         }
                     };
+                    let law = match author {
+                        Some(_) => the_law(*sector, origin, state, *category),
+                        None => the_law_for_the_patients_words(*sector, origin, state, *category),
+                    };
                     assert_eq!(
-                        shown,
-                        the_law(*sector, origin, state, *category),
-                        "reader {sector}, data from {origin}, consent {state:?}, {category}"
+                        shown, law,
+                        "reader {sector}, data from {origin} by {author:?}, consent {state:?}, {category}"
                     );
                     checked += 1;
                 }
             }
         }
     }
-    assert_eq!(checked, 5 * 7 * 3 * 9);
+    assert_eq!(checked, 5 * 7 * 3 * 9 * 2);
 }
 
 #[test]
@@ -238,8 +256,10 @@ fn own_organisation_and_other_courses() {
     assert!(!filter.shows(DataCategory::ClinicalFindings, LegalDomain::Health, Some(health), Some(course)).0);
     // The consent names one course; the other course's plan stays out.
     assert!(!filter.shows(DataCategory::Plan, LegalDomain::Health, Some(health), Some(other_course)).0);
-    // What the patient wrote themself (no organisation) is for the whole team.
-    assert!(filter.shows(DataCategory::PatientStory, LegalDomain::Health, None, Some(course)).0);
+    // What the patient wrote themself (no organisation) in a health course crosses to the
+    // jobcentre as anything else does: the plan they consented to, not their story.
+    assert!(!filter.shows(DataCategory::PatientStory, LegalDomain::Health, None, Some(course)).0);
+    assert!(filter.shows(DataCategory::Plan, LegalDomain::Health, None, Some(course)).0);
     // What the jobcentre itself recorded is always theirs to see.
     assert!(filter.shows(DataCategory::ClinicalFindings, LegalDomain::Health, Some(jobcentre.id), Some(course)).0);
 }

@@ -230,7 +230,15 @@ async fn the_patient_writes_their_story_goals_and_progress(w: World) {
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = c.change(&jens, step(json!({"type": "role", "org": c.gp_org, "role": "x"}), "2026-04-01")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    // Shown first to every team member, a jobcentre worker included.
+    // Shown first to every health professional on the team.
+    let b = c.briefing(&w.physio).await;
+    assert_eq!(b["story"]["what_matters"], "Fodbold med min søn");
+    assert!(b["story"]["written_with"].is_null());
+    assert_eq!(b["goals"][0]["status"], "agreed");
+    assert_eq!(b["progress"][0]["pain"], 6);
+    assert_eq!(b["progress"][0]["psfs"], 4.0);
+    // The jobcentre, outside health care, sees the patient's words as anything else: only
+    // what the patient consents to.
     let jc_org = w.app.add_organisation("Jobcenter", Sector::MunicipalEmployment, None).await.unwrap();
     w.app
         .add_user(
@@ -247,11 +255,18 @@ async fn the_patient_writes_their_story_goals_and_progress(w: World) {
     )
     .await;
     let b = c.briefing(&jc).await;
+    assert!(b["story"].is_null() && b["goals"].as_array().unwrap().is_empty(), "{b}");
+    assert!(b["progress"].as_array().unwrap().is_empty(), "no pain score without consent: {b}");
+    let expires = (w.app.now() + time::Duration::days(90)).format(&time::format_description::well_known::Rfc3339);
+    let consent = json!({"kind": "give_consent", "recipient": {"type": "organisation", "org": jc_org.id},
+        "categories": ["plan", "patient_story"], "purpose": "Tilbage til arbejdet", "course": c.course,
+        "given_by": {"type": "patient"}, "method": "written", "expires_at": expires.unwrap()});
+    let (s, v) = w.sharing(&jens, &c.patient, consent).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let b = c.briefing(&jc).await;
     assert_eq!(b["story"]["what_matters"], "Fodbold med min søn");
-    assert!(b["story"]["written_with"].is_null());
-    assert_eq!(b["goals"][0]["status"], "agreed");
-    assert_eq!(b["progress"][0]["pain"], 6);
-    assert_eq!(b["progress"][0]["psfs"], 4.0);
+    assert_eq!(b["goals"][0]["text"], "Spille fodbold igen");
+    assert!(b["progress"].as_array().unwrap().is_empty(), "clinical findings were not part of it: {b}");
 }
 
 async fn a_psychiatric_discharge_expects_a_letter(w: World) {
