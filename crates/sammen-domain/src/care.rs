@@ -436,6 +436,9 @@ pub struct Topic {
     pub id: String,
     pub da: String,
     pub en: String,
+    /// Treatment, medicine and tests: advice only health professionals give.
+    #[serde(default)]
+    pub clinical: bool,
     pub stances: Vec<Stance>,
 }
 
@@ -1052,6 +1055,26 @@ pub(crate) fn decide(
         }
         CourseChange::RecordEpisode { episode_kind, org, on, note } => {
             let sector = facts.org_sector.ok_or(DomainError::NotFound { what: "organisation" })?;
+            // A stay or visit at a hospital is the health service's to record; sick leave
+            // the doctor's who signs it or the jobcentre's who follows it.
+            let sick_leave = matches!(episode_kind, EpisodeKind::SickLeaveStart | EpisodeKind::SickLeaveEnd);
+            let may = match ctx.domain {
+                LegalDomain::Health => true,
+                LegalDomain::Employment => sick_leave,
+                LegalDomain::Social => false,
+            };
+            if !may && sick_leave {
+                return Err(DomainError::field(
+                    "episode_kind",
+                    "sick leave is recorded by the doctor or the jobcentre",
+                ));
+            }
+            if !may {
+                return Err(DomainError::field(
+                    "episode_kind",
+                    "a stay or visit at a hospital is recorded by health professionals",
+                ));
+            }
             if *on > today {
                 return Err(DomainError::field("on", "an episode cannot be in the future"));
             }
@@ -1106,6 +1129,13 @@ pub(crate) fn decide(
         }
         CourseChange::GiveAdvice { topic, stance, text } => {
             check_advice(topic, stance)?;
+            let clinical = advice_topics().iter().any(|t| t.id == *topic && t.clinical);
+            if clinical && ctx.domain != LegalDomain::Health {
+                return Err(DomainError::field(
+                    "topic",
+                    "advice on treatment, medicine or tests is given by health professionals",
+                ));
+            }
             let contradicts: Vec<ItemId> = care.contradicting(topic, stance).iter().map(|a| a.id).collect();
             // A topic has at most one open conflict: later contradicting advice joins it,
             // so the team resolves the topic once, not each pair of authors.

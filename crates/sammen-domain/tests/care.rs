@@ -59,8 +59,18 @@ impl Fixture {
         change: CourseChange,
         sector: Option<Sector>,
     ) -> Result<Option<ItemId>, String> {
-        let ctx =
-            Context { actor: who.0, org: Some(who.1), domain: LegalDomain::Health, now: self.now, ids: &self.ids };
+        self.try_in(LegalDomain::Health, who, change, sector)
+    }
+
+    /// As `try_as`, by someone who works under `domain`'s law.
+    fn try_in(
+        &mut self,
+        domain: LegalDomain,
+        who: (UserId, OrgId),
+        change: CourseChange,
+        sector: Option<Sector>,
+    ) -> Result<Option<ItemId>, String> {
+        let ctx = Context { actor: who.0, org: Some(who.1), domain, now: self.now, ids: &self.ids };
         let facts = ChangeFacts { org_sector: sector };
         match decide::change_course(&ctx, &self.course, &change, &facts) {
             Ok(events) => {
@@ -495,6 +505,39 @@ fn the_timeline_dates_a_step_by_its_window() {
     assert_eq!(dates(&f, plain), (date!(2026 - 04 - 01), None), "a deadline alone is one day");
     f.as_(gp, CourseChange::ChangeStepStatus { step: windowed, status: StepStatus::Done, note: String::new() });
     assert_eq!(dates(&f, windowed).1, None, "done, it has its day");
+}
+
+/// Treatment, medicine and hospital stays are the health service's to advise on and to
+/// record; a jobcentre records sick leave and advises on work.
+#[test]
+fn clinical_advice_and_hospital_stays_are_for_health_professionals() {
+    let mut f = Fixture::new();
+    let caseworker = (UserId::from_random_bytes([7; 16]), OrgId::from_random_bytes([7; 16]));
+    let advice = |topic: &str, stance: &str| CourseChange::GiveAdvice {
+        topic: topic.into(),
+        stance: stance.into(),
+        text: String::new(),
+    };
+    let jobcentre = Some(Sector::MunicipalEmployment);
+    let refused = f.try_in(LegalDomain::Employment, caseworker, advice("sleep_medicine", "taper"), jobcentre);
+    assert_eq!(refused, Err("invalid_field".into()));
+    assert!(f.try_in(LegalDomain::Employment, caseworker, advice("work", "stay_at_work"), jobcentre).is_ok());
+    let gp = f.gp;
+    assert!(f.try_in(LegalDomain::Health, gp, advice("sleep_medicine", "taper"), None).is_ok());
+    let episode = |episode_kind| CourseChange::RecordEpisode {
+        episode_kind,
+        org: OrgId::from_random_bytes([8; 16]),
+        on: date!(2026 - 03 - 01),
+        note: String::new(),
+    };
+    let hospital = Some(Sector::Hospital);
+    let admission = f.try_in(LegalDomain::Employment, caseworker, episode(EpisodeKind::Admission), hospital);
+    assert_eq!(admission, Err("invalid_field".into()));
+    let sick = f.try_in(LegalDomain::Employment, caseworker, episode(EpisodeKind::SickLeaveStart), jobcentre);
+    assert!(sick.is_ok(), "{sick:?}");
+    let social = f.try_in(LegalDomain::Social, caseworker, episode(EpisodeKind::SickLeaveEnd), jobcentre);
+    assert_eq!(social, Err("invalid_field".into()));
+    assert!(f.try_in(LegalDomain::Health, gp, episode(EpisodeKind::Admission), hospital).is_ok());
 }
 
 /// One owner per step: another place on the team asks them, or hands the step over.

@@ -33,6 +33,7 @@ on_both_engines!(
     other_courses_stay_out_of_sight,
     the_patient_says_yes_to_the_teams_goal,
     an_expired_handover_is_proposed_again_from_the_briefing,
+    a_caseworker_is_offered_only_what_a_caseworker_may_record,
 );
 
 async fn patient_login(
@@ -1036,4 +1037,37 @@ async fn an_expired_handover_is_proposed_again_from_the_briefing(w: World) {
     let (_, course_now) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
     let old = course_now["care"]["handovers"].as_array().unwrap().iter().find(|h| h["id"] == first.as_str()).cloned();
     assert_eq!(old.unwrap()["state"], "withdrawn");
+}
+
+/// A jobcentre caseworker's forms offer work advice and sick leave, not medicine or a
+/// hospital stay; sent anyway, they are refused in the form's words.
+async fn a_caseworker_is_offered_only_what_a_caseworker_may_record(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    let (_, jobcentre) =
+        w.professional("birgitte", Sector::MunicipalEmployment, Profession::JobcentreSocialWorker).await;
+    w.join(&patient, &course, &jobcentre).await;
+    w.app.set_password("birgitte", "rigtig-kode-123").await.unwrap();
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("birgitte", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let advice = format!("/p/{patient}/c/{course}/new/advice");
+    let (s, _, page) = b.send(Method::GET, &advice, None, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("value=\"work|stay_at_work\"") && !page.contains("sleep_medicine"), "{page}");
+    let csrf = Browser::hidden_csrf(&page);
+    let version = w.version_of_course(&patient, &course, &w.gp).await;
+    let post = format!("csrf={csrf}&version={version}&advice=sleep_medicine%7Ctaper&text=Stop");
+    let (s, _, page) = b.send(Method::POST, &advice, Some(&post), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        page.contains("Emne og holdning: råd om behandling, medicin eller undersøgelser gives af sundhedspersoner."),
+        "{page}"
+    );
+    let episode = format!("/p/{patient}/c/{course}/new/episode");
+    let (_, _, page) = b.send(Method::GET, &episode, None, None).await;
+    assert!(page.contains("value=\"sick_leave_start\"") && !page.contains("value=\"admission\""), "{page}");
+    let post = format!("csrf={csrf}&version={version}&episode_kind=admission&org={jobcentre}&on=2026-03-01");
+    let (s, _, page) = b.send(Method::POST, &episode, Some(&post), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("et ophold eller besøg på et hospital skrives ind af sundhedspersoner"), "{page}");
+    assert_eq!(w.version_of_course(&patient, &course, &w.gp).await, version, "nothing was written");
 }

@@ -337,7 +337,7 @@ async fn briefing_page(
         context! {
             page => "course", patient => patient, course => course, b => b, team => team,
             threads => threads, chart => chart, topics => topics, me_id => me, my_org => my_org,
-            refused => refused,
+            my_domain => web.actor.domain(), refused => refused,
         },
     )
 }
@@ -481,7 +481,16 @@ const FORMS: &[&str] =
     &["goal", "step", "advice", "episode", "progress", "handover", "message", "consent", "conference"];
 
 /// The fields of each form.
-fn form_fields(form: &str, lang: &str, course: &CourseState, orgs: &[Organisation], staff: &[User]) -> Vec<FieldSpec> {
+/// `domain` is the reader's legal domain: clinical advice and hospital stays are offered
+/// to health professionals only, as the domain allows.
+fn form_fields(
+    form: &str,
+    lang: &str,
+    domain: LegalDomain,
+    course: &CourseState,
+    orgs: &[Organisation],
+    staff: &[User],
+) -> Vec<FieldSpec> {
     let s = |name, kind, required| spec(lang, form, name, kind, required);
     let owners = || owner_choices(course, orgs, staff, lang);
     match form {
@@ -515,6 +524,7 @@ fn form_fields(form: &str, lang: &str, course: &CourseState, orgs: &[Organisatio
                 s("advice", "select", true),
                 advice_topics()
                     .iter()
+                    .filter(|t| !t.clinical || domain == LegalDomain::Health)
                     .flat_map(|t| {
                         t.stances.iter().map(move |st| Choice {
                             value: format!("{}|{}", t.id, st.id),
@@ -535,15 +545,19 @@ fn form_fields(form: &str, lang: &str, course: &CourseState, orgs: &[Organisatio
                 vocab(
                     lang,
                     "episode_kind",
-                    &[
-                        "admission",
-                        "leave",
-                        "discharge",
-                        "outpatient_start",
-                        "outpatient_end",
-                        "sick_leave_start",
-                        "sick_leave_end",
-                    ],
+                    match domain {
+                        LegalDomain::Health => &[
+                            "admission",
+                            "leave",
+                            "discharge",
+                            "outpatient_start",
+                            "outpatient_end",
+                            "sick_leave_start",
+                            "sick_leave_end",
+                        ],
+                        LegalDomain::Employment => &["sick_leave_start", "sick_leave_end"],
+                        LegalDomain::Social => &[],
+                    },
                 ),
             ),
             with_choices(
@@ -663,7 +677,7 @@ async fn form_context(
     }
     let view = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     let (orgs, staff) = state.sammen.listing().await.map_err(|e| web.err(e))?;
-    let fields = form_fields(form, web.lang, &view.course, &orgs, &staff);
+    let fields = form_fields(form, web.lang, web.actor.domain(), &view.course, &orgs, &staff);
     Ok((view.course, fields))
 }
 
