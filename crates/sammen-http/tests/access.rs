@@ -753,6 +753,27 @@ async fn a_refused_form_says_why_in_the_readers_language(w: World) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(page.contains("Din fysioterapeut overtager") && page.contains("role=\"alert\""), "{page}");
     assert!(!page.contains("referral."), "the field is named by its label: {page}");
+    // A date left empty or not a date is refused under its label, never as JSON.
+    let step = format!("/p/{patient}/c/{course}/new/step");
+    let undated = format!(
+        "csrf={csrf}&title=Holdtr%C3%A6ning&step_kind=treatment_series&owner=role%7C{}%7Cfysioterapeut&due_by=&reason=R&reason_plain=R",
+        w.physio_org
+    );
+    let (s, _, page) = b.send(Method::POST, &step, Some(&undated), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Senest: skal udfyldes.") && !page.contains("JSON"), "{page}");
+    let far = format!(
+        "csrf={csrf}&subject=course&to=role%7C{}%7Cfysioterapeut&reason=Stabil&respond_by=99999-01-01",
+        w.physio_org
+    );
+    let (s, _, page) = b.send(Method::POST, &handover, Some(&far), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Svar senest: skriv en gyldig dato, fx 2026-03-15.") && !page.contains("JSON"), "{page}");
+    let conference = format!("/p/{patient}/c/{course}/new/conference");
+    let untimed = format!("csrf={csrf}&at=&place=Kommunen&agenda=Plan&patient_invited=no");
+    let (s, _, page) = b.send(Method::POST, &conference, Some(&untimed), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Tidspunkt: skal udfyldes.") && !page.contains("JSON"), "{page}");
     // A field is named as its own form labels it: a goal's text is "Målet" there.
     let goal = format!("/p/{patient}/c/{course}/new/goal");
     let blank = format!("csrf={csrf}&goal_kind=functional&text=+");

@@ -568,7 +568,8 @@ fn form_fields(
             s("note", "textarea", false),
         ],
         "progress" => {
-            let mut v = vec![s("on", "date", true), s("pain", "number", false)];
+            // Left empty, the day is today.
+            let mut v = vec![s("on", "date", false), s("pain", "number", false)];
             for name in ["activity_1", "score_1", "activity_2", "score_2", "activity_3", "score_3"] {
                 v.push(s(name, if name.starts_with("score") { "number" } else { "text" }, false));
             }
@@ -863,6 +864,7 @@ async fn form_submit(
     // A refusal names a field by this form's label where it has its own ("Målet").
     let own = &|field: &str| super::refusal::form_label(web.lang, &form, field);
     let result: Result<(), WebError> = async {
+        check_dates(&fields, &f).map_err(|e| web.err_on(e.into(), own))?;
         match form.as_str() {
             "message" => {
                 let cmd: NewThread = decode(&web, message_of(&f))?;
@@ -909,6 +911,30 @@ async fn form_submit(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The form's dates and times, read before the form becomes JSON: a date left empty or
+/// not a date (a browser without a date picker, a year of five digits) is refused under
+/// the field's label, not as JSON that does not fit.
+fn check_dates(fields: &[FieldSpec], f: &Fields) -> Result<(), DomainError> {
+    use time::macros::format_description;
+    for spec in fields.iter().filter(|s| matches!(s.kind, "date" | "datetime-local")) {
+        let value = field(f, spec.name).trim();
+        if value.is_empty() {
+            if spec.required {
+                return Err(DomainError::field(spec.name, "it must not be empty"));
+            }
+            continue;
+        }
+        if spec.kind == "date" && Date::parse(value, format_description!("[year]-[month]-[day]")).is_err() {
+            return Err(DomainError::field(spec.name, "write a valid date, e.g. 2026-03-15"));
+        }
+        let at = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+        if spec.kind == "datetime-local" && time::PrimitiveDateTime::parse(value, at).is_err() {
+            return Err(DomainError::field(spec.name, "write a valid date and time"));
+        }
+    }
+    Ok(())
 }
 
 /// A message's preview with why a recipient would not get it in the reader's language.
