@@ -19,9 +19,9 @@ pub const NEXT_DAYS: i64 = 42;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenHandover {
+    /// Its `state` as of now: `expired` once unanswered past its day.
     #[serde(flatten)]
     pub handover: Handover,
-    pub state: HandoverState,
     /// Past its answer date: visible to both sides and the key worker.
     pub overdue: bool,
 }
@@ -104,8 +104,7 @@ pub fn briefing(
         .filter_map(|h| {
             let state = h.state_at(now);
             matches!(state, HandoverState::Proposed | HandoverState::Expired).then(|| OpenHandover {
-                handover: h.clone(),
-                state,
+                handover: Handover { state, ..h.clone() },
                 overdue: state == HandoverState::Expired,
             })
         })

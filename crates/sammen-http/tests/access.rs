@@ -418,10 +418,25 @@ async fn a_proxy_reads_but_never_writes(w: World) {
     assert_eq!(s, StatusCode::OK, "{page}");
     assert!(page.contains("Patienten selv") && !page.contains("Dig selv"), "{page}");
     assert!(page.contains("Du har selv set dataene"), "{page}");
-    // The patient's pages speak to the patient; a proxy is told whose data they read.
-    let (s, _, page) = b.send(Method::GET, "/me/sharing", None, None).await;
-    assert_eq!(s, StatusCode::OK, "{page}");
-    assert!(page.contains("Du ser data for Jens Madsen som pårørende."), "{page}");
+    // The patient's pages speak to the patient; a proxy is told whose data they read, on
+    // every page.
+    let v = w.version_of_course(&patient, &course, &jens).await;
+    let goal =
+        json!({"expected_version": v, "change": {"kind": "set_goal", "goal_kind": "personal", "text": "Cykle igen"}});
+    assert_eq!(w.post(&format!("{base}/events"), &jens, goal).await.0, StatusCode::CREATED);
+    for page in [
+        "/me/sharing".to_string(),
+        "/me/access-log".into(),
+        format!("/me/c/{course}/story"),
+        format!("/me/c/{course}/progress"),
+    ] {
+        let (s, _, page) = b.send(Method::GET, &page, None, None).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert!(page.contains("Du ser data for Jens Madsen som pårørende."), "{page}");
+    }
+    // The goal Jens set is his, agreed: his mother reads his answer, not her own.
+    let (_, _, page) = b.send(Method::GET, &format!("/me/c/{course}/story"), None, None).await;
+    assert!(page.contains("Cykle igen <span class=\"muted\">(Mit eget mål, aftalt med dig)"), "{page}");
     assert_eq!(w.post(&format!("{base}/events"), &mother, note(2, "x")).await.0, StatusCode::FORBIDDEN);
     let (s, _) = w.sharing(&mother, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a proxy changes nothing");
@@ -1030,6 +1045,20 @@ async fn an_expired_handover_is_proposed_again_from_the_briefing(w: World) {
     let (_, _, page) = b.send(Method::GET, &format!("/p/{patient}/c/{course}"), None, None).await;
     assert!(
         page.contains("Udløbet uden svar") && page.contains(&format!("href=\"{again}\">Foreslå igen</a>")),
+        "{page}"
+    );
+    let (_, briefing) = w.get(&format!("/api/patients/{patient}/courses/{course}/briefing"), &w.gp).await;
+    assert_eq!(
+        (&briefing["open_handovers"][0]["state"], &briefing["open_handovers"][0]["overdue"]),
+        (&json!("expired"), &json!(true))
+    );
+    // The receiver can no longer answer it, and is told who can act.
+    w.app.set_password("physio", "rigtig-kode-123").await.unwrap();
+    let mut physio = Browser::new(&w);
+    assert_eq!(physio.sign_in("physio", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = physio.send(Method::GET, &format!("/p/{patient}/c/{course}"), None, None).await;
+    assert!(
+        page.contains("Afsenderen kan foreslå den igen eller trække den tilbage.") && !page.contains(&again),
         "{page}"
     );
     let (s, _, form) = b.send(Method::GET, &again, None, None).await;

@@ -123,6 +123,15 @@ fn writes(web: &Web) -> bool {
     matches!(web.actor.user.kind, UserKind::Patient { .. })
 }
 
+/// For a proxy, the name of the patient whose pages she reads (the banner that says so);
+/// for the patient, nothing.
+async fn proxy_of(state: &AppState, web: &Web, p: PatientId) -> Result<Option<String>, WebError> {
+    if writes(web) {
+        return Ok(None);
+    }
+    Ok(Some(state.sammen.patient(&web.actor, p).await.map_err(|e| web.err(e))?.name))
+}
+
 fn course_id(web: &Web, course: &str) -> Result<CourseId, WebError> {
     CourseId::parse(course).map_err(|e| web.err(e.into()))
 }
@@ -263,11 +272,22 @@ async fn story_view(state: &AppState, web: &Web, c: CourseId, refused: Option<Re
     let (error, posted, status) = Refused::context(&refused);
     let p = whose(web)?;
     let course = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
+    // Whether the patient has said yes to each goal: a proxy reads the patient's answer,
+    // not her own (she cannot give one).
+    let own = state.sammen.own_logins(p).await.map_err(|e| web.err(e))?;
+    let agreed: Vec<String> = course
+        .course
+        .care
+        .goals
+        .iter()
+        .filter(|g| g.agreed_by.iter().any(|u| own.contains(u)))
+        .map(|g| g.id.to_string())
+        .collect();
     web.page_as(
         "patient/story.html",
         context! {
             page => "story", course => course, writes => writes(web), error => error, posted => posted,
-            me_id => web.actor.user.id.to_string(),
+            agreed_by_patient => agreed, proxy_of => proxy_of(state, web, p).await?,
         },
         status,
     )
@@ -339,7 +359,8 @@ async fn progress_view(
     web.page_as(
         "patient/progress.html",
         context! { page => "progress", course => b, chart => chart, for_patient => true, activities => activities,
-        today => danish_day(state.sammen.now()).to_string(), writes => writes(web), error => error, posted => posted },
+        today => danish_day(state.sammen.now()).to_string(), writes => writes(web), error => error, posted => posted,
+        proxy_of => proxy_of(state, web, p).await? },
         status,
     )
 }
@@ -453,7 +474,7 @@ async fn access_log_page(State(state): State<AppState>, web: Web) -> Result<Resp
         "patient/access_log.html",
         context! {
             page => "access_log", log => sammen_app::sharing::visits(others), looks => looks,
-            own_looks => own.len(), proxy => proxy,
+            own_looks => own.len(), proxy => proxy, proxy_of => proxy_of(&state, &web, p).await?,
         },
     )
 }

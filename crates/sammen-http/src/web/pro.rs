@@ -324,7 +324,7 @@ async fn briefing_page(
             Some("decline") => br
                 .open_handovers
                 .iter()
-                .any(|h| is(&h.handover.id) && h.state == sammen_domain::care::HandoverState::Proposed),
+                .any(|h| is(&h.handover.id) && h.handover.state == sammen_domain::care::HandoverState::Proposed),
             Some("resolve") => br.conflicts.iter().any(|c| is(&c.id)),
             Some("receive_letter") => br.missing_letters.iter().any(|l| is(&l.id)),
             _ => false,
