@@ -440,9 +440,20 @@ async fn a_proxy_reads_but_never_writes(w: World) {
     assert_eq!(w.post(&format!("{base}/events"), &mother, note(2, "x")).await.0, StatusCode::FORBIDDEN);
     let (s, _) = w.sharing(&mother, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "a proxy changes nothing");
-    let (s, _) = w.sharing(&jens, &patient, json!({"kind": "remove_proxy", "user": mother_id})).await;
-    assert_eq!(s, StatusCode::CREATED);
+    // Jens sees who reads along, by name, and takes her access back from his page.
+    w.app.set_password("jens", "rigtig-kode-123").await.unwrap();
+    let mut own_page = Browser::new(&w);
+    assert_eq!(own_page.sign_in("jens", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = own_page.send(Method::GET, "/me/sharing", None, None).await;
+    assert!(page.contains("<strong>mother</strong>, mor") && page.contains("Fjern adgangen"), "{page}");
+    let csrf = Browser::hidden_csrf(&page);
+    let (_, current) = w.get(&format!("/api/patients/{patient}/sharing"), &jens).await;
+    let post = format!("csrf={csrf}&version={}&action=remove_proxy&item={mother_id}", current["version"]);
+    let (s, _, page) = own_page.send(Method::POST, "/me/sharing", Some(&post), None).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
     assert_eq!(w.get(&base, &mother).await.0, StatusCode::NOT_FOUND);
+    let (_, _, page) = own_page.send(Method::GET, "/me/sharing", None, None).await;
+    assert!(page.contains("Ingen pårørende kan se dine data."), "{page}");
 }
 
 async fn break_glass_opens_for_a_while_and_is_told(w: World) {

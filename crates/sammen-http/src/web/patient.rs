@@ -416,10 +416,18 @@ async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> 
         staff.iter().filter_map(|u| Some((u.id.to_string(), u.org()?.to_string()))).collect();
     let categories: Vec<&str> =
         DataCategory::ALL.iter().filter(|c| **c != DataCategory::Identity).map(|c| c.as_str()).collect();
+    // The patient sees by name who reads along for them.
+    let relatives: std::collections::BTreeMap<String, String> = dir
+        .users
+        .iter()
+        .filter(|u| matches!(u.kind, UserKind::Proxy { patient } if patient == p))
+        .map(|u| (u.id.to_string(), u.name.clone()))
+        .collect();
     web.page_as(
         "patient/sharing.html",
         context! { page => "sharing", sharing => view, name => me.name, courses => me.courses, orgs => orgs, org_names => org_names,
         people => people, workplace => workplace, org_sectors => org_sectors, categories => categories, writes => writes(web), error => error, posted => posted,
+                   relatives => relatives,
                    ticked => Refused::all(&refused, "categories"),
         // The longest any consent may run; the domain holds one outside health care to a year.
         max_day => danish_day(s.now() + sammen_domain::sharing::MAX_CONSENT - time::Duration::days(1)).to_string(),
@@ -440,6 +448,7 @@ async fn sharing_submit(State(state): State<AppState>, web: Web, Form(f): Form<F
         "withdraw" => json!({"kind": "withdraw_consent", "consent": v("item"), "reason": ""}),
         "object" => json!({"kind": "record_objection", "target": {"type": "organisation", "org": v("org")}}),
         "unobject" => json!({"kind": "withdraw_objection", "objection": v("item"), "reason": ""}),
+        "remove_proxy" => json!({"kind": "remove_proxy", "user": v("item")}),
         _ => json!({}),
     };
     let result = match serde_json::from_value::<SharingChange>(change) {
