@@ -849,6 +849,15 @@ async fn a_refused_form_says_why_in_the_readers_language(w: World) {
     let (s, _, page) = jens.send(Method::POST, "/me/sharing", Some(&give), None).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(page.contains("Til og med: ") && !page.contains("Udløber"), "{page}");
+    // The progress page names its fields as it asks for them.
+    let progress = format!("/me/c/{course}/progress");
+    let (_, _, page) = jens.send(Method::GET, &progress, None, None).await;
+    let at = page.find("name=\"version\" value=\"").unwrap() + "name=\"version\" value=\"".len();
+    let version = page[at..].split('"').next().unwrap().to_string();
+    let unrated = format!("csrf={csrf}&version={version}&pain=3&activity_1=G%C3%A5tur");
+    let (s, _, page) = jens.send(Method::POST, &progress, Some(&unrated), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Ting du gerne vil kunne: giv hver aktivitet"), "{page}");
     // The API still answers in English, with the field's name for programs.
     let (_, read) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
     let version = read["version"].as_u64().expect("a version");

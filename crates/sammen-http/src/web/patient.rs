@@ -382,7 +382,9 @@ async fn progress_submit(
         }
         Err(refused) => Err(refused.into()),
     };
-    match outcome(&web, result, &format!("/me/c/{course}/progress"), f, &[])? {
+    // A refusal names the field as this page asks for it ("Ting du gerne vil kunne").
+    let labels = [("activities", "patient.progress.activities"), ("pain", "patient.progress.pain")];
+    match outcome(&web, result, &format!("/me/c/{course}/progress"), f, &labels)? {
         Outcome::Done(r) => Ok(r),
         Outcome::Refused(r) => progress_view(&state, &web, c, Some(r)).await,
     }
