@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sammen_domain::contact::ContactRoute;
 use sammen_domain::directory::{required_text, validate_login, Organisation, SorCode, User, UserKind};
-use sammen_domain::ids::{OrgId, PatientId, UserId};
+use sammen_domain::ids::{OrgId, UserId};
 use sammen_domain::vocab::{Profession, Sector};
 
 use crate::{Actor, AppError, AppResult, Sammen};
@@ -176,13 +176,6 @@ impl Sammen {
     pub async fn contact_directory(&self, actor: &Actor) -> AppResult<Vec<ContactRoute>> {
         let routes = &self.directory().await?.routes;
         Ok(routes.iter().filter(|r| crate::contact::route_shown_to(actor, r)).cloned().collect())
-    }
-
-    /// The patient's own logins (not a proxy's): whose yes to a goal is the patient's.
-    pub async fn own_logins(&self, patient: PatientId) -> AppResult<Vec<UserId>> {
-        let dir = self.directory().await?;
-        let own = |u: &&User| matches!(u.kind, UserKind::Patient { patient: p } if p == patient);
-        Ok(dir.users.iter().filter(own).map(|u| u.id).collect())
     }
 
     /// Every user with their organisation, for `sammen user list`.

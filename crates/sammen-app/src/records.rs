@@ -80,6 +80,20 @@ pub struct CourseView {
     pub access: AccessNote,
 }
 
+impl Sammen {
+    /// The goals in a course view that the patient has said yes to: a proxy reads the
+    /// patient's answer, not her own (she cannot give one). Only what the view holds.
+    pub async fn goals_the_patient_agreed(&self, view: &CourseView) -> AppResult<Vec<ItemId>> {
+        let dir = self.directory().await?;
+        let patient = view.course.patient;
+        let own = |id: &UserId| {
+            dir.user(*id).is_some_and(|u| matches!(u.kind, UserKind::Patient { patient: p } if p == patient))
+        };
+        let goals = view.course.care.goals.iter();
+        Ok(goals.filter(|g| g.agreed_by.iter().any(own)).map(|g| g.id).collect())
+    }
+}
+
 /// A patient's record as one reader may see it (see [`Sammen::read_record_with`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordView {
@@ -521,7 +535,19 @@ impl Sammen {
                 }
                 _ => {}
             }
-            let ctx = self.context(actor);
+            let mut ctx = self.context(actor);
+            // The patient works for no organisation: what they write belongs to the legal
+            // domain of the course it is written in, so their words in a jobcentre's course
+            // are that course's team's to read, and cross to health care by consent.
+            if actor.org.is_none() {
+                let opened_in = match current.opened_org {
+                    Some(org) => self.directory().await?.sector_of(org),
+                    None => None,
+                };
+                if let Some(sector) = opened_in {
+                    ctx.domain = sector.legal_domain();
+                }
+            }
             let mut events = decide::change_course(&ctx, &current, change, &facts)?;
             let mut next = current.clone();
             for e in &events {

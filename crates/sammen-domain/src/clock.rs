@@ -120,5 +120,8 @@ mod tests {
         assert_eq!(danish_day(datetime!(2026-07-15 21:59 UTC)), date!(2026 - 07 - 15));
         assert_eq!(danish_day(datetime!(2026-07-15 22:00 UTC)), date!(2026 - 07 - 16));
         assert_eq!(danish_day(datetime!(2026-07-15 22:00 +02:00)), date!(2026 - 07 - 15), "any offset in");
+        // The night the clocks go back: 22:30 UTC on the 24th is 00:30 summer time on the 25th.
+        assert_eq!(danish_day(datetime!(2026-10-24 22:30 UTC)), date!(2026 - 10 - 25));
+        assert_eq!(danish_day(datetime!(2026-10-25 22:30 UTC)), date!(2026 - 10 - 25), "winter time again");
     }
 }

@@ -572,10 +572,14 @@ async fn the_access_log_shows_every_look_newest_first(w: World) {
     assert_eq!(csv.matches(",birgitte,").count(), 3, "the export keeps every look: {csv}");
     // The page shows the social worker's three looks as one visit.
     w.app.set_password("jens", "rigtig-kode-123").await.unwrap();
+    // A look for a message that is not there was not let through: not a save that failed.
+    let missing = format!("/api/patients/{patient}/threads/{}", uuid_like());
+    assert_eq!(w.get(&missing, &w.gp).await.0, StatusCode::NOT_FOUND);
     let mut b = Browser::new(&w);
     assert_eq!(b.sign_in("jens", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
     let (s, _, page) = b.send(Method::GET, "/me/access-log", None, None).await;
     assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("<td>Prøvede at se: en besked <span class=\"late\">(fik nej)</span>"), "{page}");
     assert_eq!(page.matches("<td>birgitte").count(), 1, "{page}");
     assert!(page.contains("Så: dit forløb, tidslinjen, dit team <span class=\"muted\">· 3 gange</span>"), "{page}");
     // A refused attempt reads as an attempt, and a denied one names no purpose it never had.
@@ -1107,6 +1111,33 @@ async fn an_expired_handover_is_proposed_again_from_the_briefing(w: World) {
     let (_, course_now) = w.get(&format!("/api/patients/{patient}/courses/{course}"), &w.gp).await;
     let old = course_now["care"]["handovers"].as_array().unwrap().iter().find(|h| h["id"] == first.as_str()).cloned();
     assert_eq!(old.unwrap()["state"], "withdrawn");
+
+    // A step handed over and finished since: proposing again leaves its subject to choose,
+    // rather than the list's first choice (the whole course).
+    let gp_org = w.app.store().user_by_login("gp").await.unwrap().unwrap().org().unwrap().to_string();
+    let plan = json!({"kind": "plan_step", "step_kind": "follow_up", "title": "Opfølgning",
+        "owner": {"type": "role", "org": gp_org, "role": "egen læge"}, "due_from": null, "due_by": "2026-04-30",
+        "reason": "R", "reason_plain": "R", "what_to_expect": "", "if_it_does_not_help": ""});
+    let change = |change: Value, version: u64| json!({"expected_version": version, "change": change});
+    let version = w.version_of_course(&patient, &course, &w.gp).await;
+    let (_, r) = w.post(&events, &w.gp, change(plan, version)).await;
+    let step = r["events"][0]["item"].as_str().unwrap().to_string();
+    let hand = json!({"kind": "propose_handover", "subject": {"type": "step", "step": step}, "to": to,
+        "reason": "Træning", "respond_by": null, "referral": null});
+    let version = w.version_of_course(&patient, &course, &w.gp).await;
+    let (_, r) = w.post(&events, &w.gp, change(hand, version)).await;
+    let handed = r["events"][0]["item"].as_str().unwrap().to_string();
+    w.clock.advance(Duration::days(15));
+    let done = json!({"kind": "change_step_status", "step": step, "status": "done", "note": ""});
+    let version = w.version_of_course(&patient, &course, &w.gp).await;
+    assert_eq!(w.post(&events, &w.gp, change(done, version)).await.0, StatusCode::CREATED);
+    assert_eq!(b.sign_in("gp", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (_, _, form) =
+        b.send(Method::GET, &format!("/p/{patient}/c/{course}/new/handover?again={handed}"), None, None).await;
+    let subject = &form[form.find("id=\"f-subject\"").unwrap()..];
+    let subject = &subject[..subject.find("</select>").unwrap()];
+    assert!(subject.contains("<option value=\"\"></option>") && !subject.contains("selected"), "{subject}");
+    assert!(form.contains(">Træning</textarea>"), "the rest is still filled in: {form}");
 }
 
 /// A jobcentre caseworker's forms offer work advice and sick leave, not medicine or a
@@ -1140,4 +1171,18 @@ async fn a_caseworker_is_offered_only_what_a_caseworker_may_record(w: World) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(page.contains("et ophold eller besøg på et hospital skrives ind af sundhedspersoner"), "{page}");
     assert_eq!(w.version_of_course(&patient, &course, &w.gp).await, version, "nothing was written");
+    // A social worker records no episode at all: there is no such form for them.
+    let (_, social) = w.professional("sofie", Sector::MunicipalSocial, Profession::SocialPsychiatryWorker).await;
+    w.join(&patient, &course, &social).await;
+    w.app.set_password("sofie", "rigtig-kode-123").await.unwrap();
+    let mut sofie = Browser::new(&w);
+    assert_eq!(sofie.sign_in("sofie", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(sofie.send(Method::GET, &episode, None, None).await.0, StatusCode::NOT_FOUND);
+    let (_, _, page) = sofie.send(Method::GET, &format!("/p/{patient}/c/{course}"), None, None).await;
+    assert!(!page.contains("/new/episode") && page.contains("/new/advice"), "{page}");
+}
+
+/// An id of the right shape that names nothing.
+fn uuid_like() -> String {
+    "0b7e4a52-9c1d-4f3e-8a6b-2d5c7e9f1a3b".to_string()
 }

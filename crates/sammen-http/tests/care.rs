@@ -267,6 +267,24 @@ async fn the_patient_writes_their_story_goals_and_progress(w: World) {
     assert_eq!(b["story"]["what_matters"], "Fodbold med min søn");
     assert_eq!(b["goals"][0]["text"], "Spille fodbold igen");
     assert!(b["progress"].as_array().unwrap().is_empty(), "clinical findings were not part of it: {b}");
+    // In a course the jobcentre opened, what the patient writes is that course's: its
+    // team reads it without a consent.
+    let (s, own) = w
+        .post(
+            &format!("/api/patients/{}/courses", c.patient),
+            &jc,
+            json!({"title": "Tilbage til arbejdet", "reason": "Sygemeldt", "started_on": "2026-03-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{own}");
+    let base = format!("/api/patients/{}/courses/{}", c.patient, own["id"].as_str().unwrap());
+    let version = w.get(&base, &jc).await.1["version"].clone();
+    let story = json!({"expected_version": version, "change": {"kind": "write_story", "story": {"history": "Ondt i ryggen",
+        "tried": "", "what_matters": "At arbejde igen", "preferences": "", "practical_needs": ""}}});
+    let (s, v) = w.post(&format!("{base}/events"), &jens, story).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, b) = w.get(&format!("{base}/briefing"), &jc).await;
+    assert_eq!(b["story"]["what_matters"], "At arbejde igen", "{b}");
 }
 
 async fn a_psychiatric_discharge_expects_a_letter(w: World) {

@@ -475,13 +475,15 @@ fn first_words(text: &str, max: usize) -> String {
     }
 }
 
-/// A FHIR date or dateTime; Sammen records the day.
+/// A FHIR date or dateTime; Sammen records the day, a dateTime's day in Denmark.
 pub(super) fn parse_day(text: &str, element: &str) -> Result<Date, FhirError> {
     let bad = || FhirError::invalid(format!("{element} is not a valid FHIR date or dateTime."));
     let day = if text.len() == 10 {
         parse_date(text).map_err(|_| bad())?
     } else {
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|_| bad())?.date()
+        danish_day(
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|_| bad())?,
+        )
     };
     // FHIR's years run from 0001.
     if day.year() < 1 {

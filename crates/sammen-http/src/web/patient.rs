@@ -272,17 +272,8 @@ async fn story_view(state: &AppState, web: &Web, c: CourseId, refused: Option<Re
     let (error, posted, status) = Refused::context(&refused);
     let p = whose(web)?;
     let course = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
-    // Whether the patient has said yes to each goal: a proxy reads the patient's answer,
-    // not her own (she cannot give one).
-    let own = state.sammen.own_logins(p).await.map_err(|e| web.err(e))?;
-    let agreed: Vec<String> = course
-        .course
-        .care
-        .goals
-        .iter()
-        .filter(|g| g.agreed_by.iter().any(|u| own.contains(u)))
-        .map(|g| g.id.to_string())
-        .collect();
+    // Whether the patient has said yes to each goal, whoever reads.
+    let agreed = state.sammen.goals_the_patient_agreed(&course).await.map_err(|e| web.err(e))?;
     web.page_as(
         "patient/story.html",
         context! {
@@ -418,11 +409,12 @@ async fn sharing_view(state: &AppState, web: &Web, refused: Option<Refused>) -> 
         staff.iter().filter_map(|u| Some((u.id.to_string(), u.org()?.to_string()))).collect();
     let categories: Vec<&str> =
         DataCategory::ALL.iter().filter(|c| **c != DataCategory::Identity).map(|c| c.as_str()).collect();
-    // The patient sees by name who reads along for them.
+    // The patient sees by name who reads along for them; a relative is not shown the
+    // others' names.
     let relatives: std::collections::BTreeMap<String, String> = dir
         .users
         .iter()
-        .filter(|u| matches!(u.kind, UserKind::Proxy { patient } if patient == p))
+        .filter(|u| writes(web) && matches!(u.kind, UserKind::Proxy { patient } if patient == p))
         .map(|u| (u.id.to_string(), u.name.clone()))
         .collect();
     web.page_as(

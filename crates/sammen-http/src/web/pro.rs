@@ -310,6 +310,18 @@ async fn briefing_page(
             (t.id.clone(), (label.clone(), stances))
         })
         .collect();
+    // The message the team agreed, shown once per topic: beside the first advice in force
+    // that holds the agreed stance.
+    let br = &b.briefing;
+    let agreed_on: BTreeMap<String, &sammen_domain::care::AdviceConflict> = br
+        .agreed_advice
+        .iter()
+        .filter_map(|c| {
+            let stance = &c.resolution.as_ref()?.stance;
+            let a = br.advice.iter().find(|a| a.topic == c.topic && a.stance == *stance)?;
+            Some((a.id.to_string(), c))
+        })
+        .collect();
     let me = web.actor.user.id.to_string();
     let my_org = web.actor.user.org().map(|o| o.to_string()).unwrap_or_default();
     // Whether something was typed and its form is still on the page (someone may have
@@ -337,7 +349,7 @@ async fn briefing_page(
         context! {
             page => "course", patient => patient, course => course, b => b, team => team,
             threads => threads, chart => chart, topics => topics, me_id => me, my_org => my_org,
-            my_domain => web.actor.domain(), refused => refused,
+            my_domain => web.actor.domain(), refused => refused, agreed_on => agreed_on,
         },
     )
 }
@@ -673,7 +685,9 @@ async fn form_context(
     c: CourseId,
     form: &str,
 ) -> Result<(CourseState, Vec<FieldSpec>), WebError> {
-    if !FORMS.contains(&form) {
+    // No episode is a social worker's to record (the domain's rule): no form for it.
+    let not_theirs = form == "episode" && web.actor.domain() == LegalDomain::Social;
+    if !FORMS.contains(&form) || not_theirs {
         return Err(web.err(AppError::NotFound("form")));
     }
     let view = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
@@ -731,6 +745,13 @@ async fn form_page(
             f.choices.push(Choice { label: owner_label(&h.to, &orgs, &staff, web.lang), value: to });
         }
         fields = fill(fields, &handover_fields(h));
+        // A step finished since, or a key worker no longer there: the subject is chosen
+        // anew, not left to the list's first choice.
+        let gone = |f: &FieldSpec| f.name == "subject" && !f.choices.iter().any(|c| c.value == f.value);
+        if let Some(f) = fields.iter_mut().find(|f| gone(f)) {
+            f.value.clear();
+            f.pick = true;
+        }
     }
     web.page(
         "pro/form.html",
