@@ -59,7 +59,8 @@ test('a GP signs in, opens the briefing, adds a step and proposes a handover', a
   await page.getByLabel(/^Begrundelse til patienten/).fill(PLAIN_REASON);
   await page.getByRole('button', { name: 'Gem skridt' }).click();
   await page.waitForLoadState('load');
-  assert.equal(page.url(), briefing, 'back on the briefing after saving');
+  assert.equal(page.url(), `${briefing}?done=saved`, 'back on the briefing after saving');
+  await assert.doesNotReject(page.getByRole('status').getByText('Gemt.').waitFor(), 'and told it was saved');
   await assert.doesNotReject(page.getByText(STEP_TITLE).first().waitFor());
 
   await page.getByRole('link', { name: 'Overdrag' }).click();
@@ -68,7 +69,8 @@ test('a GP signs in, opens the briefing, adds a step and proposes a handover', a
   await page.getByLabel(/^Hvorfor/).fill('Fysioterapeuten har bedre tider og kender øvelserne.');
   await page.getByRole('button', { name: 'Send overdragelse' }).click();
   await page.waitForLoadState('load');
-  assert.equal(page.url(), briefing);
+  assert.equal(page.url(), `${briefing}?done=sent`);
+  await assert.doesNotReject(page.getByRole('status').getByText('Sendt.').waitFor());
   const handovers = page.locator('section[aria-labelledby="handovers"]');
   await assert.doesNotReject(handovers.getByText('Fysioterapeuten har bedre tider').waitFor());
   await accessible(page);
@@ -153,7 +155,7 @@ test('the patient writes a goal and records progress; a bad number is refused an
   await page.waitForLoadState('load');
   await assert.doesNotReject(page.getByRole('alert').waitFor());
   // Why, in Danish and with the field's own label: no English, no inner field name.
-  assert.equal((await page.getByRole('alert').textContent()).trim(), 'Smerte: smerte vurderes fra 0 til 10.');
+  assert.equal((await page.getByRole('alert').textContent()).trim(), 'Smerte i dag: smerte vurderes fra 0 til 10.');
   assert.equal(await page.locator('table.data tbody tr').count(), rows, 'a refused measure is not saved');
   assert.equal(await page.getByLabel('Smerte i dag').inputValue(), '11', 'what was typed is shown again');
   await page.getByLabel('Smerte i dag').fill('2');

@@ -1099,8 +1099,15 @@ async fn an_expired_handover_is_proposed_again_from_the_briefing(w: World) {
         "csrf={csrf}&version={version}&subject=course&to={}&reason=Stabil%3B+tr%C3%A6ningen+kan+forts%C3%A6tte+hos+jer&respond_by=",
         to_value.replace('|', "%7C").replace(' ', "+")
     );
-    let (s, _, page) = b.send(Method::POST, &format!("/p/{patient}/c/{course}/new/handover"), Some(&post), None).await;
+    let (s, h, page) = b.send(Method::POST, &format!("/p/{patient}/c/{course}/new/handover"), Some(&post), None).await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{page}");
+    // Back on the briefing, told it was sent; the address says no more than that.
+    let back = h[header::LOCATION].to_str().unwrap().to_string();
+    assert_eq!(back, format!("/p/{patient}/c/{course}?done=sent"));
+    let (_, _, page) = b.send(Method::GET, &back, None, None).await;
+    assert!(page.contains("<p class=\"card ok\" role=\"status\">Sendt.</p>"), "{page}");
+    let (_, _, page) = b.send(Method::GET, &format!("/p/{patient}/c/{course}?done=%3Cb%3E"), None, None).await;
+    assert!(!page.contains("role=\"status\""), "only its own words are confirmed: {page}");
     let (_, briefing) = w.get(&format!("/api/patients/{patient}/courses/{course}/briefing"), &w.gp).await;
     let open = briefing["open_handovers"].as_array().unwrap();
     assert_eq!(open.len(), 1, "{briefing}");

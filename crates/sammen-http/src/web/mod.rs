@@ -84,6 +84,20 @@ fn set_cookie(name: &str, value: &str, max_age: i64) -> (header::HeaderName, Hea
 #[derive(Deserialize)]
 struct LangQuery {
     lang: Option<String>,
+    /// After a form went through: what to confirm (see [`done`]).
+    done: Option<String>,
+}
+
+/// What a page may confirm after a form went through (`?done=saved`): a word from this
+/// list, never anything the form held.
+fn done(asked: Option<&str>) -> Option<&'static str> {
+    ["saved", "sent"].into_iter().find(|d| Some(*d) == asked)
+}
+
+/// Where a form that went through sends the reader: back to `url`, saying so.
+pub fn see_other_done(url: &str, what: &'static str) -> Response {
+    let join = if url.contains('?') { '&' } else { '?' };
+    see_other(&format!("{url}{join}done={what}"))
 }
 
 fn pick(s: &str) -> &'static str {
@@ -125,6 +139,8 @@ pub struct Web {
     pub lang: &'static str,
     /// The path of this page, for forms that come back to it (never carries health data).
     pub here: String,
+    /// A form that went through, to confirm at the top of the page.
+    pub done: Option<&'static str>,
 }
 
 impl Web {
@@ -142,6 +158,7 @@ impl Web {
             other_lang => if self.lang == "da" { "en" } else { "da" },
             csrf => &self.session.csrf_token,
             here => &self.here,
+            done => self.done,
             me => context! {
                 name => &self.actor.user.name,
                 kind => kind,
@@ -191,7 +208,9 @@ impl Web {
 impl FromRequestParts<AppState> for Web {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let chosen = Query::<LangQuery>::try_from_uri(&parts.uri).ok().and_then(|q| q.0.lang);
+        let query = Query::<LangQuery>::try_from_uri(&parts.uri).ok().map(|q| q.0);
+        let chosen = query.as_ref().and_then(|q| q.lang.clone());
+        let done = done(query.as_ref().and_then(|q| q.done.as_deref()));
         let fallback = language(&parts.headers, chosen.as_deref());
         let Some(secret) = session_cookie(&parts.headers) else {
             return Err(Redirect::to("/login").into_response());
@@ -199,7 +218,7 @@ impl FromRequestParts<AppState> for Web {
         match state.sammen.authenticate_session(&secret).await {
             Ok((actor, session)) => {
                 let lang = actor.user.language.as_deref().map(pick).unwrap_or(fallback);
-                Ok(Web { actor, session, lang, here: parts.uri.path().to_string() })
+                Ok(Web { actor, session, lang, here: parts.uri.path().to_string(), done })
             }
             Err(AppError::Unauthenticated) => {
                 let notice = Some(text(fallback, "login.session_expired"));

@@ -19,7 +19,7 @@ use sammen_domain::ids::{CourseId, PatientId};
 use sammen_domain::vocab::DataCategory;
 use sammen_domain::DomainError;
 
-use super::{advice, render, see_other, svg, Web, WebError};
+use super::{advice, render, see_other_done, svg, Web, WebError};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -86,7 +86,7 @@ fn outcome(
     labels: &[(&str, &str)],
 ) -> Result<Outcome, WebError> {
     match result {
-        Ok(()) => Ok(Outcome::Done(see_other(back))),
+        Ok(()) => Ok(Outcome::Done(see_other_done(back, "saved"))),
         Err(e @ AppError::Domain(_)) => {
             let own =
                 |field: &str| labels.iter().find(|(f, _)| *f == field).map(|(_, key)| render::text(web.lang, key));

@@ -30,7 +30,7 @@ use sammen_domain::worklist::WorkKind;
 use sammen_domain::DomainError;
 
 use super::render::{rfc3339, role_label, text};
-use super::{advice, see_other, svg, Web, WebError};
+use super::{advice, see_other, see_other_done, svg, Web, WebError};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -425,7 +425,7 @@ async fn reply(
         client_id: Some(field(&f, "client_id").to_string()).filter(|c| !c.is_empty()),
     };
     match state.sammen.reply(&web.actor, p, t, &cmd, &[]).await {
-        Ok(_) => Ok(see_other(&format!("/p/{patient}/threads/{thread}"))),
+        Ok(_) => Ok(see_other_done(&format!("/p/{patient}/threads/{thread}"), "sent")),
         Err(e @ AppError::Domain(_)) => {
             let error = web.err(e);
             let page = thread_view(&state, &web, &patient, &thread, Some(error.message), &cmd.text).await?;
@@ -912,7 +912,10 @@ async fn form_submit(
     }
     .await;
     match result {
-        Ok(()) if preview.is_none() => Ok(see_other(&format!("/p/{patient}/c/{course}"))),
+        Ok(()) if preview.is_none() => {
+            let what = if matches!(form.as_str(), "message" | "handover") { "sent" } else { "saved" };
+            Ok(see_other_done(&format!("/p/{patient}/c/{course}"), what))
+        }
         Ok(()) => web.page(
             "pro/form.html",
             context! { page => "course", patient => patient, course => course, form => form, fields => fill(fields, &f),
@@ -1002,7 +1005,7 @@ async fn act(
     let change: CourseChange = decode(&web, change)?;
     let version = v("version").parse().map_err(|_| web.err(DomainError::field("version", "missing").into()))?;
     match state.sammen.change_course(&web.actor, p, c, version, &change).await {
-        Ok(_) => Ok(see_other(&format!("/p/{patient}/c/{course}"))),
+        Ok(_) => Ok(see_other_done(&format!("/p/{patient}/c/{course}"), "saved")),
         Err(e) => {
             let e = web.err(e);
             if !e.status.is_client_error() || e.status == StatusCode::FORBIDDEN || e.status == StatusCode::NOT_FOUND {
