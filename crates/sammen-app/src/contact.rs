@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use sammen_domain::audit::{AuditAction, AuditOutcome};
-use sammen_domain::contact::{reach_now, Audience, ContactRoute, Reach, RouteHolder};
+use sammen_domain::contact::{reach_now, Audience, ContactRoute, Reach, RouteHolder, RouteKind};
 use sammen_domain::event::TeamMember;
 use sammen_domain::ids::{CourseId, OrgId, PatientId, UserId};
 use sammen_domain::policy::Access;
@@ -46,9 +46,9 @@ pub struct CareTeamView {
 }
 
 /// Whether the actor may be shown a route: a line for professionals is not shown to a
-/// patient or a proxy.
+/// patient or a proxy, and neither is a message in Sammen, which only professionals send.
 pub fn route_shown_to(actor: &Actor, route: &ContactRoute) -> bool {
-    route.audience == Audience::Everyone || actor.user.profession().is_some()
+    actor.user.profession().is_some() || (route.audience == Audience::Everyone && route.kind != RouteKind::Message)
 }
 
 impl Sammen {

@@ -99,13 +99,19 @@ impl AuditDraft {
     }
 
     /// A permitted read or write of a course by a user: their look at it, which "what
-    /// changed since I last looked" starts from.
+    /// changed since I last looked" starts from. Only the course itself, its briefing,
+    /// timeline or history count: reading one message thread or the team's phone
+    /// numbers is not having seen what changed.
     pub fn course_look(&self) -> Option<(PatientId, crate::ids::CourseId, crate::ids::UserId)> {
         if self.outcome != AuditOutcome::Permitted {
             return None;
         }
         let user = crate::ids::UserId::parse(self.actor.strip_prefix("user/")?).ok()?;
-        let course = self.object.strip_prefix("course/")?.split('/').next()?;
+        let mut parts = self.object.strip_prefix("course/")?.split('/');
+        let course = parts.next()?;
+        if !matches!(parts.next(), None | Some("briefing" | "timeline" | "history")) {
+            return None;
+        }
         Some((self.patient?, crate::ids::CourseId::parse(course).ok()?, user))
     }
 

@@ -258,8 +258,10 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
         });
     }
     for h in &care.handovers {
-        let (on, org, who) = recorded(&h.meta);
-        let (to_org, _) = owner_parts(&h.to);
+        let (on, org, _) = recorded(&h.meta);
+        // A handover stands where it is going, with whom it is going to: not the
+        // receiving place beside the sender's name.
+        let (to_org, to_user) = owner_parts(&h.to);
         let referral = h.referral.is_some();
         items.push(TimelineItem {
             id: h.id,
@@ -268,7 +270,7 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             until: None,
             title: h.referral.as_ref().map(|r| r.question.clone()).unwrap_or_else(|| h.reason.clone()),
             org: to_org.or(org),
-            who,
+            who: to_user,
             why_plain: h.referral.as_ref().map(|r| r.reason_plain.clone()).unwrap_or_default(),
             status: word(h.state_at(now)),
             // Waiting for an answer: now; answered, withdrawn or lapsed: past.

@@ -217,6 +217,8 @@ pub fn of_thread(thread: &ThreadState) -> Vec<WorkItem> {
     if !asks {
         return Vec::new();
     }
+    // Since the last message, not the thread's last change: a read receipt is no news.
+    let since = thread.messages.last().map_or(thread.updated_at, |m| m.at);
     let item = |kind, assignee, show| WorkItem {
         patient: thread.patient,
         course: thread.course,
@@ -226,7 +228,7 @@ pub fn of_thread(thread: &ThreadState) -> Vec<WorkItem> {
         assignee,
         due: thread.answer_by,
         show,
-        since: thread.updated_at,
+        since,
         title: thread.subject.clone(),
         category: first.category,
         origin: first.body.origin,

@@ -505,6 +505,10 @@ fn the_timeline_dates_a_step_by_its_window() {
     assert_eq!(dates(&f, plain), (date!(2026 - 04 - 01), None), "a deadline alone is one day");
     f.as_(gp, CourseChange::ChangeStepStatus { step: windowed, status: StepStatus::Done, note: String::new() });
     assert_eq!(dates(&f, windowed).1, None, "done, it has its day");
+    // A handover stands where it goes, to a role there: not beside the sender's name.
+    let h = f.propose(plain);
+    let item = timeline(&f.course, T0).into_iter().find(|i| i.id == h).unwrap();
+    assert_eq!((item.org, item.who), (Some(f.physio.1), None));
 }
 
 /// Treatment, medicine and hospital stays are the health service's to advise on and to

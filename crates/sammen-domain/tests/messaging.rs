@@ -357,6 +357,13 @@ fn a_thread_holds_questions_until_answered() {
     let who: Vec<Assignee> = unanswered.iter().map(|i| i.assignee).collect();
     assert_eq!(who, vec![Assignee::User { user: w.gp.0 }, Assignee::KeyWorker]);
     assert!(unanswered.iter().all(|i| i.show == Show::AfterDue && i.due == Some(date!(2026 - 03 - 09))));
+    // Read, it still stands since it was asked: a read receipt is no news.
+    let asked = question[0].since;
+    w.now += time::Duration::hours(1);
+    let read = messaging::mark_read(&w.ctx(w.psychiatry), &t).expect("something to read");
+    t.apply(&read);
+    let after: Vec<_> = worklist::of_thread(&t).into_iter().filter(|i| i.kind == WorkKind::Question).collect();
+    assert_eq!(after[0].since, asked);
     // Plain information without an answer date holds no work.
     let info = w.thread(w.gp, vec![role(w.psychiatry, "ambulatoriet")], ThreadKind::Message, None);
     assert!(worklist::of_thread(&info).is_empty());

@@ -34,6 +34,7 @@ on_both_engines!(
     the_patient_says_yes_to_the_teams_goal,
     an_expired_handover_is_proposed_again_from_the_briefing,
     a_caseworker_is_offered_only_what_a_caseworker_may_record,
+    a_reply_is_of_the_threads_kind_by_default,
 );
 
 async fn patient_login(
@@ -897,6 +898,13 @@ async fn a_refused_action_on_the_briefing_keeps_what_was_typed(w: World) {
     let (_, read) = w.get(&base, &w.gp).await;
     let conflict = read["care"]["conflicts"][0]["id"].as_str().expect("a conflict").to_string();
     let version = read["version"].as_u64().unwrap();
+    // The patient is told the team is agreeing, and shown neither side of it.
+    patient_login(&w, "jens", &patient, own).await;
+    w.app.set_password("jens", "rigtig-kode-123").await.unwrap();
+    let mut jens = Browser::new(&w);
+    assert_eq!(jens.sign_in("jens", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = jens.send(Method::GET, &format!("/me/c/{course}"), None, None).await;
+    assert!(page.contains("class=\"alert\"") && !page.contains("Gå ture") && !page.contains("Hvil<"), "{page}");
 
     let mut b = Browser::new(&w);
     assert_eq!(b.sign_in("gp", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
@@ -1184,7 +1192,9 @@ async fn a_caseworker_is_offered_only_what_a_caseworker_may_record(w: World) {
     w.app.set_password("sofie", "rigtig-kode-123").await.unwrap();
     let mut sofie = Browser::new(&w);
     assert_eq!(sofie.sign_in("sofie", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
-    assert_eq!(sofie.send(Method::GET, &episode, None, None).await.0, StatusCode::NOT_FOUND);
+    let (s, _, page) = sofie.send(Method::GET, &episode, None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(page.contains("href=\"?lang=en\""), "the error page offers English too: {page}");
     let (_, _, page) = sofie.send(Method::GET, &format!("/p/{patient}/c/{course}"), None, None).await;
     assert!(!page.contains("/new/episode") && page.contains("/new/advice"), "{page}");
 }
@@ -1192,4 +1202,23 @@ async fn a_caseworker_is_offered_only_what_a_caseworker_may_record(w: World) {
 /// An id of the right shape that names nothing.
 fn uuid_like() -> String {
     "0b7e4a52-9c1d-4f3e-8a6b-2d5c7e9f1a3b".to_string()
+}
+
+/// A reply about medicine is filed as medicine unless the writer says otherwise: the kind
+/// decides who may read it.
+async fn a_reply_is_of_the_threads_kind_by_default(w: World) {
+    let (patient, course) = w.patient_with_course().await;
+    w.join(&patient, &course, &w.physio_org.clone()).await;
+    let message = json!({"category": "medication", "subject": "Smertestillende", "text": "Tager han stadig tramadol?",
+        "to": [{"type": "role", "org": w.physio_org, "role": "fysioterapeut"}], "data_category": "medication"});
+    let (s, v) = w.post(&format!("/api/patients/{patient}/courses/{course}/threads"), &w.gp, message).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let thread = v["id"].as_str().unwrap();
+    w.app.set_password("physio", "rigtig-kode-123").await.unwrap();
+    let mut b = Browser::new(&w);
+    assert_eq!(b.sign_in("physio", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (s, _, page) = b.send(Method::GET, &format!("/p/{patient}/threads/{thread}"), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("<option value=\"medication\" selected>"), "{page}");
+    assert!(!page.contains("<option value=\"messages\" selected>"), "{page}");
 }

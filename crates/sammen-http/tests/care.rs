@@ -203,6 +203,11 @@ async fn the_briefing_shows_what_changed_since_my_last_look(w: World) {
     )
     .await;
     w.clock.advance(time::Duration::hours(1));
+    // Reading the course's messages or its team is not having seen what changed.
+    for part in ["threads", "team"] {
+        let (s, v) = w.get(&format!("{}/{part}", c.base()), &w.physio).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
     let second = c.briefing(&w.physio).await;
     assert!(second["since"].is_string());
     let kinds: Vec<&str> = second["changed"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();

@@ -446,6 +446,14 @@ async fn the_care_team_shows_how_to_reach_each_member_now(w: World) {
     let (s, team) = w.get(&format!("{}/team", c.course_url()), &jens).await;
     assert_eq!(s, StatusCode::OK, "{team}");
     assert!(!colleagues_line(&team) && team.to_string().contains("+45 86 20 30 40"), "{team}");
+    // Nor a message in Sammen, which only professionals send: the GP sees it, Jens not.
+    let kinds = |team: &Value| -> Vec<String> {
+        let members = team["members"].as_array().unwrap().iter();
+        let routes = members.flat_map(|m| m["routes"].as_array().unwrap().iter());
+        routes.map(|r| r["kind"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(kinds(&w.get(&format!("{}/team", c.course_url()), &w.gp).await.1).contains(&"message".to_string()));
+    assert!(!kinds(&team).contains(&"message".to_string()), "{team}");
     let (_, roles) = w.get("/fhir/PractitionerRole", &w.gp).await;
     assert!(roles.to_string().contains("+45 86 99 99 99") && roles.to_string().contains("for professionals only"));
     let (s, roles) = w.get("/fhir/PractitionerRole", &jens).await;

@@ -274,7 +274,9 @@ impl WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let ctx = context! { t => strings(self.lang), lang => self.lang, message => self.message, status => self.status.as_u16() };
+        let other_lang = if self.lang == "da" { "en" } else { "da" };
+        let ctx = context! { t => strings(self.lang), lang => self.lang, other_lang => other_lang,
+        message => self.message, status => self.status.as_u16() };
         let html = render("error.html", ctx).unwrap_or_else(|_| "Sammen".to_string());
         (self.status, Html(html)).into_response()
     }

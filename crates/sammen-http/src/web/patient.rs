@@ -171,6 +171,9 @@ async fn course_view(state: &AppState, web: &Web, c: CourseId) -> Result<Respons
     let me = s.patient(&web.actor, p).await.map_err(|e| web.err(e))?;
     let course = s.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     let mut timeline = s.timeline(&web.actor, p, c).await.map_err(|e| web.err(e))?;
+    // Advice the team still disagrees on is not the patient's to sort out: the advice
+    // section says the team is agreeing, and the timeline does not show both sides.
+    timeline.items.retain(|i| !(i.kind == "advice" && i.status == "in_conflict"));
     advice::localise_timeline(&mut timeline, web.lang);
     plain_handover_titles(&mut timeline, web.lang);
     let team = s.care_team_view(&web.actor, p, c).await.map_err(|e| web.err(e))?;
