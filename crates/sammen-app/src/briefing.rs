@@ -32,6 +32,7 @@ pub struct BriefingView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineView {
+    pub patient_name: String,
     pub course_title: String,
     pub items: Vec<TimelineItem>,
     pub withheld: Vec<Withheld>,
@@ -75,14 +76,21 @@ impl Sammen {
 
     /// The course in time order: past, now and next.
     pub async fn timeline(&self, actor: &Actor, patient: PatientId, course: CourseId) -> AppResult<TimelineView> {
-        let (_, c, granted) =
+        let (p, c, granted) =
             self.authorized_course(actor, patient, course, Access::ReadCourse, AuditAction::Read).await?;
         let (view, withheld) = policy::filter_course(&c, &granted.filter);
         let items = briefing::timeline(&view, self.now());
         let names = self.names(patient).await?;
         let object = format!("course/{course}/timeline");
         self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
-        Ok(TimelineView { course_title: view.title.clone(), items, withheld, names, access: (&granted).into() })
+        Ok(TimelineView {
+            patient_name: p.name,
+            course_title: view.title.clone(),
+            items,
+            withheld,
+            names,
+            access: (&granted).into(),
+        })
     }
 
     /// Every professional's and organisation's name, by id (from the directory cache),

@@ -67,6 +67,9 @@ pub struct RecipientView {
 #[derive(Debug, Clone, Serialize)]
 pub struct ThreadView {
     pub id: ThreadId,
+    /// Whose thread it is, on a thread read by itself (the page names the patient).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub patient_name: String,
     pub course: CourseId,
     pub kind: ThreadKind,
     pub category: ThreadCategory,
@@ -161,6 +164,7 @@ fn thread_view(
         return None;
     }
     Some(ThreadView {
+        patient_name: String::new(),
         id: t.id,
         course: t.course,
         kind: t.kind,
@@ -617,15 +621,15 @@ impl Sammen {
     /// sender is told it was read.
     pub async fn read_thread(&self, actor: &Actor, patient: PatientId, thread: ThreadId) -> AppResult<ThreadView> {
         let mut attempt = 0;
-        let (c, t, granted) = loop {
+        let (p, c, t, granted) = loop {
             attempt += 1;
-            let (_, c, t, granted) =
+            let (p, c, t, granted) =
                 self.thread_for(actor, patient, thread, Access::ReadCourse, AuditAction::Read).await?;
-            let Some(read) = messaging::mark_read(&self.context(actor), &t) else { break (c, t, granted) };
+            let Some(read) = messaging::mark_read(&self.context(actor), &t) else { break (p, c, t, granted) };
             let mut next = t.clone();
             next.apply(&read);
             match self.commit(Append::one(patient, thread_write(t.version, vec![read], &next))).await {
-                Ok(()) => break (c, next, granted),
+                Ok(()) => break (p, c, next, granted),
                 Err(e) if is_conflict(&e) && attempt < ATTEMPTS => continue,
                 Err(e) => return Err(e),
             }
@@ -633,8 +637,8 @@ impl Sammen {
         let object = format!("course/{}/thread/{thread}", c.id);
         self.audit(actor, AuditAction::Read, granted.purpose, Some(patient), object, AuditOutcome::Permitted).await?;
         let dir = self.directory().await?;
-        thread_view(&t, &granted.filter, &dir, actor, &granted, danish_day(self.now()))
-            .ok_or(AppError::NotFound("thread"))
+        let view = thread_view(&t, &granted.filter, &dir, actor, &granted, danish_day(self.now()));
+        view.map(|v| ThreadView { patient_name: p.name, ..v }).ok_or(AppError::NotFound("thread"))
     }
 
     /// The threads of a course the reader may see, newest first.

@@ -1221,4 +1221,8 @@ async fn a_reply_is_of_the_threads_kind_by_default(w: World) {
     assert_eq!(s, StatusCode::OK, "{page}");
     assert!(page.contains("<option value=\"medication\" selected>"), "{page}");
     assert!(!page.contains("<option value=\"messages\" selected>"), "{page}");
+    // Whose thread and whose timeline it is, said at the top: a notice can lead here.
+    assert!(page.contains("<span class=\"sub\">Jens Madsen</span></h1>"), "{page}");
+    let (_, _, page) = b.send(Method::GET, &format!("/p/{patient}/c/{course}/timeline"), None, None).await;
+    assert!(page.contains("<span class=\"sub\">Jens Madsen · Lændesmerter</span></h1>"), "{page}");
 }

@@ -258,6 +258,7 @@ mod tests {
             phase: Phase::Next,
         };
         let view = TimelineView {
+            patient_name: String::new(),
             course_title: "Forløb".into(),
             items: vec![item(Date::MIN), item(Date::MAX)],
             withheld: Vec::new(),
@@ -273,6 +274,7 @@ mod tests {
     #[test]
     fn an_episode_is_named_in_words_not_by_its_code() {
         let view = TimelineView {
+            patient_name: String::new(),
             course_title: "Forløb".into(),
             items: vec![TimelineItem {
                 id: ItemId::from_random_bytes([2; 16]),
