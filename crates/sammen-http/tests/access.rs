@@ -347,6 +347,27 @@ async fn the_patient_is_told_when_the_team_records_their_wishes(w: World) {
     let (_, _, page) = b.send(Method::GET, &format!("/me/c/{course}"), None, None).await;
     assert_eq!(page.matches("En fagperson har ændret, hvem der må se dine data.").count(), 1, "{page}");
     assert!(page.contains(" · 3 gange</span>"), "{page}");
+    // A step under way past its last day is told as late, not only "I gang".
+    let gp_org = w.app.store().user_by_login("gp").await.unwrap().unwrap().org().unwrap().to_string();
+    let events = format!("/api/patients/{patient}/courses/{course}/events");
+    let plan = json!({"kind": "plan_step", "step_kind": "treatment_series", "title": "Holdtræning",
+        "owner": {"type": "role", "org": gp_org, "role": "egen læge"}, "due_from": null, "due_by": "2026-03-10",
+        "reason": "R", "reason_plain": "Træning gør ryggen stærkere", "what_to_expect": "", "if_it_does_not_help": ""});
+    let version = w.version_of_course(&patient, &course, &w.gp).await;
+    let (_, r) = w.post(&events, &w.gp, json!({"expected_version": version, "change": plan})).await;
+    let step = r["events"][0]["item"].clone();
+    let going = json!({"kind": "change_step_status", "step": step, "status": "in_progress", "note": ""});
+    let version = w.version_of_course(&patient, &course, &w.gp).await;
+    assert_eq!(
+        w.post(&events, &w.gp, json!({"expected_version": version, "change": going})).await.0,
+        StatusCode::CREATED
+    );
+    let (_, _, page) = b.send(Method::GET, &format!("/me/c/{course}"), None, None).await;
+    assert!(page.contains("Holdtræning") && !page.contains("I gang, men"), "not late yet: {page}");
+    w.clock.advance(Duration::days(20));
+    assert_eq!(b.sign_in("jens", "rigtig-kode-123").await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = b.send(Method::GET, &format!("/me/c/{course}"), None, None).await;
+    assert!(page.contains("I gang, men det skulle være færdigt senest 10. marts 2026."), "{page}");
 }
 
 async fn an_objection_wins(w: World) {
@@ -1100,6 +1121,8 @@ async fn an_expired_handover_is_proposed_again_from_the_briefing(w: World) {
     let to_value = format!("role|{}|ryg og træning", w.physio_org);
     assert!(form.contains(&format!("<option value=\"{to_value}\" selected>")), "{form}");
     assert!(form.contains("<option value=\"course\" selected>"), "{form}");
+    let me = w.app.store().user_by_login("gp").await.unwrap().unwrap().id;
+    assert!(!form.contains(&format!("value=\"pro|{me}|")), "no handing over to oneself: {form}");
 
     let csrf = Browser::hidden_csrf(&form);
     let version = w.version_of_course(&patient, &course, &w.gp).await;

@@ -22,7 +22,7 @@ use sammen_domain::cpr::Cpr;
 use sammen_domain::decide::CourseChange;
 use sammen_domain::directory::{Organisation, User};
 use sammen_domain::event::TeamMember;
-use sammen_domain::ids::{CourseId, ItemId, OrgId, PatientId, ThreadId};
+use sammen_domain::ids::{CourseId, ItemId, OrgId, PatientId, ThreadId, UserId};
 use sammen_domain::messaging::{NewThread, Reply};
 use sammen_domain::projection::CourseState;
 use sammen_domain::vocab::{DataCategory, LegalDomain, Sector};
@@ -493,12 +493,13 @@ const FORMS: &[&str] =
     &["goal", "step", "advice", "episode", "progress", "handover", "message", "consent", "conference"];
 
 /// The fields of each form.
-/// `domain` is the reader's legal domain: clinical advice and hospital stays are offered
-/// to health professionals only, as the domain allows.
+/// `me` is the reader and `domain` their legal domain: clinical advice and hospital stays
+/// are offered to health professionals only, and a handover to anyone but oneself, as
+/// the domain allows.
 fn form_fields(
     form: &str,
     lang: &str,
-    domain: LegalDomain,
+    (me, domain): (UserId, LegalDomain),
     course: &CourseState,
     orgs: &[Organisation],
     staff: &[User],
@@ -601,7 +602,10 @@ fn form_fields(
                 with_choices(s("subject", "select", true), subjects),
                 with_choices(
                     s("to", "select", true),
-                    everyone(orgs, staff, &text(lang, "forms.handover.default_role")),
+                    everyone(orgs, staff, &text(lang, "forms.handover.default_role"))
+                        .into_iter()
+                        .filter(|c| !c.value.starts_with(&format!("pro|{me}|")))
+                        .collect(),
                 ),
                 s("reason", "textarea", true),
                 s("respond_by", "date", false),
@@ -692,7 +696,7 @@ async fn form_context(
     }
     let view = state.sammen.read_course(&web.actor, p, c).await.map_err(|e| web.err(e))?;
     let (orgs, staff) = state.sammen.listing().await.map_err(|e| web.err(e))?;
-    let fields = form_fields(form, web.lang, web.actor.domain(), &view.course, &orgs, &staff);
+    let fields = form_fields(form, web.lang, (web.actor.user.id, web.actor.domain()), &view.course, &orgs, &staff);
     Ok((view.course, fields))
 }
 
