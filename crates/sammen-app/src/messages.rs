@@ -410,6 +410,8 @@ impl Sammen {
         let (p, c, granted) =
             self.authorized_course(actor, patient, course, Access::WriteCourse, AuditAction::Query).await?;
         let result = async {
+            // What sending would refuse, the preview refuses too, rather than say "can send".
+            messaging::check_answer_by(&self.context(actor), cmd.answer_by)?;
             Self::check_references(&c, &granted.filter, &cmd.references)?;
             let recipients = messaging::expand(&c, &cmd.to, &cmd.copy, actor.user.id, actor.user.org())?;
             self.recipient_previews(actor, &p, &c, &recipients, "a message", cmd.data_category, &cmd.references).await

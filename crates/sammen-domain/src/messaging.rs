@@ -519,7 +519,8 @@ fn check_references(course: &CourseState, references: &[ItemId]) -> Result<Vec<I
     Ok(out)
 }
 
-fn check_answer_by(ctx: &Context<'_>, answer_by: Option<Date>) -> Result<(), DomainError> {
+/// An answer date is today or later (a preview checks it as sending does).
+pub fn check_answer_by(ctx: &Context<'_>, answer_by: Option<Date>) -> Result<(), DomainError> {
     if answer_by.is_some_and(|d| d < danish_day(ctx.now)) {
         return Err(DomainError::field("answer_by", "the answer cannot be due in the past"));
     }

@@ -199,6 +199,11 @@ async fn consent_decides_who_receives_what(w: World) {
     w.join(&c.patient, &c.course, &jc_org).await;
     let to_jc = to_role(&jc_org, "sagsbehandler");
     let mut draft = message(to_jc.clone(), "Status på træningen");
+    // A preview refuses what sending would: an answer date already past.
+    let mut late = draft.clone();
+    late["answer_by"] = json!("2026-02-01");
+    let (s, v) = w.post(&format!("{}/threads/preview", c.course_url()), &w.gp, late).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")), "{v}");
     // Told before sending: the jobcentre may not receive plan data without consent.
     let (s, preview) = w.post(&format!("{}/threads/preview", c.course_url()), &w.gp, draft.clone()).await;
     assert_eq!(s, StatusCode::OK, "{preview}");
