@@ -167,6 +167,9 @@ pub struct TimelineItem {
     /// The last day of a step's window, when it has one: the day the overview counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<Date>,
+    /// A step not finished by its last day.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     pub title: String,
     /// The organisation it happened at or belongs to.
     pub org: Option<OrgId>,
@@ -214,6 +217,7 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             kind: "entry",
             on: e.occurred_on,
             until: None,
+            late: false,
             title: e.title.clone(),
             org: e.org,
             who: Some(e.recorded_by),
@@ -228,6 +232,7 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             kind: "episode",
             on: ep.on,
             until: None,
+            late: false,
             title: word(ep.kind),
             org: Some(ep.org),
             who: Some(ep.meta.by),
@@ -244,6 +249,7 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             kind: "step",
             on,
             until: (!s.status.is_final() && on < s.due_by).then_some(s.due_by),
+            late: !s.status.is_final() && s.due_by < today,
             title: s.title.clone(),
             org,
             who,
@@ -268,6 +274,7 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             kind: if referral { "referral" } else { "handover" },
             on,
             until: None,
+            late: false,
             title: h.referral.as_ref().map(|r| r.question.clone()).unwrap_or_else(|| h.reason.clone()),
             org: to_org.or(org),
             who: to_user,
@@ -284,6 +291,7 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             kind: "conference",
             on: danish_day(c.at),
             until: None,
+            late: false,
             title: c.agenda.lines().next().unwrap_or_default().to_string(),
             org: c.meta.org,
             who: Some(c.meta.by),
@@ -308,6 +316,7 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             kind: "advice",
             on,
             until: None,
+            late: false,
             title: format!("{}: {}", a.topic, a.stance),
             org,
             who,

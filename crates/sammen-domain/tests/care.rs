@@ -503,8 +503,13 @@ fn the_timeline_dates_a_step_by_its_window() {
     };
     assert_eq!(dates(&f, windowed), (date!(2026 - 03 - 20), Some(date!(2026 - 04 - 03))));
     assert_eq!(dates(&f, plain), (date!(2026 - 04 - 01), None), "a deadline alone is one day");
+    let late = |f: &Fixture, id: ItemId, now: OffsetDateTime| {
+        timeline(&f.course, now).into_iter().find(|i| i.id == id).map(|i| i.late).unwrap()
+    };
+    assert!(!late(&f, plain, T0) && late(&f, plain, datetime!(2026-04-02 12:00 UTC)), "late after its last day");
     f.as_(gp, CourseChange::ChangeStepStatus { step: windowed, status: StepStatus::Done, note: String::new() });
     assert_eq!(dates(&f, windowed).1, None, "done, it has its day");
+    assert!(!late(&f, windowed, datetime!(2026-05-01 12:00 UTC)), "done is never late");
     // A handover stands where it goes, to a role there: not beside the sender's name.
     let h = f.propose(plain);
     let item = timeline(&f.course, T0).into_iter().find(|i| i.id == h).unwrap();
