@@ -80,20 +80,6 @@ pub struct CourseView {
     pub access: AccessNote,
 }
 
-impl Sammen {
-    /// The goals in a course view that the patient has said yes to: a proxy reads the
-    /// patient's answer, not her own (she cannot give one). Only what the view holds.
-    pub async fn goals_the_patient_agreed(&self, view: &CourseView) -> AppResult<Vec<ItemId>> {
-        let dir = self.directory().await?;
-        let patient = view.course.patient;
-        let own = |id: &UserId| {
-            dir.user(*id).is_some_and(|u| matches!(u.kind, UserKind::Patient { patient: p } if p == patient))
-        };
-        let goals = view.course.care.goals.iter();
-        Ok(goals.filter(|g| g.agreed_by.iter().any(own)).map(|g| g.id).collect())
-    }
-}
-
 /// A patient's record as one reader may see it (see [`Sammen::read_record_with`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordView {
@@ -693,6 +679,18 @@ impl Sammen {
         )
         .await?;
         Ok(course_view(&c, &granted))
+    }
+
+    /// The goals in a course view that the patient has said yes to: a proxy reads the
+    /// patient's answer, not her own (she cannot give one). Only what the view holds.
+    pub async fn goals_the_patient_agreed(&self, view: &CourseView) -> AppResult<Vec<ItemId>> {
+        let dir = self.directory().await?;
+        let patient = view.course.patient;
+        let own = |id: &UserId| {
+            dir.user(*id).is_some_and(|u| matches!(u.kind, UserKind::Patient { patient: p } if p == patient))
+        };
+        let goals = view.course.care.goals.iter();
+        Ok(goals.filter(|g| g.agreed_by.iter().any(own)).map(|g| g.id).collect())
     }
 
     /// The course as it stood after each of its versions, oldest first, each as this

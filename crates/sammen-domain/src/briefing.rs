@@ -249,7 +249,7 @@ pub fn timeline(course: &CourseState, now: OffsetDateTime) -> Vec<TimelineItem> 
             kind: "step",
             on,
             until: (!s.status.is_final() && on < s.due_by).then_some(s.due_by),
-            late: !s.status.is_final() && s.due_by < today,
+            late: s.is_late(today),
             title: s.title.clone(),
             org,
             who,

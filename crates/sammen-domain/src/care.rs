@@ -54,7 +54,12 @@ impl Step {
     /// Past its due day and neither finished nor running (a series in progress may
     /// run past the day it was due to start).
     pub fn is_overdue(&self, today: Date) -> bool {
-        self.awaits_start() && self.due_by < today
+        self.awaits_start() && self.is_late(today)
+    }
+
+    /// Not finished by its last day, begun or not.
+    pub fn is_late(&self, today: Date) -> bool {
+        !self.status.is_final() && self.due_by < today
     }
 
     /// Planned or booked: neither finished nor running.
@@ -1058,22 +1063,20 @@ pub(crate) fn decide(
             // A stay or visit at a hospital is the health service's to record; sick leave
             // the doctor's who signs it or the jobcentre's who follows it.
             let sick_leave = matches!(episode_kind, EpisodeKind::SickLeaveStart | EpisodeKind::SickLeaveEnd);
-            let may = match ctx.domain {
-                LegalDomain::Health => true,
-                LegalDomain::Employment => sick_leave,
-                LegalDomain::Social => false,
-            };
-            if !may && sick_leave {
-                return Err(DomainError::field(
-                    "episode_kind",
-                    "sick leave is recorded by the doctor or the jobcentre",
-                ));
-            }
-            if !may {
-                return Err(DomainError::field(
-                    "episode_kind",
-                    "a stay or visit at a hospital is recorded by health professionals",
-                ));
+            match (ctx.domain, sick_leave) {
+                (LegalDomain::Health, _) | (LegalDomain::Employment, true) => {}
+                (_, true) => {
+                    return Err(DomainError::field(
+                        "episode_kind",
+                        "sick leave is recorded by the doctor or the jobcentre",
+                    ))
+                }
+                (_, false) => {
+                    return Err(DomainError::field(
+                        "episode_kind",
+                        "a stay or visit at a hospital is recorded by health professionals",
+                    ))
+                }
             }
             if *on > today {
                 return Err(DomainError::field("on", "an episode cannot be in the future"));

@@ -100,6 +100,15 @@ pub fn see_other_done(url: &str, what: &'static str) -> Response {
     see_other(&format!("{url}{join}done={what}"))
 }
 
+/// The language a page offers to switch to.
+fn other_language(lang: &str) -> &'static str {
+    if lang == "da" {
+        "en"
+    } else {
+        "da"
+    }
+}
+
 fn pick(s: &str) -> &'static str {
     if s.starts_with("en") {
         "en"
@@ -155,7 +164,7 @@ impl Web {
         let base = context! {
             t => strings(self.lang),
             lang => self.lang,
-            other_lang => if self.lang == "da" { "en" } else { "da" },
+            other_lang => other_language(self.lang),
             csrf => &self.session.csrf_token,
             here => &self.here,
             done => self.done,
@@ -274,8 +283,7 @@ impl WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let other_lang = if self.lang == "da" { "en" } else { "da" };
-        let ctx = context! { t => strings(self.lang), lang => self.lang, other_lang => other_lang,
+        let ctx = context! { t => strings(self.lang), lang => self.lang, other_lang => other_language(self.lang),
         message => self.message, status => self.status.as_u16() };
         let html = render("error.html", ctx).unwrap_or_else(|_| "Sammen".to_string());
         (self.status, Html(html)).into_response()
@@ -292,7 +300,7 @@ fn login_form(
     let csrf = sammen_app::ids::secret_hex();
     let page = render(
         "login.html",
-        context! { t => strings(lang), lang => lang, other_lang => if lang == "da" { "en" } else { "da" },
+        context! { t => strings(lang), lang => lang, other_lang => other_language(lang),
         csrf => &csrf, login => login, error => error, notice => notice },
     )?;
     let mut res = (status, Html(page)).into_response();

@@ -242,27 +242,31 @@ async fn news(state: &AppState, web: &Web) -> Result<Vec<minijinja::Value>, WebE
     // A proxy may be a patient too, or proxy for several: only this patient's news here.
     // One line per kind, at its newest, with how many times: the page it links to shows
     // each, and the same sentence twice would read as a mistake.
-    let mut lines: Vec<(&str, time::OffsetDateTime, &'static str, usize)> = Vec::new();
+    struct Line<'a> {
+        kind: &'a str,
+        at: time::OffsetDateTime,
+        page: &'static str,
+        times: usize,
+    }
+    let mut lines: Vec<Line> = Vec::new();
     for n in notices.iter().filter(|n| n.patient == p && n.at >= since) {
         let page = match n.kind.as_str() {
             "break_glass" => "access-log",
             "sharing_recorded" => "sharing",
             _ => continue,
         };
-        match lines.iter_mut().find(|(kind, ..)| *kind == n.kind) {
+        match lines.iter_mut().find(|l| l.kind == n.kind) {
             Some(line) => {
-                line.1 = line.1.max(n.at);
-                line.3 += 1;
+                line.at = line.at.max(n.at);
+                line.times += 1;
             }
-            None => lines.push((&n.kind, n.at, page, 1)),
+            None => lines.push(Line { kind: &n.kind, at: n.at, page, times: 1 }),
         }
     }
-    lines.sort_by_key(|line| std::cmp::Reverse(line.1));
+    lines.sort_by_key(|line| std::cmp::Reverse(line.at));
     Ok(lines
         .into_iter()
-        .map(|(kind, at, page, times)| {
-            context! { kind => kind, at => super::render::rfc3339(at), page => page, times => times }
-        })
+        .map(|l| context! { kind => l.kind, at => super::render::rfc3339(l.at), page => l.page, times => l.times })
         .collect())
 }
 

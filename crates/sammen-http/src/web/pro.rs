@@ -133,13 +133,13 @@ fn owner_choices(course: &CourseState, orgs: &[Organisation], staff: &[User], la
     out
 }
 
-/// Any organisation (as a role) and any professional, for a handover or referral that
-/// may go to someone new.
-fn everyone(orgs: &[Organisation], staff: &[User], role: &str) -> Vec<Choice> {
+/// Any organisation (as a role) and any professional but `me`, for a handover or referral
+/// that may go to someone new (the domain refuses one to oneself).
+fn everyone(orgs: &[Organisation], staff: &[User], role: &str, me: UserId) -> Vec<Choice> {
     let mut out = Vec::new();
     for o in orgs {
         out.push(Choice { value: owner_value(&Owner::Role { org: o.id, role: role.into() }), label: o.name.clone() });
-        for u in staff.iter().filter(|u| u.org() == Some(o.id)) {
+        for u in staff.iter().filter(|u| u.org() == Some(o.id) && u.id != me) {
             out.push(Choice {
                 value: owner_value(&Owner::Professional { user: u.id, org: o.id }),
                 label: format!("{}, {}", u.name, o.name),
@@ -602,10 +602,7 @@ fn form_fields(
                 with_choices(s("subject", "select", true), subjects),
                 with_choices(
                     s("to", "select", true),
-                    everyone(orgs, staff, &text(lang, "forms.handover.default_role"))
-                        .into_iter()
-                        .filter(|c| !c.value.starts_with(&format!("pro|{me}|")))
-                        .collect(),
+                    everyone(orgs, staff, &text(lang, "forms.handover.default_role"), me),
                 ),
                 s("reason", "textarea", true),
                 s("respond_by", "date", false),
@@ -808,17 +805,14 @@ fn change_of(form: &str, f: &Fields, today: Date) -> Result<Json, DomainError> {
         "conference" => {
             let at = v("at");
             // A datetime-local value is Danish wall time without an offset.
-            let at = time::PrimitiveDateTime::parse(
-                &at,
-                time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]"),
-            )
-            .map(|naive| {
-                let guess = naive.assume_utc();
-                naive.assume_offset(sammen_domain::clock::danish_offset(guess))
-            })
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or(at);
+            let at = time::PrimitiveDateTime::parse(&at, DATETIME_LOCAL)
+                .map(|naive| {
+                    let guess = naive.assume_utc();
+                    naive.assume_offset(sammen_domain::clock::danish_offset(guess))
+                })
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or(at);
             let participants: Vec<Json> = fields_all(f, "participants").iter().map(|p| owner_json(p)).collect();
             json!({"kind": "schedule_conference", "at": at, "place": v("place"), "agenda": v("agenda"),
                 "participants": participants, "patient_invited": v("patient_invited") == "yes"})
@@ -941,11 +935,14 @@ async fn form_submit(
     }
 }
 
+/// What a `datetime-local` field posts: Danish wall time without an offset.
+const DATETIME_LOCAL: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+
 /// The form's dates and times, read before the form becomes JSON: a date left empty or
 /// not a date (a browser without a date picker, a year of five digits) is refused under
 /// the field's label, not as JSON that does not fit.
 fn check_dates(fields: &[FieldSpec], f: &Fields) -> Result<(), DomainError> {
-    use time::macros::format_description;
     for spec in fields.iter().filter(|s| matches!(s.kind, "date" | "datetime-local")) {
         let value = field(f, spec.name).trim();
         if value.is_empty() {
@@ -954,11 +951,11 @@ fn check_dates(fields: &[FieldSpec], f: &Fields) -> Result<(), DomainError> {
             }
             continue;
         }
-        if spec.kind == "date" && Date::parse(value, format_description!("[year]-[month]-[day]")).is_err() {
+        let day = time::macros::format_description!("[year]-[month]-[day]");
+        if spec.kind == "date" && Date::parse(value, day).is_err() {
             return Err(DomainError::field(spec.name, "write a valid date, e.g. 2026-03-15"));
         }
-        let at = format_description!("[year]-[month]-[day]T[hour]:[minute]");
-        if spec.kind == "datetime-local" && time::PrimitiveDateTime::parse(value, at).is_err() {
+        if spec.kind == "datetime-local" && time::PrimitiveDateTime::parse(value, DATETIME_LOCAL).is_err() {
             return Err(DomainError::field(spec.name, "write a valid date and time"));
         }
     }
